@@ -1,0 +1,65 @@
+# kata-swift: the two commands a newcomer needs are `make demo` and `make test`.
+# CONFIG=debug is what tests and CI use (one build of the dependency stack); `make bench`
+# builds release for its own figures.
+
+SHELL := /bin/bash
+CONFIG ?= debug
+SWIFT_BUILD_DIR := .build/$(CONFIG)
+OUT ?= out
+
+.PHONY: all deps build agent agent-ctl proto test test-swift bench demo clean help
+
+all: build
+
+help:
+	@echo "make demo   install what is missing, build, boot a guest, run a container"
+	@echo "make test   every test: unit, root integration and VM end-to-end"
+	@echo "make agent  static stripped kata-agent in $(OUT)/"
+	@echo "make proto  regenerate Sources/KataProtocols from protos/"
+	@echo "make rootfs|initrd|image   build a guest with osbuilder (DISTRO=minimal|busybox|debian)"
+	@echo "make bench  measure and write BENCHMARKS.md"
+
+## ---- dependencies ---------------------------------------------------------------------
+# Debian packages the build and the tests need; installed only when missing.
+APT_PACKAGES := protobuf-compiler libseccomp-dev libcap-dev busybox-static runc cpio \
+	e2fsprogs zstd file kmod iproute2 qemu-system-x86 python3-grpcio python3-grpc-tools \
+	python3-pytest
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## ---- build ------------------------------------------------------------------------------
+build: deps
+	swift build -c $(CONFIG) --build-tests
+
+agent: deps
+	swift build -c $(CONFIG) --product kata-agent
+	@mkdir -p $(OUT)
+	strip -o $(OUT)/kata-agent $(SWIFT_BUILD_DIR)/kata-agent
+	@file $(OUT)/kata-agent | grep -q 'statically linked' || { echo "kata-agent is not statically linked" >&2; exit 1; }
+	@ls -l $(OUT)/kata-agent
+
+agent-ctl: deps
+	swift build -c $(CONFIG) --product kata-agent-ctl
+	@mkdir -p $(OUT)
+	strip -o $(OUT)/kata-agent-ctl $(SWIFT_BUILD_DIR)/kata-agent-ctl
+
+## ---- protocol -----------------------------------------------------------------------------
+PROTOC_PLUGIN_DIR := protos/generator/.build/debug
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler" >&2; exit 1; }
+	swift build --package-path protos/generator --product protoc-gen-swift
+	swift build --package-path protos/generator --product protoc-gen-grpc-swift-2
+	protos/generate.sh $(PROTOC_PLUGIN_DIR)
+
+## ---- tests ----------------------------------------------------------------------------------
+test: build
+	swift test -c $(CONFIG) --skip-build
+
+clean:
+	rm -rf .build $(OUT)

@@ -1,0 +1,95 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// A fully static ELF for the guest. Only the link step of the executables gets these flags,
+// so tests and executables share one compilation. `-static-executable` alone misses
+// Foundation's transitive static archives (objects were compiled for dynamic linking and
+// do not autolink them), hence the explicit group.
+let staticExecutable: [LinkerSetting] = {
+    let archives = [
+        "Foundation", "FoundationEssentials", "FoundationInternationalization", "_FoundationICU",
+        "_FoundationCollections", "_FoundationCShims", "CoreFoundation", "swiftSynchronization",
+        "seccomp", "cap",
+    ]
+    var flags = ["-static-executable", "-Xlinker", "--start-group"]
+    for archive in archives { flags += ["-Xlinker", "-l\(archive)"] }
+    flags += ["-Xlinker", "--end-group", "-Xlinker", "-lstdc++"]
+    return [.unsafeFlags(flags)]
+}()
+
+let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
+let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
+let grpcTransport = Target.Dependency.product(
+    name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")
+let protobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let systemPackage = Target.Dependency.product(name: "SystemPackage", package: "swift-system")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+
+let package = Package(
+    name: "kata-swift",
+    products: [
+        .executable(name: "kata-agent", targets: ["kata-agent"]),
+        .executable(name: "kata-agent-ctl", targets: ["kata-agent-ctl"]),
+        .executable(name: "osbuilder", targets: ["osbuilder"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system.git", exact: "1.8.1"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
+    ],
+    targets: [
+        // System libraries and C shims.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .target(name: "CLinuxShim"),
+
+        // Libraries.
+        .target(name: "KataProtocols", dependencies: [protobuf, grpcCore, grpcProtobuf]),
+        .target(name: "AgentConfig", dependencies: [logging, .product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "LinuxKit", dependencies: ["CLinuxShim", systemPackage, logging]),
+        .target(name: "OCISpec"),
+        .target(name: "Cgroups", dependencies: ["LinuxKit", "OCISpec", logging]),
+        .target(name: "ContainerEngine", dependencies: ["OCISpec", "LinuxKit", "Cgroups", "CSeccomp", "CCap", logging]),
+        .target(name: "Sandbox", dependencies: ["LinuxKit", "ContainerEngine", "AgentConfig", logging]),
+        .target(
+            name: "AgentServer",
+            dependencies: [
+                "KataProtocols", "AgentConfig", "LinuxKit", "OCISpec", "Cgroups", "ContainerEngine", "Sandbox",
+                grpcCore, grpcProtobuf, grpcTransport, nioCore, nioPosix, logging,
+            ]),
+        .target(name: "OSBuilder", dependencies: [logging]),
+
+        // Executables.
+        .executableTarget(
+            name: "kata-agent",
+            dependencies: ["AgentServer", "AgentConfig", "ContainerEngine", "LinuxKit", argumentParser, logging],
+            linkerSettings: staticExecutable),
+        .executableTarget(
+            name: "kata-agent-ctl",
+            dependencies: ["KataProtocols", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf, argumentParser],
+            linkerSettings: staticExecutable),
+        .executableTarget(name: "osbuilder", dependencies: ["OSBuilder", argumentParser]),
+
+        // Tests mirror the modules.
+        .testTarget(name: "KataProtocolsTests", dependencies: ["KataProtocols"]),
+        .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig"]),
+        .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
+        .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"]),
+        .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "LinuxKit", "OCISpec"]),
+        .testTarget(name: "ContainerEngineTests", dependencies: ["ContainerEngine", "OCISpec", "LinuxKit", "Cgroups"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LinuxKit"]),
+        .testTarget(
+            name: "AgentServerTests",
+            dependencies: ["AgentServer", "KataProtocols", "Sandbox", "OCISpec", grpcCore, grpcProtobuf, grpcTransport, protobuf]),
+        .testTarget(name: "OSBuilderTests", dependencies: ["OSBuilder"]),
+    ]
+)

@@ -1,0 +1,3 @@
+import XCTest
+@testable import AgentConfig
+final class AgentConfigPlaceholderTests: XCTestCase { func testModuleLinks() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import AgentServer
+final class AgentServerPlaceholderTests: XCTestCase { func testModuleLinks() {} }

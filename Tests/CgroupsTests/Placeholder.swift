@@ -1,0 +1,3 @@
+import XCTest
+@testable import Cgroups
+final class CgroupsPlaceholderTests: XCTestCase { func testModuleLinks() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import ContainerEngine
+final class ContainerEnginePlaceholderTests: XCTestCase { func testModuleLinks() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import KataProtocols
+final class KataProtocolsPlaceholderTests: XCTestCase { func testModuleLinks() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import LinuxKit
+final class LinuxKitPlaceholderTests: XCTestCase { func testModuleLinks() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import OCISpec
+final class OCISpecPlaceholderTests: XCTestCase { func testModuleLinks() {} }

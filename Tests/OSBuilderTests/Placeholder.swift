@@ -1,0 +1,3 @@
+import XCTest
+@testable import OSBuilder
+final class OSBuilderPlaceholderTests: XCTestCase { func testModuleLinks() {} }

@@ -1,0 +1,3 @@
+import XCTest
+@testable import Sandbox
+final class SandboxPlaceholderTests: XCTestCase { func testModuleLinks() {} }
