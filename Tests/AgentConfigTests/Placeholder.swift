@@ -1,3 +1,0 @@
-import XCTest
-@testable import AgentConfig
-final class AgentConfigPlaceholderTests: XCTestCase { func testModuleLinks() {} }
