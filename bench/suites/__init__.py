@@ -1,0 +1,1 @@
+"""Benchmark suites; each `run(ctx)` returns a list of Figure or Skipped."""

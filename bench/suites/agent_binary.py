@@ -1,0 +1,43 @@
+"""6. Agent binary: stripped and gzip size vs upstream's Rust agent; exec to first served request."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+
+from agentclient import AgentProcess, load_stubs
+from benchlib import Figure, Series, Skipped
+
+UPSTREAM_RUST_AGENT_MB = 14.78  # published, after release-profile tuning (REFERENCE.md section 7)
+
+
+def run(ctx) -> list:
+    agent = ctx["agent"]
+    if not os.path.isfile(agent):
+        return [Skipped("binary", "Agent binary size", f"no release agent at {agent}")]
+    stripped = os.path.join(ctx["cache"], "kata-agent.stripped")
+    subprocess.run(["strip", "-o", stripped, agent], check=True)
+    size_mb = os.path.getsize(stripped) / 1e6
+    with open(stripped, "rb") as f:
+        gz_mb = len(gzip.compress(f.read(), 9)) / 1e6
+    file_out = subprocess.run(["file", stripped], capture_output=True, text=True).stdout
+    static = "statically linked" in file_out
+    results = [
+        Figure("binary-size", "Agent binary, stripped", Series("kata-agent (release, stripped)", "MB", [size_mb]),
+               Series("upstream Rust agent (published)", "MB", [UPSTREAM_RUST_AGENT_MB]),
+               target="<= 15 MB", met=size_mb <= 15.0,
+               note=("static" if static else "NOT static") + f"; gzip -9: {gz_mb:.2f} MB",
+               command="make bench (strip -o out kata-agent)"),
+    ]
+
+    agent_pb2, agent_grpc, health_pb2, health_grpc, _ = load_stubs(ctx["cache"])
+    runs = 5 if ctx["quick"] else 20
+    samples = []
+    for _ in range(runs + 1):  # the first is a warm-up (page cache)
+        with AgentProcess(agent, health_grpc.HealthStub, health_pb2) as proc:
+            samples.append(proc.start())
+    results.append(Figure("exec-to-serve", "Exec to first served Health.Check",
+                          Series("kata-agent, unix socket", "ms", samples[1:]),
+                          command="bench/run.py --only binary"))
+    return results

@@ -1,0 +1,219 @@
+"""1-4: container run and exec latency vs runc, stdout throughput vs a pipe, 100 containers.
+
+The agent runs as an ordinary process on a unix socket on this machine (root), driven by the
+Python grpcio client; runc runs the same bundle. Needs root, runc and busybox-static.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+from agentclient import AgentProcess, load_stubs
+from benchlib import Figure, Series, Skipped, interleave
+from bundle import busybox_rootfs, runc_spec, spec_to_proto
+
+_ids = itertools.count()
+CHUNK = 32 * 1024  # the Go runtime's io.Copy buffer, what the shim reads with
+STDOUT_BYTES = 256 << 20
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}{os.getpid()}-{next(_ids)}"
+
+
+class Agent:
+    """Thin synchronous wrapper over the generated AgentService stub."""
+
+    def __init__(self, pb2, grpc_mod, oci_pb2, channel):
+        self.pb2 = pb2
+        self.oci = oci_pb2
+        self.stub = grpc_mod.AgentServiceStub(channel)
+
+    def spec(self, spec: dict):
+        return spec_to_proto(spec, self.oci.Spec())
+
+    def create_sandbox(self, sandbox_id: str):
+        self.stub.CreateSandbox(self.pb2.CreateSandboxRequest(sandbox_id=sandbox_id, hostname="bench"))
+
+    def run(self, spec_proto) -> int:
+        cid = _new_id("c")
+        self.stub.CreateContainer(self.pb2.CreateContainerRequest(container_id=cid, exec_id=cid, OCI=spec_proto))
+        self.stub.StartContainer(self.pb2.StartContainerRequest(container_id=cid))
+        status = self.stub.WaitProcess(self.pb2.WaitProcessRequest(container_id=cid, exec_id=cid)).status
+        self.stub.RemoveContainer(self.pb2.RemoveContainerRequest(container_id=cid, timeout=10))
+        return status
+
+    def start_long(self, spec_proto) -> str:
+        cid = _new_id("l")
+        self.stub.CreateContainer(self.pb2.CreateContainerRequest(container_id=cid, exec_id=cid, OCI=spec_proto))
+        self.stub.StartContainer(self.pb2.StartContainerRequest(container_id=cid))
+        return cid
+
+    def exec_true(self, cid: str, process_proto) -> int:
+        eid = _new_id("e")
+        self.stub.ExecProcess(self.pb2.ExecProcessRequest(container_id=cid, exec_id=eid, process=process_proto))
+        return self.stub.WaitProcess(self.pb2.WaitProcessRequest(container_id=cid, exec_id=eid)).status
+
+    def remove(self, cid: str):
+        self.stub.SignalProcess(self.pb2.SignalProcessRequest(container_id=cid, exec_id="", signal=9))
+        self.stub.RemoveContainer(self.pb2.RemoveContainerRequest(container_id=cid, timeout=10))
+
+
+def _runc(root: str, *args: str) -> None:
+    subprocess.run(["runc", "--root", root, *args], check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def run(ctx) -> list:
+    if os.geteuid() != 0:
+        return [Skipped("containers", "Container benchmarks", "needs root")]
+    if not os.path.isfile(ctx["agent"]):
+        return [Skipped("containers", "Container benchmarks", f"no release agent at {ctx['agent']}")]
+    if shutil.which("runc") is None:
+        return [Skipped("containers", "Container benchmarks", "runc missing: apt-get install runc")]
+
+    agent_pb2, agent_grpc, health_pb2, health_grpc, oci_pb2 = load_stubs(ctx["cache"])
+    quick = ctx["quick"]
+    work = tempfile.mkdtemp(prefix="kata-bench-ctr-")
+    bundle = os.path.join(work, "bundle")
+    os.makedirs(bundle)
+    shutil.copytree(busybox_rootfs(os.path.join(ctx["cache"], "busybox")), os.path.join(bundle, "rootfs"),
+                    symlinks=True)
+    runc_root = os.path.join(work, "runc-state")
+    results = []
+    try:
+        with AgentProcess(ctx["agent"], health_grpc.HealthStub, health_pb2) as proc:
+            proc.start()
+            agent = Agent(agent_pb2, agent_grpc, oci_pb2, proc.channel)
+            agent.create_sandbox(_new_id("sb"))
+
+            # 1. Run latency: Create+Start+Wait(+Remove) of `true` vs `runc run`.
+            true_spec = runc_spec(bundle, ["true"])
+            true_proto = agent.spec(true_spec)
+            runs = 5 if quick else 20
+
+            def runc_run():
+                _runc(runc_root, "run", "-b", bundle, _new_id("r"))
+
+            ours, ref = interleave(lambda: agent.run(true_proto), runc_run, runs)
+            results.append(_ratio_figure("run", "Container run (create+start+wait `true`)", ours, ref,
+                                         "runc run", 0.5, "<= 0.5 x runc"))
+
+            # 2. Exec latency in a running container vs `runc exec`.
+            sleep_spec = runc_spec(bundle, ["sleep", "100000"])
+            long_cid = agent.start_long(agent.spec(sleep_spec))
+            runc_cid = _new_id("rl")
+            _runc(runc_root, "run", "-d", "-b", bundle, runc_cid)
+            process = spec_to_proto(dict(true_spec["process"], args=["true"]), oci_pb2.Process())
+            try:
+                ours, ref = interleave(lambda: agent.exec_true(long_cid, process),
+                                       lambda: _runc(runc_root, "exec", runc_cid, "true"), runs)
+            finally:
+                agent.remove(long_cid)
+                subprocess.run(["runc", "--root", runc_root, "delete", "-f", runc_cid], check=False,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            results.append(_ratio_figure("exec", "Exec latency (exec+wait `true`)", ours, ref,
+                                         "runc exec", 0.5, "<= 0.5 x runc exec"))
+
+            # 3. Stdout throughput: 256 MiB through ReadStdout vs the same bytes from a pipe.
+            results.append(_stdout(agent, bundle, true_spec, quick))
+
+            # 4. Many containers in one sandbox, created concurrently.
+            results.extend(_many(agent, proc, bundle, quick))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def _ratio_figure(key, title, ours, ref, ref_label, max_ratio, target) -> Figure:
+    fig = Figure(key, title, Series("kata-agent via gRPC", "ms", ours), Series(ref_label, "ms", ref),
+                 target=target, command=f"bench/run.py --only containers")
+    fig.met = fig.ratio is not None and fig.ratio <= max_ratio
+    return fig
+
+
+def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool) -> Figure:
+    total = (32 << 20) if quick else STDOUT_BYTES
+    count = total // 65536
+    args = ["dd", "if=/dev/zero", "bs=65536", f"count={count}"]
+    spec = dict(base_spec, process=dict(base_spec["process"], args=args))
+    spec_proto = agent.spec(spec)
+    pb2 = agent.pb2
+
+    def through_agent():
+        cid = _new_id("s")
+        agent.stub.CreateContainer(pb2.CreateContainerRequest(container_id=cid, exec_id=cid, OCI=spec_proto))
+        agent.stub.StartContainer(pb2.StartContainerRequest(container_id=cid))
+        got = 0
+        while True:
+            data = agent.stub.ReadStdout(pb2.ReadStreamRequest(container_id=cid, exec_id=cid, len=CHUNK)).data
+            if not data:
+                break
+            got += len(data)
+        agent.stub.WaitProcess(pb2.WaitProcessRequest(container_id=cid, exec_id=cid))
+        agent.stub.RemoveContainer(pb2.RemoveContainerRequest(container_id=cid, timeout=10))
+        if got != total:
+            raise RuntimeError(f"ReadStdout returned {got} bytes, expected {total}")
+
+    def through_pipe():
+        p = subprocess.Popen(["/bin/busybox"] + args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        got = 0
+        fd = p.stdout.fileno()
+        while True:
+            data = os.read(fd, CHUNK)
+            if not data:
+                break
+            got += len(data)
+        p.wait()
+        if got != total:
+            raise RuntimeError(f"pipe returned {got} bytes, expected {total}")
+
+    runs = 3 if quick else 5
+    ours_ms, ref_ms = interleave(through_agent, through_pipe, runs)
+    mib = total / (1 << 20)
+    ours = [mib / (t / 1000) for t in ours_ms]
+    ref = [mib / (t / 1000) for t in ref_ms]
+    fig = Figure("stdout", f"Stdout throughput ({mib:.0f} MiB, {CHUNK // 1024} KiB reads)",
+                 Series("ReadStdout via gRPC", "MiB/s", ours), Series("plain pipe", "MiB/s", ref),
+                 target=">= 0.25 x pipe", command="bench/run.py --only containers")
+    fig.met = fig.ratio is not None and fig.ratio >= 0.25
+    return fig
+
+
+def _many(agent: Agent, proc: AgentProcess, bundle: str, quick: bool) -> list:
+    n = 20 if quick else 100
+    spec_proto = agent.spec(runc_spec(bundle, ["sleep", "100000"]))
+    pb2 = agent.pb2
+    fds_before = proc.fd_count()
+    rss_before = proc.rss_kib()
+    ids = [_new_id("m") for _ in range(n)]
+
+    def create(cid):
+        agent.stub.CreateContainer(pb2.CreateContainerRequest(container_id=cid, exec_id=cid, OCI=spec_proto))
+        agent.stub.StartContainer(pb2.StartContainerRequest(container_id=cid))
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(create, ids))
+    total_ms = (time.perf_counter() - start) * 1000
+    rss_after = proc.rss_kib()
+    for cid in ids:
+        agent.remove(cid)
+    fds_after = proc.fd_count()
+    per = (rss_after - rss_before) / n
+    return [
+        Figure("many-total", f"{n} containers created concurrently (total)",
+               Series("create+start, 16 client threads", "ms", [total_ms]),
+               note=f"fds before {fds_before}, after removing all {fds_after}"
+                    + (" (returned)" if fds_after <= fds_before else " (LEAK)"),
+               command="bench/run.py --only containers"),
+        Figure("many-rss", "Agent RSS per idle container",
+               Series(f"({rss_after} - {rss_before} KiB) / {n}", "KiB", [per]),
+               target="<= 100 KiB", met=per <= 100, command="bench/run.py --only containers"),
+    ]
