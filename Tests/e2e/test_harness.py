@@ -1,0 +1,66 @@
+"""The harness proves itself with hand-made busybox initrds before any agent is involved."""
+
+from __future__ import annotations
+
+import re
+
+import initramfs
+import pytest
+from conftest import require_root
+from vm import BootSpec, Guest, GuestError
+
+import kernel as kernel_mod
+
+
+def test_busybox_init_prints_uptime_and_powers_off(kernel, workdir):
+    require_root("initrd device nodes")
+    initrd = initramfs.busybox_init(workdir / "uptime.gz", initramfs.UPTIME_SCRIPT)
+    with Guest(BootSpec(kernel=kernel, initrd=initrd, append="quiet", name="uptime",
+                        agent_channel=False), workdir / "uptime") as guest:
+        match = guest.wait_console(r"INIT-UPTIME (\d+\.\d+)", timeout=120)
+        assert float(match.group(1)) > 0
+        assert guest.wait_exit(timeout=60) == 0
+        assert guest.kernel_start() is not None
+
+
+def test_virtio_serial_port_reaches_the_host(kernel, workdir):
+    """The agent's channel: a guest write to the port named agent.channel.0 arrives on the
+    host socket, and host bytes arrive in the guest."""
+    require_root("initrd device nodes")
+    script = initramfs.LOAD_MODULES + r"""
+port=
+for p in /sys/class/virtio-ports/*; do
+    [ "$($bb cat $p/name)" = agent.channel.0 ] && port=/dev/${p##*/}
+done
+echo "PORT $port"
+echo hello-from-guest > $port
+$bb head -n1 $port | $bb sed 's/^/GOT /'
+$bb poweroff -f
+"""
+    initrd = initramfs.busybox_init(workdir / "vserial.gz", script, kernel,
+                                    tuple(kernel_mod.VIRTIO_SERIAL_MODULES))
+    with Guest(BootSpec(kernel=kernel, initrd=initrd, append="quiet", name="vserial"),
+               workdir / "vserial") as guest:
+        sock = guest.connect_agent_socket(timeout=30)
+        with sock:
+            sock.settimeout(120)
+            data = b""
+            while b"\n" not in data:
+                chunk = sock.recv(100)
+                if not chunk:
+                    raise guest.fail("host socket closed before the guest wrote")
+                data += chunk
+            assert data == b"hello-from-guest\n"
+            sock.sendall(b"hello-from-host\n")
+            guest.wait_console(r"^GOT hello-from-host", timeout=60)
+        assert re.search(r"^PORT /dev/vport\dp1", guest.console_text(), re.M)
+        assert guest.wait_exit(timeout=60) == 0
+
+
+def test_failing_boot_ends_with_the_console_shown(kernel, workdir):
+    """A boot whose init never appears (no initrd, bad root) fails fast with the log."""
+    with Guest(BootSpec(kernel=kernel, append="root=/dev/nonexistent", name="noinit",
+                        agent_channel=False), workdir / "noinit") as guest:
+        with pytest.raises(GuestError) as error:
+            guest.wait_console(r"INIT-UPTIME", timeout=120)
+        assert "Kernel panic" in str(error.value) or "VFS" in str(error.value)
