@@ -64,3 +64,40 @@ def test_failing_boot_ends_with_the_console_shown(kernel, workdir):
         with pytest.raises(GuestError) as error:
             guest.wait_console(r"INIT-UPTIME", timeout=120)
         assert "Kernel panic" in str(error.value) or "VFS" in str(error.value)
+
+
+@pytest.mark.parametrize("medium", ["virtio-blk", "nvdimm-dax"])
+def test_modloader_stage_boots_a_disk_image(kernel, workdir, medium, tmp_path):
+    """The module-loading first stage mounts an image's root (virtio-blk, or NVDIMM with DAX)
+    and hands over to the image's /sbin/init."""
+    require_root("initrd device nodes")
+    import diskimage
+    staging = tmp_path / "root"
+    for d in ("sbin", "bin", "proc", "dev", "sys"):
+        (staging / d).mkdir(parents=True)
+    import shutil
+    shutil.copy2(initramfs.BUSYBOX, staging / "bin" / "busybox")
+    init = staging / "sbin" / "init"
+    init.write_text("#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n"
+                    "/bin/busybox grep ' / ' /proc/mounts | /bin/busybox sed 's/^/ROOT-MOUNT /'\n"
+                    + initramfs.UPTIME_SCRIPT)
+    init.chmod(0o755)
+    dax = medium == "nvdimm-dax"
+    image = diskimage.build(staging, tmp_path / "image.raw", size_mib=64, dax=dax)
+    modules = kernel_mod.NVDIMM_MODULES if dax else kernel_mod.VIRTIO_SERIAL_MODULES + kernel_mod.VIRTIO_BLK_MODULES
+    stage = initramfs.modloader(tmp_path / "stage.gz", kernel, modules)
+    if dax:
+        spec = BootSpec(kernel=kernel, initrd=stage, nvdimm=image, agent_channel=False, name="pmem",
+                        append="root=/dev/pmem0p1 rootflags=dax,data=ordered,errors=remount-ro ro rootfstype=ext4")
+    else:
+        spec = BootSpec(kernel=kernel, initrd=stage, disk=image, agent_channel=False, name="vda",
+                        append="root=/dev/vda1 rootflags=data=ordered,errors=remount-ro ro rootfstype=ext4")
+    with Guest(spec, workdir / medium) as guest:
+        guest.wait_console(r"INIT-UPTIME", timeout=180)
+        mount = guest.wait_console(r"^ROOT-MOUNT (\S+) / ext4 (\S+)", timeout=5)
+        if dax:
+            assert mount.group(1) == "/dev/pmem0p1"
+            assert "dax" in mount.group(2), mount.group(0)
+        else:
+            assert mount.group(1) == "/dev/vda1"
+        assert guest.wait_exit(timeout=60) == 0
