@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "AgentConfig", dependencies: [logging, .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "LinuxKit", dependencies: ["CLinuxShim", systemPackage, logging]),
         .target(name: "OCISpec"),
-        .target(name: "Cgroups", dependencies: ["LinuxKit", "OCISpec", logging]),
+        .target(name: "Cgroups", dependencies: ["LinuxKit", "OCISpec", "CLinuxShim", logging]),
         .target(name: "ContainerEngine", dependencies: ["OCISpec", "LinuxKit", "Cgroups", "CSeccomp", "CCap", logging]),
         .target(name: "Sandbox", dependencies: ["LinuxKit", "ContainerEngine", "AgentConfig", logging]),
         .target(

@@ -5,4 +5,5 @@
    Each concern has its own header, included here. */
 #include <stdint.h>
 #include <sys/types.h>
+#include "security.h"
 #endif
