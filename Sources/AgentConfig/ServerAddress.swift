@@ -1,0 +1,109 @@
+import Foundation
+
+/// Where the agent's gRPC server listens (`agent.server_addr`).
+///
+/// URI forms: `vsock://CID:PORT` (CID `-1` means `VMADDR_CID_ANY`), `unix:///abs/path`,
+/// `unix://@abstract-name`. New transports add a case, a branch in `parse` and one in
+/// `description`; callers switch exhaustively so the compiler points at every place to extend.
+public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertible {
+    /// AF_VSOCK listener; `cid` is `VMADDR_CID_ANY` (0xFFFFFFFF) for `-1`.
+    case vsock(cid: UInt32, port: UInt32)
+    /// Unix socket bound to a filesystem path.
+    case unix(path: String)
+    /// Unix socket in the abstract namespace (no filesystem entry; name without the leading NUL).
+    case unixAbstract(name: String)
+
+    /// `VMADDR_CID_ANY`, what `-1` stands for in `vsock://-1:PORT`.
+    public static let vsockCIDAny: UInt32 = 0xFFFF_FFFF
+
+    /// The upstream default, `vsock://-1:1024`.
+    public static let `default` = ServerAddress.vsock(cid: vsockCIDAny, port: 1024)
+
+    /// Parses the URI forms above; errors name the part that is wrong.
+    public static func parse(_ uri: String) throws(ServerAddressError) -> ServerAddress {
+        let trimmed = uri.trimmingCharacters(in: .whitespaces)
+        guard let schemeEnd = trimmed.range(of: "://") else {
+            throw ServerAddressError(uri: uri, part: "scheme", reason: "missing '://' (expected vsock://CID:PORT, unix:///path or unix://@name)")
+        }
+        let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
+        let rest = String(trimmed[schemeEnd.upperBound...])
+        switch scheme {
+        case "vsock":
+            return try parseVsock(rest, uri: uri)
+        case "unix":
+            return try parseUnix(rest, uri: uri)
+        default:
+            throw ServerAddressError(uri: uri, part: "scheme", reason: "unsupported scheme '\(scheme)'")
+        }
+    }
+
+    private static func parseVsock(_ rest: String, uri: String) throws(ServerAddressError) -> ServerAddress {
+        let pieces = rest.split(separator: ":", omittingEmptySubsequences: false)
+        guard pieces.count == 2 else {
+            throw ServerAddressError(uri: uri, part: "authority", reason: "expected CID:PORT, got '\(rest)'")
+        }
+        let cidText = String(pieces[0])
+        let portText = String(pieces[1])
+        let cid: UInt32
+        if cidText == "-1" {
+            cid = vsockCIDAny
+        } else if let value = UInt32(cidText) {
+            cid = value
+        } else {
+            throw ServerAddressError(uri: uri, part: "cid", reason: "'\(cidText)' is not -1 or an unsigned 32-bit integer")
+        }
+        guard let port = UInt32(portText) else {
+            throw ServerAddressError(uri: uri, part: "port", reason: "'\(portText)' is not an unsigned 32-bit integer")
+        }
+        return .vsock(cid: cid, port: port)
+    }
+
+    private static func parseUnix(_ rest: String, uri: String) throws(ServerAddressError) -> ServerAddress {
+        if rest.hasPrefix("@") {
+            let name = String(rest.dropFirst())
+            guard !name.isEmpty else {
+                throw ServerAddressError(uri: uri, part: "name", reason: "abstract socket name is empty")
+            }
+            // sun_path is 108 bytes; the abstract form spends one on the leading NUL.
+            guard name.utf8.count <= 106, !name.utf8.contains(0) else {
+                throw ServerAddressError(uri: uri, part: "name", reason: "abstract socket name must be 1...106 bytes without NUL")
+            }
+            return .unixAbstract(name: name)
+        }
+        guard rest.hasPrefix("/") else {
+            throw ServerAddressError(uri: uri, part: "path", reason: "'\(rest)' is not absolute (use unix:///path or unix://@name)")
+        }
+        guard rest.utf8.count <= 107, !rest.utf8.contains(0) else {
+            throw ServerAddressError(uri: uri, part: "path", reason: "socket path must be at most 107 bytes without NUL")
+        }
+        return .unix(path: rest)
+    }
+
+    /// The URI form that `parse` accepts; `vsock` CID_ANY prints as `-1`.
+    public var description: String {
+        switch self {
+        case let .vsock(cid, port):
+            return "vsock://\(cid == Self.vsockCIDAny ? "-1" : String(cid)):\(port)"
+        case let .unix(path):
+            return "unix://\(path)"
+        case let .unixAbstract(name):
+            return "unix://@\(name)"
+        }
+    }
+}
+
+/// A rejected server address: which URI, which part of it, and why.
+public struct ServerAddressError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let uri: String
+    /// The part that failed: "scheme", "authority", "cid", "port", "path" or "name".
+    public let part: String
+    public let reason: String
+
+    public init(uri: String, part: String, reason: String) {
+        self.uri = uri
+        self.part = part
+        self.reason = reason
+    }
+
+    public var description: String { "invalid server address '\(uri)': bad \(part): \(reason)" }
+}
