@@ -1,0 +1,160 @@
+"""Agent guests for the end-to-end tests: osbuilder-built initrds and images around the static
+agent, the kernel modules the Debian cloud kernel needs, and a few extra files.
+
+Built artefacts are cached under .cache/e2e keyed by their inputs, so a test run builds each
+guest once and reruns reuse them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+from typing import Optional
+
+import agentclient
+import kernel as kernel_mod
+from kernel import Kernel
+from vm import BootSpec, Guest
+
+REPO = agentclient.REPO
+CACHE = agentclient.CACHE
+BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
+
+# The kernel parameter selecting the agent's virtio-serial transport (console engineer's
+# name for it) and the port name QEMU gives the channel.
+SERIAL_SERVER_ADDR = os.environ.get("KATA_E2E_SERVER_ADDR", "serial://agent.channel.0")
+
+# Loaded by the agent at boot (listed in /etc/modules-load.d by osbuilder).
+BOOT_MODULES = kernel_mod.VIRTIO_SERIAL_MODULES + kernel_mod.VSOCK_MODULES
+# Carried in the guest but not loaded at boot: CreateSandbox.kernel_modules loads it with a
+# parameter, readable afterwards in /sys/module/loop/parameters/max_loop (mode 0444).
+ON_DEMAND_MODULE = ("loop", "max_loop", "5")
+
+# Where the extra files land in the guest.
+CONTAINER_ROOTFS = "/opt/e2e/rootfs"
+HOOK_DIR = "/opt/e2e/hooks"
+GUEST_CTL = "/usr/bin/kata-agent-ctl"
+
+PRESTART_HOOK = f"""#!{CONTAINER_ROOTFS}/bin/busybox sh
+# A guest prestart hook: records that it ran, with its argv[1] and the OCI state it was given.
+state=$({CONTAINER_ROOTFS}/bin/busybox cat)
+echo "$1 $state" > {CONTAINER_ROOTFS}/hook-ran
+"""
+
+
+def _digest(*parts: object) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, pathlib.Path) and part.is_file():
+            st = part.stat()
+            h.update(f"{part}:{st.st_size}:{st.st_mtime_ns}".encode())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()[:16]
+
+
+def stripped(binary: pathlib.Path) -> pathlib.Path:
+    """A stripped copy of a (debug, static, 100+ MB) executable: TCG guests unpack the initrd
+    byte by byte, so size is boot time."""
+    if not binary.is_file():
+        raise FileNotFoundError(f"{binary} not built (swift build --product {binary.name})")
+    out = CACHE / "bin" / f"{binary.name}-{_digest(binary)}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        subprocess.run(["strip", "-o", str(tmp), str(binary)], check=True)
+        tmp.rename(out)
+    return out
+
+
+def osbuilder_binary() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("OSBUILDER_BIN", REPO / ".build" / "debug" / "osbuilder"))
+
+
+@dataclasses.dataclass
+class GuestRecipe:
+    """Inputs of one agent guest."""
+
+    template: str = "minimal"              # osbuilder template: minimal | busybox
+    with_ctl: bool = False                  # put the static kata-agent-ctl in the guest
+    kind: str = "initrd"                    # initrd | image
+
+
+def _extra_files(workdir: pathlib.Path, recipe: GuestRecipe) -> list[tuple[pathlib.Path, str]]:
+    hook = workdir / "prestart-hook"
+    hook.write_text(PRESTART_HOOK)
+    hook.chmod(0o755)
+    files = [(pathlib.Path(BUSYBOX), f"{CONTAINER_ROOTFS}/bin/busybox"),
+             (hook, f"{HOOK_DIR}/prestart/10-record")]
+    if recipe.with_ctl:
+        files.append((stripped(pathlib.Path(agentclient.ctl_binary())), GUEST_CTL))
+    return files
+
+
+def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
+    """Build (or reuse) the guest initrd/image for `recipe` with osbuilder."""
+    agent = stripped(pathlib.Path(agentclient.agent_binary()))
+    osb = osbuilder_binary()
+    if not osb.is_file():
+        raise FileNotFoundError(f"{osb} not built (swift build --product osbuilder)")
+    staging = CACHE / "extra"
+    staging.mkdir(parents=True, exist_ok=True)
+    extra = _extra_files(staging, recipe)
+    modules = BOOT_MODULES
+    key = _digest(recipe, agent, osb, kernel.version, modules, ON_DEMAND_MODULE,
+                  [(p, d) for p, d in extra], PRESTART_HOOK, *[p for p, _ in extra])
+    suffix = "gz" if recipe.kind == "initrd" else "img"
+    out = CACHE / f"{recipe.kind}-{recipe.template}-{key}.{suffix}"
+    if out.exists():
+        return out
+    argv = [str(osb), recipe.kind, "--template", recipe.template, "--agent", str(agent),
+            "--kernel-modules-dir", str(kernel.modules_root),
+            "--modules", " ".join(modules), "--extra-modules", ON_DEMAND_MODULE[0],
+            "--output", str(out) + ".tmp"]
+    for src, dest in extra:
+        argv += ["--extra-file", f"{src}:{dest}"]
+    started = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"osbuilder failed ({proc.returncode}): {' '.join(argv)}\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    os.replace(str(out) + ".tmp", out)
+    (out.parent / (out.name + ".log")).write_text(
+        f"{' '.join(argv)}\n{time.monotonic() - started:.1f}s\n{proc.stdout}\n{proc.stderr}")
+    return out
+
+
+def agent_append(extra: str = "") -> str:
+    return " ".join(filter(None, ["quiet", "agent.log=debug",
+                                  f"agent.server_addr={SERIAL_SERVER_ADDR}", extra]))
+
+
+def initrd_spec(kernel: Kernel, initrd: pathlib.Path, name: str, append: str = "") -> BootSpec:
+    return BootSpec(kernel=kernel, initrd=initrd, append=agent_append(append), name=name)
+
+
+def boot_agent(spec: BootSpec, workdir: pathlib.Path, client_kind: str,
+               timeout: float = 180) -> tuple[Guest, object, float]:
+    """Boot `spec`, wait for Health.Check; returns (guest, client, host time of readiness).
+    The guest is killed if readiness fails."""
+    guest = Guest(spec, workdir).start()
+    try:
+        client = make_client(client_kind, guest)
+        ready = agentclient.wait_ready(guest, client, timeout)
+        return guest, client, ready
+    except BaseException:
+        guest.kill()
+        raise
+
+
+def make_client(kind: str, guest: Guest):
+    if kind == "grpcio":
+        return agentclient.PyClient(guest.agent_socket)
+    if kind == "kata-agent-ctl":
+        return agentclient.CtlClient(guest.agent_socket)
+    raise ValueError(f"unknown client {kind}")
