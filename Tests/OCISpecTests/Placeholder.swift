@@ -1,3 +1,0 @@
-import XCTest
-@testable import OCISpec
-final class OCISpecPlaceholderTests: XCTestCase { func testModuleLinks() {} }
