@@ -38,7 +38,13 @@ ON_DEMAND_MODULE = ("loop", "max_loop", "5")
 # Where the extra files land in the guest.
 CONTAINER_ROOTFS = "/opt/e2e/rootfs"
 HOOK_DIR = "/opt/e2e/hooks"
-GUEST_CTL = "/usr/bin/kata-agent-ctl"
+# Inside the container rootfs, so a container exec can be the in-guest vsock client.
+GUEST_CTL = f"{CONTAINER_ROOTFS}/bin/kata-agent-ctl"
+
+# The debug console's vsock port, and how the in-guest kata-agent-ctl reaches it through
+# vsock loopback (CID 1).
+CONSOLE_VPORT = 1026
+CONSOLE_CLIENT_ARGS = ["console", "--server-addr", f"vsock://1:{CONSOLE_VPORT}"]
 
 PRESTART_HOOK = f"""#!{CONTAINER_ROOTFS}/bin/busybox sh
 # A guest prestart hook: records that it ran, with its argv[1] and the OCI state it was given.
@@ -82,6 +88,7 @@ class GuestRecipe:
 
     template: str = "minimal"              # osbuilder template: minimal | busybox
     with_ctl: bool = False                  # put the static kata-agent-ctl in the guest
+    with_sh: bool = False                   # busybox as /bin/sh (a debug console shell)
     kind: str = "initrd"                    # initrd | image
 
 
@@ -93,6 +100,8 @@ def _extra_files(workdir: pathlib.Path, recipe: GuestRecipe) -> list[tuple[pathl
              (hook, f"{HOOK_DIR}/prestart/10-record")]
     if recipe.with_ctl:
         files.append((stripped(pathlib.Path(agentclient.ctl_binary())), GUEST_CTL))
+    if recipe.with_sh:
+        files.append((pathlib.Path(BUSYBOX), "/bin/sh"))
     return files
 
 

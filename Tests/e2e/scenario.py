@@ -77,9 +77,16 @@ def exec_process(client, container_id: str, exec_id: str, args: list[str]) -> No
         container_id=container_id, exec_id=exec_id, process=process(args)))
 
 
-def run(client, container_id: str, exec_id: str, script: str) -> tuple[int, str, str]:
-    """Run a shell script in the container; (status, stdout, stderr)."""
-    exec_process(client, container_id, exec_id, [BB, "sh", "-c", script])
+def run(client, container_id: str, exec_id: str, script: str | list[str],
+        stdin: bytes = b"") -> tuple[int, str, str]:
+    """Run a shell script (or an argv) in the container, feeding it `stdin`;
+    (status, stdout, stderr)."""
+    args = [BB, "sh", "-c", script] if isinstance(script, str) else script
+    exec_process(client, container_id, exec_id, args)
+    written = 0
+    while written < len(stdin):
+        written += client.call("WriteStdin", pb.WriteStreamRequest(
+            container_id=container_id, exec_id=exec_id, data=stdin[written:])).len
     client.call("CloseStdin", pb.CloseStdinRequest(container_id=container_id, exec_id=exec_id))
     out = read_all(client, "ReadStdout", container_id, exec_id).decode(errors="replace")
     err = read_all(client, "ReadStderr", container_id, exec_id).decode(errors="replace")

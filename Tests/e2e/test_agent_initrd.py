@@ -20,15 +20,23 @@ from conftest import require_root
 
 CID = "ctr1"
 
+# (recipe, client, kernel parameters, debug console kind). The minimal guest gets busybox as
+# /bin/sh and kata-agent-ctl in the container rootfs so that its debug console on vsock 1026
+# can be reached through vsock loopback by a client inside the guest; the busybox guest's
+# console is the serial one (vport 0). The two also differ in cgroup mode (v1, v2).
 COMBOS = [
-    pytest.param(("minimal", "kata-agent-ctl", ""), id="minimal-ctl"),
-    pytest.param(("busybox", "grpcio", "systemd.unified_cgroup_hierarchy=1"), id="busybox-grpcio"),
+    pytest.param((guests.GuestRecipe("minimal", with_ctl=True, with_sh=True), "kata-agent-ctl",
+                  f"agent.debug_console agent.debug_console_vport={guests.CONSOLE_VPORT}", "vsock"),
+                 id="minimal-ctl"),
+    pytest.param((guests.GuestRecipe("busybox"), "grpcio",
+                  "agent.debug_console systemd.unified_cgroup_hierarchy=1", "serial"),
+                 id="busybox-grpcio"),
 ]
 
 
 class Booted:
-    def __init__(self, guest, client, template):
-        self.guest, self.client, self.template = guest, client, template
+    def __init__(self, guest, client, console):
+        self.guest, self.client, self.console = guest, client, console
         self.state: dict[str, object] = {}
 
     def need(self, key: str) -> None:
@@ -39,12 +47,12 @@ class Booted:
 @pytest.fixture(scope="class", params=COMBOS)
 def booted(request, kernel, tmp_path_factory):
     require_root("QEMU guests and initrd device nodes")
-    template, client_kind, append = request.param
-    initrd = guests.build(guests.GuestRecipe(template=template), kernel)
-    workdir = tmp_path_factory.mktemp(f"{template}-{client_kind}")
-    guest, client, _ = guests.boot_agent(
-        guests.initrd_spec(kernel, initrd, f"{template}-{client_kind}", append), workdir, client_kind)
-    b = Booted(guest, client, template)
+    recipe, client_kind, append, console = request.param
+    initrd = guests.build(recipe, kernel)
+    name = f"{recipe.template}-{client_kind}"
+    workdir = tmp_path_factory.mktemp(name)
+    guest, client, _ = guests.boot_agent(guests.initrd_spec(kernel, initrd, name, append), workdir, client_kind)
+    b = Booted(guest, client, console)
     try:
         yield b
     finally:
@@ -147,7 +155,34 @@ class TestAgentInitrd:
         assert echoed == payload
         assert status == 0
 
-    def test_10_signal_process(self, booted):
+    def test_10_debug_console(self, booted):
+        """Type a command into the guest's debug console and read its output: on the serial
+        console (vport 0), or on vsock 1026 through vsock loopback from kata-agent-ctl running
+        inside the guest (in a container exec)."""
+        # The shell's echo of the typed line shows o''k-$((6*7)), never ok-42.
+        command = "echo o''k-$((6*7))"
+        guest = booted.guest
+        if booted.console == "serial":
+            offset = guest.console_offset()
+            def typed():
+                start = guest.console_offset()
+                guest.type(command + "\n")
+                try:
+                    return guest.wait_console(r"ok-42", timeout=5, start=start)
+                except AssertionError:
+                    return None
+            guest.wait_until("debug console answering on the serial console", typed, timeout=60, interval=0)
+            assert "ok-42" in guest.console_text()[offset:]
+            return
+        booted.need("container")
+        with guard(booted):
+            status, out, err = sc.run(
+                booted.client, CID, "console-client",
+                [f"/bin/{pathlib.Path(guests.GUEST_CTL).name}", *guests.CONSOLE_CLIENT_ARGS],
+                stdin=f"{command}\nexit\n".encode())
+        assert "ok-42" in out, f"status {status}\nstdout: {out}\nstderr: {err}"
+
+    def test_11_signal_process(self, booted):
         booted.need("container")
         c = booted.client
         with guard(booted):
@@ -157,7 +192,7 @@ class TestAgentInitrd:
             status = sc.wait(c, CID, "sleeper")
         assert status == 128 + signal.SIGTERM
 
-    def test_11_remove_container(self, booted):
+    def test_12_remove_container(self, booted):
         booted.need("container")
         c = booted.client
         with guard(booted):
@@ -167,7 +202,7 @@ class TestAgentInitrd:
         with pytest.raises(ac.RpcFailed):
             sc.exec_process(c, CID, "after-remove", [sc.BB, "true"])
 
-    def test_12_destroy_sandbox_powers_off(self, booted):
+    def test_13_destroy_sandbox_powers_off(self, booted):
         with guard(booted):
             try:
                 booted.client.call("DestroySandbox", pb.DestroySandboxRequest(), timeout=30)
