@@ -139,7 +139,7 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
 
 
 def agent_append(extra: str = "") -> str:
-    return " ".join(filter(None, ["quiet", "agent.log=debug",
+    return " ".join(filter(None, ["agent.log=debug",
                                   f"agent.server_addr={SERIAL_SERVER_ADDR}", extra]))
 
 

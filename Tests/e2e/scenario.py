@@ -28,7 +28,9 @@ MEMORY_LIMIT = 64 * 1024 * 1024
 SYSCTLS = {"kernel.shmmax": "68719476736", "net.ipv4.ip_forward": "1"}
 
 
-def container_spec(container_id: str, args: list[str]) -> oci.Spec:
+def container_spec(container_id: str, args: list[str], limits: bool = True) -> oci.Spec:
+    """A busybox container on the rootfs the guest carries; `limits` adds the sysctls and the
+    memory limit the tests check."""
     return oci.Spec(
         Version="1.0.2",
         Process=process(args),
@@ -43,17 +45,17 @@ def container_spec(container_id: str, args: list[str]) -> oci.Spec:
             oci.Mount(destination="/tmp", source="tmpfs", type="tmpfs", options=["nosuid", "nodev"]),
         ],
         Linux=oci.Linux(
-            Sysctl=SYSCTLS,
-            Resources=oci.LinuxResources(Memory=oci.LinuxMemory(Limit=MEMORY_LIMIT)),
+            Sysctl=SYSCTLS if limits else {},
+            Resources=oci.LinuxResources(Memory=oci.LinuxMemory(Limit=MEMORY_LIMIT if limits else 0)),
             CgroupsPath=f"/kata/{container_id}",
             Namespaces=[oci.LinuxNamespace(Type=t) for t in ("pid", "ipc", "uts", "mount")],
         ),
     )
 
 
-def create_container(client, container_id: str, args: list[str]) -> None:
+def create_container(client, container_id: str, args: list[str], limits: bool = True) -> None:
     client.call("CreateContainer", pb.CreateContainerRequest(
-        container_id=container_id, exec_id=container_id, OCI=container_spec(container_id, args)))
+        container_id=container_id, exec_id=container_id, OCI=container_spec(container_id, args, limits)))
 
 
 def read_all(client, rpc: str, container_id: str, exec_id: str, limit: int = 1 << 20) -> bytes:

@@ -264,21 +264,25 @@ class Guest:
             self._reader.join(timeout=5)
         return code
 
-    def kernel_start(self) -> Optional[float]:
-        """Host monotonic time the kernel started, estimated from printk timestamps: a line
-        stamped [t] cannot have arrived before kernel start + t, so the earliest bound wins."""
-        best: Optional[float] = None
+    def uptime_at(self, host_time: float) -> Optional[float]:
+        """Guest seconds since kernel start at a host monotonic time, from the printk stamp of
+        the last console line that arrived before it: its stamp plus the host time elapsed
+        since. The nearest line keeps clock drift out (under TCG the printk clock and the host
+        clock disagree by a few percent); lines stamped 0.0 predate the clock and are skipped."""
+        best: Optional[tuple[float, float]] = None
         for arrival, line in self.console_lines():
             match = re.match(r"^\[\s*(\d+\.\d+)\]", line)
-            if match:
-                estimate = arrival - float(match.group(1))
-                best = estimate if best is None else min(best, estimate)
-        return best
-
-    def uptime_at(self, host_time: float) -> Optional[float]:
-        """Guest seconds since kernel start at a host monotonic time."""
-        start = self.kernel_start()
-        return None if start is None else host_time - start
+            if not match or float(match.group(1)) == 0.0:
+                continue
+            if arrival > host_time and best is not None:
+                break
+            best = (arrival, float(match.group(1)))
+            if arrival > host_time:
+                break
+        if best is None:
+            return None
+        arrival, stamp = best
+        return stamp + (host_time - arrival)
 
     def wait_until(self, what: str, probe: Callable[[], Optional[T]], timeout: float,
                    interval: float = 0.1) -> T:
