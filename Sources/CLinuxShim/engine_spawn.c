@@ -1,0 +1,165 @@
+/* engine-core: container init spawning (see include/engine.h).
+   The child of the clone runs only async-signal-safe syscalls: the agent is multithreaded,
+   so nothing between clone and exec may take a lock or touch Swift. */
+#define _GNU_SOURCE
+#include "include/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE 2
+#endif
+
+static void child_fail(int errpipe, int err) {
+    ssize_t ignored = write(errpipe, &err, sizeof err);
+    (void)ignored;
+    _exit(127);
+}
+
+static int move_high(int fd, int errpipe) {
+    if (fd < 0) {
+        fd = open("/dev/null", O_RDWR);
+        if (fd < 0) child_fail(errpipe, errno);
+    }
+    int high = fcntl(fd, F_DUPFD, 64);
+    if (high < 0) child_fail(errpipe, errno);
+    return high;
+}
+
+static void child_main(const struct engine_spawn_config *c, int errpipe) {
+    /* Handlers and ignored signals (SIGPIPE) of the agent must not leak into the container. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < 65; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        (void)sigaction(sig, &dfl, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+    /* errpipe itself must not be clobbered by the dup2s below. */
+    int ep = fcntl(errpipe, F_DUPFD_CLOEXEC, 64);
+    if (ep < 0) child_fail(errpipe, errno);
+    errpipe = ep;
+    int in = move_high(c->stdin_fd, errpipe);
+    int out = move_high(c->stdout_fd, errpipe);
+    int err = move_high(c->stderr_fd, errpipe);
+    int sync = move_high(c->sync_fd, errpipe);
+    int exe = move_high(c->exe_fd, errpipe);
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(sync, 3) < 0 || dup2(exe, 4) < 0)
+        child_fail(errpipe, errno);
+    if (fcntl(4, F_SETFD, FD_CLOEXEC) < 0) child_fail(errpipe, errno);
+    if (dup2(errpipe, 5) < 0 || fcntl(5, F_SETFD, FD_CLOEXEC) < 0) child_fail(errpipe, errno);
+    errpipe = 5;
+    if (syscall(SYS_close_range, 6U, ~0U, 0U) < 0) child_fail(errpipe, errno);
+    syscall(SYS_execveat, 4, "", c->argv, c->envp, AT_EMPTY_PATH);
+    child_fail(errpipe, errno);
+}
+
+struct spawn_job {
+    const struct engine_spawn_config *config;
+    pid_t result;
+};
+
+static pid_t do_spawn(const struct engine_spawn_config *c) {
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) return -errno;
+    long pid = syscall(SYS_clone, (unsigned long)SIGCHLD | c->clone_flags, NULL, NULL, NULL, 0);
+    if (pid < 0) {
+        int e = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -e;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        child_main(c, pipefd[1]);
+    }
+    close(pipefd[1]);
+    int child_err = 0;
+    ssize_t n;
+    do {
+        n = read(pipefd[0], &child_err, sizeof child_err);
+    } while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    if (n == (ssize_t)sizeof child_err) {
+        /* The child never ran anything; collect it here (the caller holds the reaper's
+           lock, so no reaper races this waitpid) and report only the error. */
+        int status;
+        while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR) {}
+        return -child_err;
+    }
+    return (pid_t)pid;
+}
+
+static void *spawn_in_pidns(void *arg) {
+    struct spawn_job *job = arg;
+    /* setns of a pid namespace only changes this thread's pid_for_children, and this
+       thread ends right after the clone. */
+    if (setns(job->config->pidns_fd, CLONE_NEWPID) != 0) {
+        job->result = -errno;
+        return NULL;
+    }
+    job->result = do_spawn(job->config);
+    return NULL;
+}
+
+pid_t engine_spawn(const struct engine_spawn_config *config) {
+    if (config->pidns_fd < 0) return do_spawn(config);
+    struct spawn_job job = {config, -EINVAL};
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, spawn_in_pidns, &job);
+    if (rc != 0) return -rc;
+    pthread_join(thread, NULL);
+    return job.result;
+}
+
+int engine_sealed_copy(const char *path) {
+    int src = open(path, O_RDONLY | O_CLOEXEC);
+    if (src < 0) return -errno;
+    struct stat st;
+    if (fstat(src, &st) != 0) {
+        int e = errno;
+        close(src);
+        return -e;
+    }
+    int mfd = memfd_create("kata-agent", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0) {
+        int e = errno;
+        close(src);
+        return -e;
+    }
+    off_t left = st.st_size;
+    while (left > 0) {
+        ssize_t n = sendfile(mfd, src, NULL, (size_t)left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(src);
+            close(mfd);
+            return -e;
+        }
+        left -= n;
+    }
+    close(src);
+    if (fchmod(mfd, 0555) != 0 ||
+        fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+        int e = errno;
+        close(mfd);
+        return -e;
+    }
+    return mfd;
+}

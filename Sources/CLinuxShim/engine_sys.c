@@ -1,0 +1,83 @@
+/* engine-core: thin syscall wrappers for container init (see include/engine.h). */
+#define _GNU_SOURCE
+#include "include/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+int engine_close_fds_from(int from, int keep) {
+    if (keep >= from) {
+        if (keep > from && syscall(SYS_close_range, (unsigned)from, (unsigned)keep - 1, 0U) != 0) return -errno;
+        if (syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) != 0) return -errno;
+        return 0;
+    }
+    return syscall(SYS_close_range, (unsigned)from, ~0U, 0U) == 0 ? 0 : -errno;
+}
+
+int engine_setns(int fd, int nstype) { return setns(fd, nstype) == 0 ? 0 : -errno; }
+
+int engine_unshare(int flags) { return unshare(flags) == 0 ? 0 : -errno; }
+
+int engine_mount(const char *source, const char *target, const char *fstype,
+                 unsigned long flags, const char *data) {
+    return mount(source, target, fstype, flags, data) == 0 ? 0 : -errno;
+}
+
+int engine_pivot_root(const char *new_root, const char *put_old) {
+    return syscall(SYS_pivot_root, new_root, put_old) == 0 ? 0 : -errno;
+}
+
+int engine_prctl(int option, unsigned long arg2) {
+    return prctl(option, arg2, 0UL, 0UL, 0UL) < 0 ? -errno : 0;
+}
+
+int engine_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0) == 0 ? 0 : -errno; }
+
+int engine_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    return ioctl(fd, TIOCSWINSZ, &ws) == 0 ? 0 : -errno;
+}
+
+int engine_set_pipe_size(int fd, int size) {
+    int rc = fcntl(fd, F_SETPIPE_SZ, size);
+    return rc < 0 ? -errno : rc;
+}
+
+int engine_openpty(int *master, int *slave, unsigned short rows, unsigned short cols) {
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    if (openpty(master, slave, NULL, NULL, (rows || cols) ? &ws : NULL) != 0) return -errno;
+    fcntl(*master, F_SETFD, FD_CLOEXEC);
+    fcntl(*slave, F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+int engine_execve(const char *path, char *const argv[], char *const envp[]) {
+    execve(path, argv, envp);
+    return -errno;
+}
+
+int engine_setgroups(int count, const uint32_t *gids) {
+    return syscall(SYS_setgroups, count, gids) == 0 ? 0 : -errno;
+}
+
+int engine_setresgid(uint32_t gid) {
+    return syscall(SYS_setresgid, gid, gid, gid) == 0 ? 0 : -errno;
+}
+
+int engine_setresuid(uint32_t uid) {
+    return syscall(SYS_setresuid, uid, uid, uid) == 0 ? 0 : -errno;
+}
+
+int engine_mknod(const char *path, uint32_t mode, uint32_t major, uint32_t minor) {
+    return mknod(path, mode, makedev(major, minor)) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,71 @@
+#ifndef CLINUXSHIM_ENGINE_H
+#define CLINUXSHIM_ENGINE_H
+/* engine-core: starting container init processes and the few syscalls Swift cannot make
+   directly. Functions return >= 0 on success and -errno on failure. */
+#include <stdint.h>
+#include <sys/types.h>
+
+/* How to start one `kata-agent init` process. */
+struct engine_spawn_config {
+    int exe_fd;            /* executable to run with execveat(AT_EMPTY_PATH) (sealed memfd) */
+    char *const *argv;     /* NULL-terminated */
+    char *const *envp;     /* NULL-terminated */
+    int stdin_fd;          /* becomes fd 0; -1: /dev/null */
+    int stdout_fd;         /* becomes fd 1; -1: /dev/null */
+    int stderr_fd;         /* becomes fd 2; -1: /dev/null */
+    int sync_fd;           /* becomes fd 3 (the init's socket to the agent) */
+    unsigned long clone_flags; /* CLONE_NEW* namespaces the child is created in */
+    int pidns_fd;          /* >= 0: the child is created in this pid namespace */
+};
+
+/* Clones a child (fork-like, with clone_flags) that only rearranges fds, resets signal
+   dispositions and the mask, and execs. Returns the pid, or -errno (the child's exec error
+   included: it is reported through a CLOEXEC pipe before this returns). */
+pid_t engine_spawn(const struct engine_spawn_config *config);
+
+/* A sealed (write/grow/shrink/seal) CLOEXEC memfd copy of the file at `path`. */
+int engine_sealed_copy(const char *path);
+
+/* Closes every fd >= `from` except `keep` (-1 for none). */
+int engine_close_fds_from(int from, int keep);
+
+/* setns(fd, nstype). */
+int engine_setns(int fd, int nstype);
+
+/* unshare(flags). */
+int engine_unshare(int flags);
+
+/* mount(2). */
+int engine_mount(const char *source, const char *target, const char *fstype,
+                 unsigned long flags, const char *data);
+
+/* pivot_root(2). */
+int engine_pivot_root(const char *new_root, const char *put_old);
+
+/* prctl(option, arg2, 0, 0, 0). */
+int engine_prctl(int option, unsigned long arg2);
+
+/* ioctl(fd, TIOCSCTTY, 0). */
+int engine_set_ctty(int fd);
+
+/* ioctl(fd, TIOCSWINSZ) with rows/cols. */
+int engine_set_winsize(int fd, unsigned short rows, unsigned short cols);
+
+/* fcntl(fd, F_SETPIPE_SZ, size): the resulting size. */
+int engine_set_pipe_size(int fd, int size);
+
+/* openpty: master and slave (both CLOEXEC), optional initial size (0 = leave). */
+int engine_openpty(int *master, int *slave, unsigned short rows, unsigned short cols);
+
+/* execve(path, argv, envp): returns only on failure. */
+int engine_execve(const char *path, char *const argv[], char *const envp[]);
+
+/* setgroups/setresgid/setresuid without glibc's all-threads broadcast (init is single-threaded). */
+int engine_setgroups(int count, const uint32_t *gids);
+int engine_setresgid(uint32_t gid);
+int engine_setresuid(uint32_t uid);
+
+/* mknod(path, mode, makedev(major, minor)). */
+int engine_mknod(const char *path, uint32_t mode, uint32_t major, uint32_t minor);
+
+#endif
