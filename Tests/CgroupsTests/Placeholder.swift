@@ -1,3 +1,0 @@
-import XCTest
-@testable import Cgroups
-final class CgroupsPlaceholderTests: XCTestCase { func testModuleLinks() {} }
