@@ -90,6 +90,7 @@ class GuestRecipe:
     with_ctl: bool = False                  # put the static kata-agent-ctl in the guest
     with_sh: bool = False                   # busybox as /bin/sh (a debug console shell)
     kind: str = "initrd"                    # initrd | image
+    boot_modules: bool = True               # False: no virtio-serial/vsock modules (a failing boot)
 
 
 def _extra_files(workdir: pathlib.Path, recipe: GuestRecipe) -> list[tuple[pathlib.Path, str]]:
@@ -114,7 +115,7 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     staging = CACHE / "extra"
     staging.mkdir(parents=True, exist_ok=True)
     extra = _extra_files(staging, recipe)
-    modules = BOOT_MODULES
+    modules = BOOT_MODULES if recipe.boot_modules else []
     key = _digest(recipe, agent, osb, kernel.version, modules, ON_DEMAND_MODULE,
                   [(p, d) for p, d in extra], PRESTART_HOOK, *[p for p, _ in extra])
     suffix = "gz" if recipe.kind == "initrd" else "img"

@@ -1,0 +1,30 @@
+"""Boots that fail end the test with the guest console shown, within a deadline."""
+
+from __future__ import annotations
+
+import pytest
+
+import guests
+from conftest import require_root
+from vm import GuestError
+
+
+@pytest.mark.parametrize("case", ["bad-server-addr", "missing-module"])
+def test_failing_agent_boot_fails_fast_with_console(kernel, tmp_path, case):
+    """A bad agent parameter (the agent cannot serve) and a guest without the virtio-serial
+    modules (the channel never appears) both fail readiness by the deadline, never hang,
+    and the failure message carries the console."""
+    require_root("QEMU guests and initrd device nodes")
+    if case == "bad-server-addr":
+        initrd = guests.build(guests.GuestRecipe("minimal"), kernel)
+        spec = guests.initrd_spec(kernel, initrd, case)
+        spec.append = spec.append.replace(f"agent.server_addr={guests.SERIAL_SERVER_ADDR}",
+                                          "agent.server_addr=bogus://nowhere")
+    else:
+        initrd = guests.build(guests.GuestRecipe("minimal", boot_modules=False), kernel)
+        spec = guests.initrd_spec(kernel, initrd, case)
+    with pytest.raises(GuestError) as error:
+        guest, client, _ = guests.boot_agent(spec, tmp_path, "grpcio", timeout=45)
+        client.close()
+        guest.kill()
+    assert "---- console of" in str(error.value)

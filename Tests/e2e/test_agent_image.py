@@ -1,0 +1,65 @@
+"""The agent as /sbin/init of an osbuilder ext4 image, booted from virtio-blk (root=/dev/vda1)
+and from an emulated NVDIMM with DAX (root=/dev/pmem0p1 rootflags=dax). The Debian cloud
+kernel builds virtio_blk and nd_pmem as modules, so a module-loading first stage made from the
+cached kernel's modules (initramfs.modloader) mounts the root and hands over to the agent."""
+
+from __future__ import annotations
+
+import pytest
+
+import agentclient as ac
+import guests
+import initramfs
+import kernel as kernel_mod
+from agentclient import agent_pb2 as pb, health_pb2
+from conftest import require_root
+from vm import BootSpec
+
+ROOTS = {
+    "virtio-blk": "root=/dev/vda1 rootflags=data=ordered,errors=remount-ro ro rootfstype=ext4",
+    "nvdimm-dax": "root=/dev/pmem0p1 rootflags=dax,data=ordered,errors=remount-ro ro rootfstype=ext4",
+}
+
+
+def image_spec(kernel, medium: str) -> BootSpec:
+    """Boot spec of the busybox-template image (with its DAX header) on `medium`."""
+    image = guests.build(guests.GuestRecipe("busybox", kind="image"), kernel)
+    dax = medium == "nvdimm-dax"
+    modules = kernel_mod.VIRTIO_SERIAL_MODULES + (
+        kernel_mod.NVDIMM_MODULES if dax else kernel_mod.VIRTIO_BLK_MODULES)
+    stage = guests.CACHE / f"modloader-{kernel.version}-{medium}.gz"
+    if not stage.exists():
+        initramfs.modloader(stage.with_suffix(".tmp"), kernel, modules).rename(stage)
+    return BootSpec(kernel=kernel, initrd=stage, name=f"image-{medium}",
+                    disk=None if dax else image, nvdimm=image if dax else None,
+                    append=guests.agent_append(f"{ROOTS[medium]} init=/sbin/init"))
+
+
+@pytest.mark.parametrize("medium", list(ROOTS))
+def test_image_boots_agent_as_init(kernel, tmp_path, medium):
+    require_root("QEMU guests and initrd device nodes")
+    spec = image_spec(kernel, medium)
+    guest, client, _ = guests.boot_agent(spec, tmp_path, "grpcio")
+    try:
+        mount = guest.wait_console(r"MODLOADER-MOUNTED (\S+) /newroot ext4 (\S+)", timeout=5)
+        if medium == "nvdimm-dax":
+            assert mount.group(1) == "/dev/pmem0p1"
+            assert "dax" in mount.group(2), mount.group(0)
+        else:
+            assert mount.group(1) == "/dev/vda1"
+        assert client.call("Check", health_pb2.CheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+        try:
+            details = client.call("GetGuestDetails", pb.GuestDetailsRequest(mem_block_size=True))
+            assert details.agent_details.version
+            client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="image", sandbox_id="image"))
+            try:
+                client.call("DestroySandbox", pb.DestroySandboxRequest(), timeout=30)
+            except ac.RpcFailed:
+                if guest.running:
+                    raise
+        except ac.RpcFailed as error:
+            raise guest.fail(str(error)) from error
+        assert guest.wait_exit(timeout=60) == 0
+    finally:
+        client.close()
+        guest.kill()
