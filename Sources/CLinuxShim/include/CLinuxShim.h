@@ -6,4 +6,5 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "security.h"
+#include "console.h"
 #endif
