@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRPCCore
+import Logging
+import Sandbox
+
+extension RPCError {
+    /// UNIMPLEMENTED naming the RPC, for RPCs not built yet (never a fake success).
+    static func unimplementedRPC(_ name: String) -> RPCError {
+        RPCError(code: .unimplemented, message: "\(name) is not implemented by this agent yet")
+    }
+
+    /// INVALID_ARGUMENT "<field>: <reason>".
+    init(_ validation: ValidationError) {
+        self.init(code: .invalidArgument, message: validation.description)
+    }
+
+    /// Classifies a domain error; the message keeps the operation, path and errno.
+    init(_ guest: GuestOperationError) {
+        switch guest.kind {
+        case .invalidArgument(let field):
+            self.init(code: .invalidArgument, message: "\(field): \(guest.description)")
+        case .unsupported:
+            self.init(code: .failedPrecondition, message: guest.description)
+        case .system:
+            let code: RPCError.Code
+            switch guest.errno {
+            case .some(EPERM), .some(EACCES): code = .permissionDenied
+            case .some(ENOENT): code = .notFound
+            default: code = .internalError
+            }
+            self.init(code: code, message: guest.description)
+        }
+    }
+}
+
+/// Runs one RPC's body: logs it, turns known errors into statuses and anything else into
+/// INTERNAL with its description, so no request error escapes as a crash or an opaque failure.
+/// Every RPC group wraps its handlers in this.
+func serveRPC<Response: Sendable>(
+    _ name: String, logger: Logger, _ body: () async throws -> Response
+) async throws -> Response {
+    logger.debug("rpc", metadata: ["rpc": "\(name)"])
+    do {
+        return try await body()
+    } catch let error as RPCError {
+        logger.info("rpc failed", metadata: ["rpc": "\(name)", "code": "\(error.code)", "error": "\(error.message)"])
+        throw error
+    } catch let error as ValidationError {
+        logger.info("rpc rejected", metadata: ["rpc": "\(name)", "field": "\(error.field)", "error": "\(error.reason)"])
+        throw RPCError(error)
+    } catch let error as GuestOperationError {
+        logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
+        throw RPCError(error)
+    } catch let error as any RPCErrorConvertible {
+        let converted = RPCError(error)
+        logger.warning("rpc failed", metadata: ["rpc": "\(name)", "code": "\(converted.code)", "error": "\(converted.message)"])
+        throw converted
+    } catch {
+        logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
+        throw RPCError(code: .internalError, message: "\(name): \(error)")
+    }
+}
