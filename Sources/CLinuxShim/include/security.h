@@ -2,6 +2,7 @@
 #define CLINUXSHIM_SECURITY_H
 /* engine-security: syscalls Swift cannot call directly (variadic prctl/syscall). */
 #include <stdint.h>
+#include <sys/eventfd.h>
 
 /* bpf(2): returns the syscall result, or -1 with errno. */
 long security_bpf(int cmd, void *attr, unsigned int size);
