@@ -120,8 +120,8 @@ class CtlClient:
     def call(self, rpc: str, request: Any, timeout: float = 60) -> Any:
         from google.protobuf import json_format
         body = json_format.MessageToJson(request, preserving_proto_field_name=True, indent=None)
-        argv = [self.binary, "--server-addr", self.address, "call", rpc, "--json", body,
-                "--timeout", str(int(timeout))]
+        argv = [self.binary, "--server-addr", self.address, "--timeout", str(max(1, int(timeout))),
+                "call", rpc, "--json", body]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10)
         except subprocess.TimeoutExpired:
