@@ -1,3 +1,0 @@
-import XCTest
-@testable import AgentServer
-final class AgentServerPlaceholderTests: XCTestCase { func testModuleLinks() {} }
