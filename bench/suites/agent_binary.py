@@ -6,7 +6,7 @@ import gzip
 import os
 import subprocess
 
-from agentclient import AgentProcess, load_stubs
+from agentproc import AgentProcess, load_stubs
 from benchlib import Figure, Series, Skipped
 
 UPSTREAM_RUST_AGENT_MB = 14.78  # published, after release-profile tuning (REFERENCE.md section 7)
@@ -31,11 +31,11 @@ def run(ctx) -> list:
                command="make bench (strip -o out kata-agent)"),
     ]
 
-    agent_pb2, agent_grpc, health_pb2, health_grpc, _ = load_stubs(ctx["cache"])
+    agent_pb2, health_pb2, oci_pb2, agent_stub, health_stub = load_stubs()
     runs = 5 if ctx["quick"] else 20
     samples = []
     for _ in range(runs + 1):  # the first is a warm-up (page cache)
-        with AgentProcess(agent, health_grpc.HealthStub, health_pb2) as proc:
+        with AgentProcess(agent, health_stub, health_pb2) as proc:
             samples.append(proc.start())
     results.append(Figure("exec-to-serve", "Exec to first served Health.Check",
                           Series("kata-agent, unix socket", "ms", samples[1:]),

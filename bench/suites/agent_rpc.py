@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from agentclient import AgentProcess, load_stubs
+from agentproc import AgentProcess, load_stubs
 from benchlib import Figure, Series, Skipped
 
 
@@ -13,11 +13,11 @@ def run(ctx) -> list:
     agent = ctx["agent"]
     if not os.path.isfile(agent):
         return [Skipped("rpc", "Health.Check latency", f"no release agent at {agent}")]
-    agent_pb2, agent_grpc, health_pb2, health_grpc, _ = load_stubs(ctx["cache"])
+    agent_pb2, health_pb2, oci_pb2, agent_stub, health_stub = load_stubs()
     calls = 1000 if ctx["quick"] else 10000
-    with AgentProcess(agent, health_grpc.HealthStub, health_pb2) as proc:
+    with AgentProcess(agent, health_stub, health_pb2) as proc:
         proc.start()
-        stub = health_grpc.HealthStub(proc.channel)
+        stub = health_stub(proc.channel)
         request = health_pb2.CheckRequest()
         for _ in range(200):  # warm-up: connection, HTTP/2 windows, allocator
             stub.Check(request)

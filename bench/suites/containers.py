@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from agentclient import AgentProcess, load_stubs
+from agentproc import AgentProcess, load_stubs
 from benchlib import Figure, Series, Skipped, interleave
 from bundle import busybox_rootfs, runc_spec, spec_to_proto
 
@@ -30,10 +30,10 @@ def _new_id(prefix: str) -> str:
 class Agent:
     """Thin synchronous wrapper over the generated AgentService stub."""
 
-    def __init__(self, pb2, grpc_mod, oci_pb2, channel):
+    def __init__(self, pb2, stub_factory, oci_pb2, channel):
         self.pb2 = pb2
         self.oci = oci_pb2
-        self.stub = grpc_mod.AgentServiceStub(channel)
+        self.stub = stub_factory(channel)
 
     def spec(self, spec: dict):
         return spec_to_proto(spec, self.oci.Spec())
@@ -78,7 +78,7 @@ def run(ctx) -> list:
     if shutil.which("runc") is None:
         return [Skipped("containers", "Container benchmarks", "runc missing: apt-get install runc")]
 
-    agent_pb2, agent_grpc, health_pb2, health_grpc, oci_pb2 = load_stubs(ctx["cache"])
+    agent_pb2, health_pb2, oci_pb2, agent_stub, health_stub = load_stubs()
     quick = ctx["quick"]
     work = tempfile.mkdtemp(prefix="kata-bench-ctr-")
     bundle = os.path.join(work, "bundle")
@@ -88,9 +88,9 @@ def run(ctx) -> list:
     runc_root = os.path.join(work, "runc-state")
     results = []
     try:
-        with AgentProcess(ctx["agent"], health_grpc.HealthStub, health_pb2) as proc:
+        with AgentProcess(ctx["agent"], health_stub, health_pb2) as proc:
             proc.start()
-            agent = Agent(agent_pb2, agent_grpc, oci_pb2, proc.channel)
+            agent = Agent(agent_pb2, agent_stub, oci_pb2, proc.channel)
             agent.create_sandbox(_new_id("sb"))
 
             # 1. Run latency: Create+Start+Wait(+Remove) of `true` vs `runc run`.

@@ -1,13 +1,11 @@
-"""Python gRPC stubs generated from protos/ at run time, and an agent process to talk to.
+"""The kata-agent as an ordinary process for benchmarks, and the gRPC stubs to drive it.
 
-Uses Debian's python3-grpcio / python3-grpc-tools (run with /usr/bin/python3). The stubs are
-generated into bench/cache/py and never committed.
+Runs with Debian's python3 (its grpcio and protobuf); messages are generated from protos/ at
+run time into a gitignored cache.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import os
 import signal
 import subprocess
@@ -17,26 +15,26 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PROTOS = os.path.join(ROOT, "protos")
-PROTO_FILES = ["types.proto", "csi.proto", "oci.proto", "agent.proto", "health.proto"]
 
 
-def load_stubs(cache: str):
-    """Returns (agent_pb2, agent_pb2_grpc, health_pb2, health_pb2_grpc, oci_pb2)."""
-    digest = hashlib.sha256()
-    for name in PROTO_FILES:
-        with open(os.path.join(PROTOS, name), "rb") as f:
-            digest.update(f.read())
-    out = os.path.join(cache, "py-" + digest.hexdigest()[:12])
-    if not os.path.isfile(os.path.join(out, "agent_pb2_grpc.py")):
-        os.makedirs(out, exist_ok=True)
-        cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS}", f"--python_out={out}",
-               f"--grpc_python_out={out}"] + PROTO_FILES
-        subprocess.run(cmd, check=True)
-    if out not in sys.path:
-        sys.path.insert(0, out)
-    names = ["agent_pb2", "agent_pb2_grpc", "health_pb2", "health_pb2_grpc", "oci_pb2"]
-    return tuple(importlib.import_module(n) for n in names)
+def load_stubs():
+    """(agent_pb2, health_pb2, oci_pb2, agent stub factory, health stub factory).
+
+    The messages come from the e2e suite's generator (Tests/e2e/agentclient.py), which knows
+    which protoc this machine's python3-protobuf needs; one generator serves both.
+    """
+    e2e = os.path.join(ROOT, "Tests", "e2e")
+    if e2e not in sys.path:
+        sys.path.insert(0, e2e)
+    import agentclient
+
+    def agent_stub(channel):
+        return agentclient.Stub(channel, agentclient.agent_pb2.DESCRIPTOR.services_by_name["AgentService"])
+
+    def health_stub(channel):
+        return agentclient.Stub(channel, agentclient.health_pb2.DESCRIPTOR.services_by_name["Health"])
+
+    return agentclient.agent_pb2, agentclient.health_pb2, agentclient.oci_pb2, agent_stub, health_stub
 
 
 class AgentProcess:

@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""`make bench`: runs every benchmark side by side with its reference and writes the report.
+
+Usage: bench/run.py [--quick] [--only KEY[,KEY...]] [--agent BIN] [--agent-ctl BIN]
+
+Writes BENCHMARKS.md, bench/results.json and bench/plots/*.svg. Nothing here is a test:
+no figure fails the run; a target that is missed is reported as missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import report  # noqa: E402
+from benchlib import Figure, Skipped  # noqa: E402
+from suites import agent_binary, agent_rpc, boot, containers, osbuilder  # noqa: E402
+
+SUITES = [
+    ("containers", containers.run),   # 1-4: run, exec, stdout, many containers
+    ("rpc", agent_rpc.run),           # 5: Health.Check latency
+    ("binary", agent_binary.run),     # 6: size, exec to first served request
+    ("osbuilder", osbuilder.run),     # 7: image and initrd sizes and build times
+    ("boot", boot.run),               # 8: kernel start to agent ready
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced run counts (smoke test)")
+    parser.add_argument("--only", default="", help="comma-separated suite keys: " + ",".join(k for k, _ in SUITES))
+    parser.add_argument("--agent", default=os.path.join(ROOT, ".build-release/release/kata-agent"))
+    parser.add_argument("--agent-ctl", default=os.path.join(ROOT, ".build-release/release/kata-agent-ctl"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = parser.parse_args()
+
+    wanted = {k for k in args.only.split(",") if k}
+    unknown = wanted - {k for k, _ in SUITES}
+    if unknown:
+        print(f"bench: unknown suite(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+
+    ctx = {
+        "root": ROOT,
+        "quick": args.quick,
+        "agent": os.path.abspath(args.agent),
+        "agent_ctl": os.path.abspath(args.agent_ctl),
+        "cache": os.path.join(HERE, "cache"),
+        "boot_phases": [],
+    }
+    os.makedirs(ctx["cache"], exist_ok=True)
+
+    results: list = []
+    for key, run in SUITES:
+        if wanted and key not in wanted:
+            continue
+        print(f"bench: {key} ...", flush=True)
+        try:
+            got = run(ctx)
+        except Exception as exc:  # a suite that breaks is reported, the others still run
+            traceback.print_exc()
+            got = [Skipped(key, key, f"suite failed: {exc}")]
+        for r in got:
+            if isinstance(r, Figure):
+                print(f"  {r.title}: {r.ours.median:.4g} {r.ours.unit}"
+                      + (f" vs {r.reference.median:.4g} {r.reference.unit}" if r.reference else ""), flush=True)
+            else:
+                print(f"  {r.title}: not measured: {r.reason}", flush=True)
+        results.extend(got)
+
+    meta = {
+        "date": report.now_utc(),
+        "machine": report.machine_summary(),
+        "command": "make bench" + (" QUICK=1" if args.quick else ""),
+        "quick": args.quick,
+    }
+    report.write_json(results, os.path.join(HERE, "results.json"), meta)
+    plots = report.write_plots(results, os.path.join(HERE, "plots"), ctx["boot_phases"])
+    report.write_markdown(results, args.out, meta, plots)
+    print(f"bench: wrote {args.out}, bench/results.json, {len(plots)} plot(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
