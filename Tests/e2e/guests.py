@@ -122,21 +122,38 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     out = CACHE / f"{recipe.kind}-{recipe.template}-{key}.{suffix}"
     if out.exists():
         return out
-    argv = [str(osb), recipe.kind, "--template", recipe.template, "--agent", str(agent),
-            "--kernel-modules-dir", str(kernel.modules_root),
-            "--modules", " ".join(modules), "--extra-modules", ON_DEMAND_MODULE[0],
-            "--output", str(out) + ".tmp"]
+    # osbuilder lists every --modules module in /etc/modules-load.d (loaded at boot); the
+    # on-demand module must be in the guest and in its modules.dep but not loaded. So: stage
+    # the rootfs, add that module and re-run depmod on the staged tree, then pack it.
+    rootfs = CACHE / f"rootfs-{recipe.template}-{key}"
+    common = ["--templates", str(REPO / "rootfs-templates"), "--template", recipe.template,
+              "--agent", str(agent), "--kernel-modules-dir", str(kernel.modules_dir),
+              "--modules", " ".join(modules)]
     for src, dest in extra:
-        argv += ["--extra-file", f"{src}:{dest}"]
+        common += ["--extra-file", f"{src}:{dest}"]
+    log = [_run([str(osb), "rootfs", *common, "--rootfs-dir", str(rootfs), "--force"])]
+    on_demand = kernel.module_path(ON_DEMAND_MODULE[0])
+    target = rootfs / "lib" / "modules" / kernel.version / on_demand.relative_to(kernel.modules_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(on_demand, target)
+    log.append(_run(["depmod", "-b", str(rootfs), kernel.version]))
+    pack = [str(osb), recipe.kind, "--rootfs", str(rootfs), "--output", str(out) + ".tmp"]
+    if recipe.kind == "image":
+        pack += ["--alignment-mb", "1", "--free-space", "16"]
+    log.append(_run(pack))
+    os.replace(str(out) + ".tmp", out)
+    shutil.rmtree(rootfs, ignore_errors=True)
+    (out.parent / (out.name + ".log")).write_text("\n".join(log))
+    return out
+
+
+def _run(argv: list[str]) -> str:
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
-        raise RuntimeError(f"osbuilder failed ({proc.returncode}): {' '.join(argv)}\n"
+        raise RuntimeError(f"failed ({proc.returncode}): {' '.join(argv)}\n"
                            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    os.replace(str(out) + ".tmp", out)
-    (out.parent / (out.name + ".log")).write_text(
-        f"{' '.join(argv)}\n{time.monotonic() - started:.1f}s\n{proc.stdout}\n{proc.stderr}")
-    return out
+    return f"$ {' '.join(argv)}  # {time.monotonic() - started:.1f}s\n{proc.stdout}{proc.stderr}"
 
 
 def agent_append(extra: str = "") -> str:
