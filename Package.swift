@@ -75,12 +75,12 @@ let package = Package(
             linkerSettings: staticExecutable),
         .executableTarget(
             name: "kata-agent-ctl",
-            dependencies: ["KataProtocols", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf, argumentParser],
+            dependencies: ["KataProtocols", "AgentConfig", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf, argumentParser],
             linkerSettings: staticExecutable),
         .executableTarget(name: "osbuilder", dependencies: ["OSBuilder", argumentParser]),
 
         // Tests mirror the modules.
-        .testTarget(name: "KataProtocolsTests", dependencies: ["KataProtocols"]),
+        .testTarget(name: "KataProtocolsTests", dependencies: ["KataProtocols", grpcCore, protobuf]),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig"]),
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"]),

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+
+/// kata-agent-ctl: drives a Kata agent's gRPC API from the command line, in the spirit of
+/// upstream's tools/agent-ctl.
+@main
+struct KataAgentCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kata-agent-ctl",
+        abstract: "Call the Kata agent's gRPC API (grpc.AgentService, grpc.Health).",
+        discussion: """
+            Server addresses: unix:///path, unix://@abstract-name, vsock://CID:PORT.
+            Requests use the protobuf JSON mapping with upstream field names, given as
+            json://{...} or file://PATH; an empty request sends the default message.
+            Each response is printed as one JSON line on stdout; failures go to stderr.
+            """,
+        subcommands: subcommands)
+
+    /// Subcommands; others add theirs here (one line each).
+    static let subcommands: [any ParsableCommand.Type] = [
+        ConnectCommand.self, CallCommand.self, ListCommand.self,
+    ]
+
+    @Option(name: [.customLong("server-address"), .customLong("server-addr")],
+            help: "Agent address: unix:///path, unix://@name or vsock://CID:PORT.")
+    var serverAddress: String?
+
+    @Option(help: "Deadline of each RPC in seconds (0: none; GetOOMEvent and WaitProcess block).")
+    var timeout: UInt = 0
+
+    /// The address, or a usage error naming the option.
+    func requireAddress() throws(CtlError) -> String {
+        guard let serverAddress, !serverAddress.isEmpty else {
+            throw CtlError.usage("--server-address is required (unix:///path, unix://@name or vsock://CID:PORT)")
+        }
+        return serverAddress
+    }
+
+    var rpcTimeout: Duration? { timeout == 0 ? nil : .seconds(Int64(timeout)) }
+}
+
+/// Output helpers: stdout carries only responses, stderr only errors, one line each.
+enum CtlOutput {
+    static func printResponse(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    static func printError(_ error: CtlError) {
+        FileHandle.standardError.write(Data("kata-agent-ctl: \(error)\n".utf8))
+    }
+
+    /// Prints `error` and turns it into the exit status ArgumentParser exits with.
+    static func fail(_ error: CtlError) -> ExitCode {
+        printError(error)
+        return ExitCode(error.exitStatus)
+    }
+}

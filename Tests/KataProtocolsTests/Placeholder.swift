@@ -1,3 +1,0 @@
-import XCTest
-@testable import KataProtocols
-final class KataProtocolsPlaceholderTests: XCTestCase { func testModuleLinks() {} }
