@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """`make bench`: runs every benchmark side by side with its reference and writes the report.
 
-Usage: bench/run.py [--quick] [--only KEY[,KEY...]] [--agent BIN] [--agent-ctl BIN]
+Usage: bench/run.py [--quick] [--only KEY[,KEY...]] [--agent BIN] [--agent-ctl BIN] [--osbuilder BIN]
 
 Writes BENCHMARKS.md, bench/results.json and bench/plots/*.svg. Nothing here is a test:
 no figure fails the run; a target that is missed is reported as missed.
@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated suite keys: " + ",".join(k for k, _ in SUITES))
     parser.add_argument("--agent", default=os.path.join(ROOT, ".build-release/release/kata-agent"))
     parser.add_argument("--agent-ctl", default=os.path.join(ROOT, ".build-release/release/kata-agent-ctl"))
+    parser.add_argument("--osbuilder", default=os.path.join(ROOT, ".build-release/release/osbuilder"))
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     args = parser.parse_args()
 
@@ -51,6 +52,7 @@ def main() -> int:
         "quick": args.quick,
         "agent": os.path.abspath(args.agent),
         "agent_ctl": os.path.abspath(args.agent_ctl),
+        "osbuilder": os.path.abspath(args.osbuilder),
         "cache": os.path.join(HERE, "cache"),
         "boot_phases": [],
     }
