@@ -58,8 +58,10 @@ proto:
 	protos/generate.sh $(PROTOC_PLUGIN_DIR)
 
 ## ---- tests ----------------------------------------------------------------------------------
+# Swift tests first (unit and root integration), then the QEMU end-to-end suite.
 test: build
 	swift test -c $(CONFIG) --skip-build
+	$(MAKE) e2e
 
 ## ---- VM: guest kernel, end-to-end tests, demo (Tests/e2e) -----------------------------------
 # The guest kernel is Debian's cloud kernel, unpacked into .cache/kernel (never installed).
@@ -90,5 +92,17 @@ bench-boot: e2e-build kernel
 	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) Tests/e2e/bench_boot.py --runs $(BOOT_RUNS) \
 		--json $(OUT)/bench-boot.json
 
+## ---- benchmarks (bench/run.py writes BENCHMARKS.md, bench/results.json, bench/plots) ---------
+# Release binaries in their own scratch directory, so a bench never rebuilds the test build.
+BENCH_SCRATCH := .build-release
+BENCH_BINS := kata-agent kata-agent-ctl osbuilder
+.PHONY: bench-build
+bench-build: deps
+	@for p in $(BENCH_BINS); do swift build -c release --scratch-path $(BENCH_SCRATCH) --product $$p || exit 1; done
+
+bench: bench-build kernel
+	$(E2E_PYTHON) bench/run.py $(if $(QUICK),--quick) --agent $(BENCH_SCRATCH)/release/kata-agent \
+		--agent-ctl $(BENCH_SCRATCH)/release/kata-agent-ctl --osbuilder $(BENCH_SCRATCH)/release/osbuilder
+
 clean:
-	rm -rf .build $(OUT)
+	rm -rf .build $(BENCH_SCRATCH) $(OUT)
