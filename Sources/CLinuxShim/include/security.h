@@ -11,4 +11,7 @@ long security_bpf(int cmd, void *attr, unsigned int size);
 int security_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
                    unsigned long arg5);
 
+/* memfd_create(name, MFD_CLOEXEC): an anonymous file, e.g. to collect a hook's output. */
+int security_memfd(const char *name);
+
 #endif
