@@ -1,6 +1,7 @@
 import XCTest
 
 @testable import AgentServer
+import KataProtocols
 
 final class RequestValidationTests: XCTestCase {
     func testAcceptsValidIDs() throws {
@@ -69,5 +70,69 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertThrowsError(try RequestValidation.text(String(repeating: "h", count: 65), field: "hostname", maximumLength: 64))
         XCTAssertThrowsError(try RequestValidation.text("a\u{0}", field: "hostname", maximumLength: 64))
         XCTAssertThrowsError(try RequestValidation.text("", field: "hostname", maximumLength: 64, allowEmpty: false))
+    }
+
+    private func assertField(_ expected: String, line: UInt = #line, _ body: () throws -> Void) {
+        XCTAssertThrowsError(try body(), line: line) { error in
+            XCTAssertEqual((error as? ValidationError)?.field, expected, "\(error)", line: line)
+        }
+    }
+
+    private func validSandbox() -> Grpc_CreateSandboxRequest {
+        var request = Grpc_CreateSandboxRequest()
+        request.sandboxID = "sandbox-1"
+        request.hostname = "pod.example"
+        request.dns = ["nameserver 10.0.0.10", "search svc.cluster.local"]
+        request.guestHookPath = "/usr/share/oci/hooks"
+        var module = Grpc_KernelModule()
+        module.name = "e1000e"
+        module.parameters = ["InterruptThrottleRate=3000,3000,3000", "EEE=1"]
+        request.kernelModules = [module]
+        var storage = Grpc_Storage()
+        storage.driver = "ephemeral"
+        storage.source = "tmpfs"
+        storage.fstype = "tmpfs"
+        storage.mountPoint = "/run/kata-containers/sandbox/shm"
+        storage.options = ["size=1M"]
+        request.storages = [storage]
+        return request
+    }
+
+    func testCreateSandboxAcceptsATypicalRequest() {
+        XCTAssertNoThrow(try RequestValidation.createSandbox(validSandbox()))
+        var minimal = Grpc_CreateSandboxRequest()
+        minimal.sandboxID = "s"
+        XCTAssertNoThrow(try RequestValidation.createSandbox(minimal))
+    }
+
+    func testCreateSandboxNamesTheBadField() {
+        var request = validSandbox()
+        request.sandboxID = ""
+        assertField("sandbox_id") { try RequestValidation.createSandbox(request) }
+        request = validSandbox()
+        request.hostname = "bad host"
+        assertField("hostname") { try RequestValidation.createSandbox(request) }
+        request.hostname = String(repeating: "h", count: 65)
+        assertField("hostname") { try RequestValidation.createSandbox(request) }
+        request = validSandbox()
+        request.dns.append("nameserver 1.1.1.1\nnameserver 6.6.6.6")
+        assertField("dns[2]") { try RequestValidation.createSandbox(request) }
+        request = validSandbox()
+        request.guestHookPath = "hooks"
+        assertField("guest_hook_path") { try RequestValidation.createSandbox(request) }
+        request = validSandbox()
+        request.kernelModules[0].name = "../evil"
+        assertField("kernel_modules[0].name") { try RequestValidation.createSandbox(request) }
+        request.kernelModules[0].name = ""
+        assertField("kernel_modules[0].name") { try RequestValidation.createSandbox(request) }
+        request = validSandbox()
+        request.kernelModules[0].parameters.append("a\u{0}b")
+        assertField("kernel_modules[0].parameters[2]") { try RequestValidation.createSandbox(request) }
+        request = validSandbox()
+        request.storages[0].mountPoint = "/run/../etc"
+        assertField("storages[0].mount_point") { try RequestValidation.createSandbox(request) }
+        request = validSandbox()
+        request.storages[0].driver = ""
+        assertField("storages[0].driver") { try RequestValidation.createSandbox(request) }
     }
 }
