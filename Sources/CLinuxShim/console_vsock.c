@@ -46,7 +46,7 @@ int console_vsock_connect(uint32_t cid, uint32_t port) {
     return fd;
 }
 
-int console_wait_port_writable(int fd, int timeout_ms) {
+int console_wait_port_writable(int fd, int stop_fd, int timeout_ms) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -errno;
     /* Edge-triggered: EPOLLHUP is reported for as long as no host is connected, so a
@@ -56,6 +56,14 @@ int console_wait_port_writable(int fd, int timeout_ms) {
         int e = errno;
         close(ep);
         return -e;
+    }
+    if (stop_fd >= 0) {
+        struct epoll_event stop = { .events = EPOLLIN, .data.fd = stop_fd };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, stop_fd, &stop) != 0) {
+            int e = errno;
+            close(ep);
+            return -e;
+        }
     }
     int result = 0;
     for (;;) {
@@ -68,6 +76,10 @@ int console_wait_port_writable(int fd, int timeout_ms) {
         }
         if (n == 0) {
             result = 0;
+            break;
+        }
+        if (stop_fd >= 0 && out.data.fd == stop_fd) {
+            result = 2;
             break;
         }
         if (out.events & EPOLLOUT) {

@@ -33,18 +33,20 @@ public final class ConsoleListener: @unchecked Sendable {
     }
 
     /// Blocks until a connection arrives (returned, close-on-exec) or `stop()` (nil).
-    public func accept() throws(ConsoleError) -> Int32? {
+    /// `alsoStop` is a second wakeup that ends the wait (the owner's shutdown signal).
+    public func accept(alsoStop: ConsoleWakeup? = nil) throws(ConsoleError) -> Int32? {
         while true {
             var fds = [
                 pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: wakeup.readFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: alsoStop?.readFD ?? -1, events: Int16(POLLIN), revents: 0),
             ]
-            let ready = poll(&fds, 2, -1)
+            let ready = poll(&fds, 3, -1)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw ConsoleError("poll", target: name, errno: errno)
             }
-            if fds[1].revents != 0 { return nil }
+            if fds[1].revents != 0 || fds[2].revents != 0 { return nil }
             if fds[0].revents == 0 { continue }
             let conn = console_accept(fd)
             if conn >= 0 { return conn }

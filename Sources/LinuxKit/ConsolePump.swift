@@ -132,7 +132,11 @@ public struct ConsolePump {
                         lane.offset += n
                         if !lane.hasPending { lane.pending.removeAll(keepingCapacity: true); lane.offset = 0 }
                     case .wouldBlock:
-                        break
+                        // A virtio-serial port whose host left reports POLLHUP and EAGAIN for
+                        // as long as it stays away: the receiver is gone, not slow.
+                        if Int32(pfd.revents) & (POLLHUP | POLLERR) != 0 {
+                            return finishing ?? peerClosedOutcome
+                        }
                     case .endOfStream:
                         // The receiver is gone: nothing more can be delivered to it.
                         return finishing ?? peerClosedOutcome
@@ -147,7 +151,10 @@ public struct ConsolePump {
                     case let .bytes(n):
                         lane.pending.append(contentsOf: scratch[0..<n])
                     case .wouldBlock:
-                        break
+                        if Int32(pfd.revents) & (POLLHUP | POLLERR) != 0 {
+                            lane.reading = false
+                            if from.onEnd == .flushAndStop, finishing == nil { finishing = closedOutcome }
+                        }
                     case .endOfStream:
                         lane.reading = false
                         if from.onEnd == .flushAndStop, finishing == nil { finishing = closedOutcome }

@@ -44,7 +44,8 @@ int console_unix_connect(const char *path);
 
 /* Waits for a virtio-serial port's host side to connect: a guest port reports EPOLLHUP for
    as long as no host is connected and EPOLLOUT once one is, so this arms EPOLLOUT
-   edge-triggered and returns 1 when it fires, 0 on timeout (timeout_ms < 0: forever). */
-int console_wait_port_writable(int fd, int timeout_ms);
+   edge-triggered. Returns 1 when the host is there, 2 when stop_fd (may be -1) became
+   readable, 0 on timeout (timeout_ms < 0: forever). */
+int console_wait_port_writable(int fd, int stop_fd, int timeout_ms);
 
 #endif

@@ -1,0 +1,77 @@
+import CLinuxShim
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A virtio-serial port, found by the name the VMM gave it (e.g. `agent.channel.0`).
+///
+/// Without udev there is no /dev/virtio-ports/<name> link, so the port is looked up in
+/// /sys/class/virtio-ports/vportNpM/name and opened as /dev/vportNpM.
+public struct VirtioSerialPort: SerialSessionSource {
+    public static let sysfsDirectory = "/sys/class/virtio-ports"
+
+    /// The device node, e.g. /dev/vport0p1.
+    public let path: String
+    /// The port's name in sysfs.
+    public let portName: String
+
+    public var name: String { "virtio-serial port \(portName) (\(path))" }
+
+    public init(path: String, portName: String) {
+        self.path = path
+        self.portName = portName
+    }
+
+    /// The device path of the port named `name`, or nil when no port has that name.
+    public static func find(name: String, sysfs: String = sysfsDirectory, devices: String = "/dev") -> String? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: sysfs) else { return nil }
+        for entry in entries.sorted() {
+            guard let text = try? String(contentsOfFile: "\(sysfs)/\(entry)/name", encoding: .utf8) else { continue }
+            if text.trimmingCharacters(in: .whitespacesAndNewlines) == name {
+                return "\(devices)/\(entry)"
+            }
+        }
+        return nil
+    }
+
+    /// Finds the port named `name`, waiting up to `timeout` seconds for it to appear (the
+    /// virtio_console driver probes asynchronously after its module loads).
+    public static func waitFor(
+        name: String, timeout: Double, sysfs: String = sysfsDirectory, devices: String = "/dev"
+    ) throws(ConsoleError) -> VirtioSerialPort {
+        let deadline = ConsoleClock.now() + timeout
+        while true {
+            if let path = find(name: name, sysfs: sysfs, devices: devices), access(path, R_OK | W_OK) == 0 {
+                return VirtioSerialPort(path: path, portName: name)
+            }
+            if ConsoleClock.now() >= deadline {
+                throw ConsoleError(
+                    "find virtio-serial port", target: "named '\(name)' in \(sysfs)", errno: ENOENT,
+                    hint: "is virtio_console loaded and does the VMM define a virtserialport with name=\(name)?")
+            }
+            // Device probing has no event we can wait on without udev; poll briefly.
+            usleep(50_000)
+        }
+    }
+
+    /// Opens the port and waits until a host is connected to its chardev.
+    public func nextSession(stop: ConsoleWakeup) throws(ConsoleError) -> Int32? {
+        let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            throw ConsoleError("open", target: name, errno: errno, hint: errno == EBUSY ? "another process holds the port open" : "")
+        }
+        let result = console_wait_port_writable(fd, stop.readFD, -1)
+        if result == 1 { return fd }
+        close(fd)
+        if result == 2 { return nil }
+        throw ConsoleError("wait for the host on", target: name, errno: result < 0 ? -result : ETIMEDOUT)
+    }
+
+    /// Closing the port discards what the old host left unread, so the next host starts clean.
+    public func endSession(_ fd: Int32) {
+        close(fd)
+    }
+}
