@@ -9,6 +9,9 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -80,4 +83,18 @@ int engine_setresuid(uint32_t uid) {
 
 int engine_mknod(const char *path, uint32_t mode, uint32_t major, uint32_t minor) {
     return mknod(path, mode, makedev(major, minor)) == 0 ? 0 : -errno;
+}
+
+int engine_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard) {
+    struct rlimit64 limit = {.rlim_cur = soft, .rlim_max = hard};
+    return prlimit64(pid, (enum __rlimit_resource)resource, &limit, NULL) == 0 ? 0 : -errno;
+}
+
+int engine_socketpair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0 ? 0 : -errno;
+}
+
+int engine_set_recv_timeout(int fd, int milliseconds) {
+    struct timeval tv = {.tv_sec = milliseconds / 1000, .tv_usec = (milliseconds % 1000) * 1000};
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 ? 0 : -errno;
 }

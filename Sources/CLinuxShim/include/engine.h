@@ -68,4 +68,13 @@ int engine_setresuid(uint32_t uid);
 /* mknod(path, mode, makedev(major, minor)). */
 int engine_mknod(const char *path, uint32_t mode, uint32_t major, uint32_t minor);
 
+/* prlimit(pid, resource, {soft, hard}, NULL). */
+int engine_prlimit(pid_t pid, int resource, uint64_t soft, uint64_t hard);
+
+/* socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC). */
+int engine_socketpair(int fds[2]);
+
+/* SO_RCVTIMEO on a socket, in milliseconds. */
+int engine_set_recv_timeout(int fd, int milliseconds);
+
 #endif

@@ -1,0 +1,134 @@
+import Cgroups
+import Foundation
+import Glibc
+import OCISpec
+
+extension Container {
+    /// Creates a container from a spec and starts its init, which waits for `start`.
+    ///
+    /// - Parameters:
+    ///   - bundle: the bundle directory (a relative root.path is taken from here).
+    ///   - rootfs: overrides root.path (the agent's /run/kata-containers/<id>/rootfs).
+    public static func create(id: String, bundle: String, spec: Spec, rootfs: String? = nil, engine: Engine) async throws -> Container {
+        let rootPath = rootfs ?? spec.root.map { $0.path.hasPrefix("/") ? $0.path : bundle + "/" + $0.path } ?? ""
+        try SpecValidation.validate(id: id, spec: spec, rootfs: rootPath)
+        try InitSecurityCheck.validate(spec, id: id)
+        let cgroupPath: String
+        do {
+            cgroupPath = try CgroupPath.resolve(cgroupsPath: spec.linux?.cgroupsPath ?? "", containerID: id)
+        } catch {
+            throw EngineError(.invalidSpec, "create", container: id, "spec.linux.cgroupsPath: \(error)")
+        }
+        let cgroup = engine.cgroupLayout.map { CgroupManagers.make(layout: $0, path: cgroupPath) }
+        let container = Container(id: id, bundle: bundle, spec: spec, rootfs: rootPath, engine: engine, cgroup: cgroup)
+        try engine.reserve(id, container)
+        do {
+            try await container.createInit(cgroupPath: cgroupPath)
+        } catch {
+            await container.cleanUpFailedCreate()
+            engine.unregister(id)
+            throw container.fail("create", error)
+        }
+        container.logger.info("container created", metadata: ["pid": "\(container.pid ?? 0)"])
+        return container
+    }
+
+    private func createInit(cgroupPath: String) async throws {
+        guard let process = spec.process else { throw EngineError(.invalidSpec, "create", container: id, "spec.process is missing") }
+        if let cgroup {
+            do {
+                try cgroup.create()
+                if let resources = spec.linux?.resources { try cgroup.apply(resources) }
+            } catch {
+                throw EngineError(.system, "create cgroup", container: id, "\(cgroupPath): \(error)")
+            }
+        }
+        if spec.process?.apparmorProfile != nil || spec.process?.selinuxLabel != nil {
+            logger.debug("apparmor/selinux settings ignored in the guest")
+        }
+        let plan = NamespacePlan(spec: spec)
+        let stdio = try ProcessStdio(
+            terminal: process.terminal ?? false, pipeSize: engine.options.pipeSize,
+            rows: UInt16(clamping: process.consoleSize?.height ?? 0), cols: UInt16(clamping: process.consoleSize?.width ?? 0))
+        let config = InitConfig(
+            mode: .create, containerID: id, process: process, spec: spec, rootfs: rootfs,
+            joinNamespaces: plan.join, inNewUserNamespace: plan.cloneFlags & LinuxConstants.cloneNewUser != 0,
+            unshareCgroup: plan.unshareCgroup, newPidNamespace: plan.cloneFlags & LinuxConstants.cloneNewPID != 0,
+            cgroupUnifiedOnly: engine.cgroupLayout?.mode == .v2, cgroupPath: cgroupPath)
+        let request = InitLauncher.Request(
+            config: config, cloneFlags: plan.cloneFlags, pidNamespacePath: plan.pidPath,
+            uidMappings: spec.linux?.uidMappings ?? [], gidMappings: spec.linux?.gidMappings ?? [], cgroup: cgroup)
+        let launched: InitLauncher.Launched
+        do {
+            launched = try await InitLauncher(engine: engine).launch(request, stdio: stdio)
+        } catch {
+            stdio.release()
+            stdio.processExited()
+            throw error
+        }
+        let initProcess = ContainerProcess(execID: "", pid: launched.pid, stdio: stdio, reaper: engine.reaper) { [weak self] code in
+            self?.initExited(code)
+        }
+        state.withLock { state in
+            state.initProcess = initProcess
+            state.initSocket = launched.socket
+            state.status = .created
+        }
+    }
+
+    func initExited(_ code: Int32) {
+        let socket: SyncSocket? = state.withLock { state in
+            state.status = .stopped
+            defer { state.initSocket = nil }
+            return state.initSocket
+        }
+        if let socket { close(socket.fd) }
+        logger.info("container init exited", metadata: ["status": "\(code)"])
+    }
+
+    private func cleanUpFailedCreate() async {
+        if let cgroup {
+            do {
+                try cgroup.destroy(timeout: .seconds(10))
+            } catch {
+                logger.error("remove cgroup after failed create", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// How the init's namespaces come about: created by the clone, joined by path, or (cgroup)
+/// unshared by the init once it is in its cgroup.
+struct NamespacePlan {
+    var cloneFlags: Int32 = 0
+    var join: [LinuxNamespace] = []
+    var pidPath: String?
+    var unshareCgroup = false
+
+    init(spec: Spec) {
+        for namespace in spec.linux?.namespaces ?? [] {
+            let path = namespace.path ?? ""
+            if !path.isEmpty {
+                if namespace.type == "pid" { pidPath = path } else { join.append(namespace) }
+                continue
+            }
+            if namespace.type == "cgroup" {
+                unshareCgroup = true
+            } else if let flag = NamespaceType.cloneFlag(namespace.type) {
+                cloneFlags |= flag
+            }
+        }
+    }
+}
+
+/// Rejects, before anything is created, security features this build cannot apply yet.
+enum InitSecurityCheck {
+    static func validate(_ spec: Spec, id: String) throws {
+        func unsupported(_ field: String) -> EngineError {
+            EngineError(.unsupported, "create", container: id, "\(field) is not supported by this build yet")
+        }
+        if spec.process?.capabilities != nil { throw unsupported("process.capabilities") }
+        if spec.linux?.seccomp != nil { throw unsupported("linux.seccomp") }
+        if !(spec.linux?.sysctl ?? [:]).isEmpty { throw unsupported("linux.sysctl") }
+    }
+}

@@ -1,0 +1,14 @@
+import Cgroups
+import OCISpec
+
+extension Container {
+    /// Applies new resource limits to the container's cgroup.
+    public func update(resources: LinuxResources) throws {
+        guard let cgroup else { throw EngineError(.unsupported, "update", container: id, "no cgroups on this machine") }
+        do {
+            try cgroup.apply(resources)
+        } catch {
+            throw fail("update", EngineError(.system, "update resources", container: id, "\(error)"))
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import CLinuxShim
+import Cgroups
+import Glibc
+import LinuxKit
+import Logging
+import OCISpec
+import Synchronization
+
+/// Runs OCI containers: holds what every container operation needs (the reaper, the sealed
+/// init executable, options) and the containers by id. Knows nothing of gRPC.
+public final class Engine: Sendable {
+    /// Settings of the engine.
+    public struct Options: Sendable {
+        /// The executable re-run as `<exe> init` for container init (the agent itself).
+        public var initExecutable: String
+        /// agent.container_pipe_size (0: kernel default).
+        public var pipeSize: Int
+        /// How long the agent waits for a container init's answers.
+        public var initTimeoutMilliseconds: Int32
+
+        public init(initExecutable: String = "/proc/self/exe", pipeSize: Int = 0, initTimeoutMilliseconds: Int32 = 60_000) {
+            self.initExecutable = initExecutable
+            self.pipeSize = pipeSize
+            self.initTimeoutMilliseconds = initTimeoutMilliseconds
+        }
+    }
+
+    public let reaper: Reaper
+    public let options: Options
+    public let logger: Logger
+    let sealedInit = Mutex<Int32>(-1)
+    let containers = Mutex<[String: Container]>([:])
+    /// The machine's cgroup layout, detected once.
+    public let cgroupLayout: CgroupLayout?
+
+    public init(reaper: Reaper, options: Options = Options(), logger: Logger = Logger(label: "engine")) {
+        self.reaper = reaper
+        self.options = options
+        self.logger = logger
+        self.cgroupLayout = try? CgroupLayout.detect()
+    }
+
+    /// The sealed memfd copy of the init executable, made once (CVE-2019-5736: the container
+    /// can neither write nor truncate what /proc/<pid>/exe points to).
+    func initExecutableFD() throws -> Int32 {
+        try sealedInit.withLock { fd in
+            if fd >= 0 { return fd }
+            let rc = engine_sealed_copy(options.initExecutable)
+            guard rc >= 0 else {
+                throw EngineError(.system, "seal init executable", container: "-", options.initExecutable, errno: -rc)
+            }
+            fd = rc
+            return rc
+        }
+    }
+
+    // MARK: registry
+
+    /// The container with this id.
+    public func container(_ id: String) throws -> Container {
+        guard let container = containers.withLock({ $0[id] }) else {
+            throw EngineError(.notFound, "find", container: id, "no such container")
+        }
+        return container
+    }
+
+    /// Ids of the known containers.
+    public var containerIDs: [String] {
+        containers.withLock { Array($0.keys) }.sorted()
+    }
+
+    func reserve(_ id: String, _ container: Container) throws {
+        try containers.withLock { map in
+            guard map[id] == nil else { throw EngineError(.alreadyExists, "create", container: id, "a container with this id exists") }
+            map[id] = container
+        }
+    }
+
+    func unregister(_ id: String) {
+        _ = containers.withLock { $0.removeValue(forKey: id) }
+    }
+}

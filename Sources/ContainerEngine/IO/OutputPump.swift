@@ -1,0 +1,134 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// One thread that drains every container output fd into its `OutputBuffer` with poll(2), so
+/// output never waits for a reader. A stream ends at EOF/EIO, or when its process exited and
+/// the fd has nothing more (`drainAndClose`): a background process that keeps the pipe open
+/// cannot hold the stream open forever.
+public final class OutputPump: Sendable {
+    struct Entry {
+        let buffer: OutputBuffer
+        var paused = false
+        /// Set once the process exited: stop at the first "nothing more" instead of waiting.
+        var exitDeadline: ContinuousClock.Instant?
+    }
+
+    struct State {
+        var entries: [Int32: Entry] = [:]
+    }
+
+    let state = Mutex(State())
+    let wakeRead: Int32
+    let wakeWrite: Int32
+
+    /// The process-wide pump.
+    public static let shared = OutputPump()
+
+    init() {
+        var fds: [Int32] = [0, 0]
+        if pipe(&fds) == 0 {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+            }
+        } else {
+            fds = [-1, -1]
+        }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        let thread = Thread { [self] in self.run() }
+        thread.name = "kata-output-pump"
+        thread.start()
+    }
+
+    /// Starts draining `fd` (which the pump now owns and closes at the end) into `buffer`.
+    func add(fd: Int32, buffer: OutputBuffer) {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        state.withLock { $0.entries[fd] = Entry(buffer: buffer) }
+        wake()
+    }
+
+    /// The writer exited: read what is left (waiting up to `grace` for a PTY's last bytes,
+    /// which the kernel delivers asynchronously), then EOF.
+    func processExited(fd: Int32, grace: Duration = .seconds(2)) {
+        state.withLock { state in
+            state.entries[fd]?.exitDeadline = ContinuousClock.now.advanced(by: grace)
+        }
+        wake()
+    }
+
+    func wake() {
+        var byte: UInt8 = 1
+        _ = Glibc.write(wakeWrite, &byte, 1)
+    }
+
+    private func run() {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let snapshot = state.withLock { state in state.entries.map { ($0.key, $0.value) } }
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            var timeout: Int32 = -1
+            let now = ContinuousClock.now
+            for (fd, entry) in snapshot where !entry.paused {
+                fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+                if let deadline = entry.exitDeadline {
+                    // Exited writers are revisited soon, to notice "nothing more" without POLLHUP.
+                    let left = now < deadline ? 20 : 0
+                    timeout = timeout < 0 ? Int32(left) : min(timeout, Int32(left))
+                }
+            }
+            let ready = poll(&fds, nfds_t(fds.count), timeout)
+            if ready < 0 && errno != EINTR { continue }
+            var drain = [UInt8](repeating: 0, count: 64)
+            while Glibc.read(wakeRead, &drain, drain.count) > 0 {}
+            for item in fds.dropFirst() {
+                service(fd: item.fd, revents: item.revents, scratch: &buffer)
+            }
+        }
+    }
+
+    private func service(fd: Int32, revents: Int16, scratch: inout [UInt8]) {
+        guard let entry = state.withLock({ $0.entries[fd] }) else { return }
+        var ended = false
+        // Bounded reads per wake-up keep one chatty stream from starving the others.
+        for _ in 0..<16 {
+            guard entry.buffer.hasRoom else {
+                pause(fd: fd, entry: entry)
+                return
+            }
+            let n = Glibc.read(fd, &scratch, scratch.count)
+            if n > 0 {
+                entry.buffer.append(Data(scratch[0..<n]))
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN {
+                if let deadline = entry.exitDeadline {
+                    // A pipe with nothing more after exit is done; a PTY gets its grace time.
+                    if !isPTY(fd) || ContinuousClock.now >= deadline { ended = true }
+                }
+                break
+            }
+            ended = true  // EOF, or EIO from a PTY whose slave side is gone
+            break
+        }
+        if ended {
+            state.withLock { _ = $0.entries.removeValue(forKey: fd) }
+            close(fd)
+            entry.buffer.finish()
+        }
+    }
+
+    private func pause(fd: Int32, entry: Entry) {
+        state.withLock { $0.entries[fd]?.paused = true }
+        entry.buffer.onRoom { [self] in
+            self.state.withLock { $0.entries[fd]?.paused = false }
+            self.wake()
+        }
+    }
+
+    private func isPTY(_ fd: Int32) -> Bool {
+        isatty(fd) == 1
+    }
+}

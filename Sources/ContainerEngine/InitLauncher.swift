@@ -1,0 +1,190 @@
+import CLinuxShim
+import Cgroups
+import Glibc
+import LinuxKit
+import OCISpec
+
+/// Starts one `kata-agent init` process and runs the agent's half of the handshake: spawn
+/// into the planned namespaces, id maps, cgroup, rlimits, oom_score_adj, then the config.
+struct InitLauncher {
+    struct Request: Sendable {
+        var config: InitConfig
+        var cloneFlags: Int32
+        var pidNamespacePath: String?
+        var uidMappings: [LinuxIDMapping] = []
+        var gidMappings: [LinuxIDMapping] = []
+        var cgroup: CgroupManager?
+    }
+
+    struct Launched: Sendable {
+        let pid: pid_t
+        let socket: SyncSocket
+    }
+
+    let engine: Engine
+    var id: String { "" }
+
+    /// Returns once the init answered `ready` (create) or exec'd (exec mode: socket closed).
+    func launch(_ request: Request, stdio: ProcessStdio) async throws -> Launched {
+        let engine = self.engine
+        let containerID = request.config.containerID
+        let operation = request.config.mode == .create ? "create" : "exec"
+        let launched: Launched = try await Blocking.run {
+            let exe = try engine.initExecutableFD()
+            var pair: [Int32] = [-1, -1]
+            let rc = pair.withUnsafeMutableBufferPointer { engine_socketpair($0.baseAddress) }
+            guard rc == 0 else { throw EngineError.sys(operation, containerID, "socketpair", -rc) }
+            defer { close(pair[1]) }
+            _ = engine_set_recv_timeout(pair[0], engine.options.initTimeoutMilliseconds)
+            var pidns: Int32 = -1
+            if let path = request.pidNamespacePath {
+                pidns = open(path, O_RDONLY | O_CLOEXEC)
+                guard pidns >= 0 else {
+                    let code = errno
+                    close(pair[0])
+                    throw EngineError.sys(operation, containerID, "open pid namespace \(path)", code)
+                }
+            }
+            defer { if pidns >= 0 { close(pidns) } }
+            let pid: pid_t = spawn(exe: exe, sync: pair[1], pidns: pidns, flags: request.cloneFlags, stdio: stdio)
+            stdio.closeChildEnds()
+            guard pid > 0 else {
+                close(pair[0])
+                throw EngineError.sys(operation, containerID, "spawn container init", -pid)
+            }
+            let socket = SyncSocket(fd: pair[0])
+            do {
+                try prepare(pid: pid, request: request)
+                try socket.send(SyncMessage(kind: .config, config: request.config))
+            } catch {
+                kill(pid: pid)
+                close(pair[0])
+                throw error as? EngineError ?? EngineError(.system, operation, container: containerID, "\(error)")
+            }
+            return Launched(pid: pid, socket: socket)
+        }
+        do {
+            try await answer(launched, request: request, operation: operation)
+        } catch {
+            kill(pid: launched.pid)
+            _ = try? await engine.reaper.wait(launched.pid)
+            engine.reaper.forget(launched.pid)
+            close(launched.socket.fd)
+            throw error
+        }
+        return launched
+    }
+
+    private func spawn(exe: Int32, sync: Int32, pidns: Int32, flags: Int32, stdio: ProcessStdio) -> pid_t {
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("kata-agent"), strdup("init"), nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = [nil]
+        defer { for p in argv { free(p) } }
+        let fds = stdio.childFDs
+        return engine.reaper.spawn { () -> pid_t in
+            argv.withUnsafeMutableBufferPointer { argvBuffer in
+                envp.withUnsafeMutableBufferPointer { envBuffer in
+                    var config = engine_spawn_config(
+                        exe_fd: exe, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress,
+                        stdin_fd: fds[0], stdout_fd: fds[1], stderr_fd: fds[2], sync_fd: sync,
+                        clone_flags: UInt(UInt32(bitPattern: flags)), pidns_fd: pidns)
+                    return engine_spawn(&config)
+                }
+            }
+        }
+    }
+
+    /// The parent-side steps runc's parent process does while the child waits for its config.
+    private func prepare(pid: pid_t, request: Request) throws {
+        let id = request.config.containerID
+        if request.cloneFlags & LinuxConstants.cloneNewUser != 0 {
+            try writeFile("/proc/\(pid)/uid_map", Self.idMap(request.uidMappings), id: id)
+            try writeFile("/proc/\(pid)/gid_map", Self.idMap(request.gidMappings), id: id)
+        }
+        if let cgroup = request.cgroup {
+            do {
+                try cgroup.addProcess(pid)
+            } catch {
+                throw EngineError(.system, "join cgroup", container: id, "\(error)")
+            }
+        }
+        for limit in request.config.process.rlimits ?? [] {
+            guard let resource = Rlimits.resource(limit.type) else {
+                throw EngineError(.invalidSpec, "set rlimit", container: id, "unknown rlimit type \(limit.type)")
+            }
+            let rc = engine_prlimit(pid, resource, limit.soft, limit.hard)
+            if rc < 0 { throw EngineError.sys("set rlimit", id, "\(limit.type) soft=\(limit.soft) hard=\(limit.hard)", -rc) }
+        }
+        if let adj = request.config.process.oomScoreAdj {
+            try writeFile("/proc/\(pid)/oom_score_adj", "\(adj)", id: id)
+        }
+    }
+
+    private func answer(_ launched: Launched, request: Request, operation: String) async throws {
+        let id = request.config.containerID
+        let mode = request.config.mode
+        let message: SyncMessage?
+        do {
+            message = try await Blocking.run { () throws -> SyncMessage? in
+                do {
+                    return try launched.socket.receive()
+                } catch SyncSocket.Failure.closed {
+                    return nil
+                }
+            }
+        } catch let failure as SyncSocket.Failure {
+            if case .io(let code) = failure, code == EAGAIN {
+                throw EngineError(.timeout, operation, container: id, "container init did not answer in time")
+            }
+            throw EngineError(.system, operation, container: id, "container init: \(failure)")
+        }
+        switch (mode, message?.kind) {
+        case (.create, .ready?), (.exec, nil):
+            return
+        case (_, .error?):
+            throw EngineError(Self.kind(of: message), operation, container: id,
+                              message?.message ?? "container init failed", errno: message?.errno ?? 0)
+        case (.create, nil):
+            throw EngineError(.system, operation, container: id, "container init exited before it was ready")
+        default:
+            throw EngineError(.system, operation, container: id, "unexpected message from container init")
+        }
+    }
+
+    /// Missing executables and bad specs found by the init are the caller's mistakes.
+    static func kind(of message: SyncMessage?) -> EngineError.Kind {
+        guard let text = message?.message else { return .system }
+        if text.hasPrefix("exec") && (message?.errno == ENOENT || message?.errno == EACCES) { return .invalidSpec }
+        if text.contains("not supported by this build") { return .unsupported }
+        return .system
+    }
+
+    static func idMap(_ mappings: [LinuxIDMapping]) -> String {
+        mappings.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+    }
+
+    private func writeFile(_ path: String, _ text: String, id: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw EngineError.sys("write", id, path, errno) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        let n = Glibc.write(fd, bytes, bytes.count)
+        if n != bytes.count { throw EngineError.sys("write", id, "\(path) (\(text.trimmingCharacters(in: .newlines)))", errno) }
+    }
+
+    private func kill(pid: pid_t) {
+        try? engine.reaper.signal(pid, SIGKILL)
+    }
+}
+
+/// OCI rlimit names to resource numbers.
+enum Rlimits {
+    static let names = [
+        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
+        "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
+        "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    ]
+
+    static func resource(_ name: String) -> Int32? {
+        names.firstIndex(of: name).map(Int32.init)
+    }
+}

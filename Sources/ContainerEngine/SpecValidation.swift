@@ -1,0 +1,98 @@
+import Foundation
+import OCISpec
+
+/// Checks a spec before anything is created, so mistakes answer with the field at fault and
+/// leave nothing behind.
+enum SpecValidation {
+    static let namespaceTypes: Set<String> = ["pid", "network", "mount", "ipc", "uts", "user", "cgroup"]
+    static let specialMountTypes: Set<String> = ["bind", "cgroup", "cgroup2"]
+
+    static func validate(id: String, spec: Spec, rootfs: String) throws {
+        func bad(_ message: String) -> EngineError { EngineError(.invalidSpec, "create", container: id, message) }
+        try validateID(id)
+        guard let process = spec.process else { throw bad("spec.process is missing") }
+        try validateProcess(process, id: id, operation: "create")
+        guard spec.root != nil else { throw bad("spec.root is missing") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: rootfs, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw bad("spec.root.path: rootfs \(rootfs) does not exist or is not a directory")
+        }
+        let known = knownFilesystems()
+        for (index, mount) in (spec.mounts ?? []).enumerated() {
+            guard mount.destination.hasPrefix("/") else {
+                throw bad("spec.mounts[\(index)].destination '\(mount.destination)' is not absolute")
+            }
+            let options = MountOptions(mount.options ?? [])
+            let type = mount.type ?? ""
+            if type.isEmpty && !options.isBind {
+                throw bad("spec.mounts[\(index)] (\(mount.destination)): no type and not a bind mount")
+            }
+            if !type.isEmpty && !specialMountTypes.contains(type) && !options.isBind && !known.contains(type) {
+                throw bad("spec.mounts[\(index)].type '\(type)' (\(mount.destination)) is not a filesystem this kernel knows")
+            }
+            if type == "bind" || options.isBind {
+                guard let source = mount.source, FileManager.default.fileExists(atPath: source) else {
+                    throw bad("spec.mounts[\(index)].source '\(mount.source ?? "")' (\(mount.destination)) does not exist")
+                }
+            }
+        }
+        var seen: Set<String> = []
+        for namespace in spec.linux?.namespaces ?? [] {
+            guard namespaceTypes.contains(namespace.type) else {
+                throw bad("spec.linux.namespaces: unknown type '\(namespace.type)'")
+            }
+            guard seen.insert(namespace.type).inserted else {
+                throw bad("spec.linux.namespaces: '\(namespace.type)' appears twice")
+            }
+            if let path = namespace.path, !path.isEmpty, !FileManager.default.fileExists(atPath: path) {
+                throw bad("spec.linux.namespaces: \(namespace.type) path \(path) does not exist")
+            }
+        }
+        guard seen.contains("mount") else { throw bad("spec.linux.namespaces: a mount namespace is required") }
+        let hasUserNS = seen.contains("user")
+        if hasUserNS && (spec.linux?.uidMappings ?? []).isEmpty && (spec.linux?.namespaces?.first { $0.type == "user" }?.path ?? "").isEmpty {
+            throw bad("spec.linux.uidMappings: a new user namespace needs uid and gid mappings")
+        }
+        for (index, device) in (spec.linux?.devices ?? []).enumerated() {
+            guard ["c", "b", "u", "p"].contains(device.type) else {
+                throw bad("spec.linux.devices[\(index)].type '\(device.type)' is not c, b, u or p")
+            }
+            guard device.path.hasPrefix("/dev/") else {
+                throw bad("spec.linux.devices[\(index)].path '\(device.path)' is not under /dev")
+            }
+        }
+        if let propagation = spec.linux?.rootfsPropagation, !propagation.isEmpty,
+           MountOptions.propagationFlags[propagation] == nil {
+            throw bad("spec.linux.rootfsPropagation '\(propagation)' is unknown")
+        }
+    }
+
+    static func validateProcess(_ process: OCISpec.Process, id: String, operation: String) throws {
+        func bad(_ message: String) -> EngineError { EngineError(.invalidSpec, operation, container: id, message) }
+        guard let first = process.args?.first, !first.isEmpty else { throw bad("process.args is empty") }
+        guard process.cwd.hasPrefix("/") else { throw bad("process.cwd '\(process.cwd)' is not absolute") }
+        for limit in process.rlimits ?? [] {
+            guard Rlimits.resource(limit.type) != nil else { throw bad("process.rlimits: unknown type '\(limit.type)'") }
+            guard limit.soft <= limit.hard else { throw bad("process.rlimits: \(limit.type) soft \(limit.soft) > hard \(limit.hard)") }
+        }
+        for entry in process.env ?? [] where !entry.contains("=") {
+            throw bad("process.env entry '\(entry)' has no '='")
+        }
+        if let adj = process.oomScoreAdj, adj < -1000 || adj > 1000 {
+            throw bad("process.oomScoreAdj \(adj) is outside -1000...1000")
+        }
+    }
+
+    /// Container ids become paths (cgroups, bundles): keep them to a safe alphabet.
+    static func validateID(_ id: String) throws {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+        guard !id.isEmpty, id.count <= 1024, id.allSatisfy({ allowed.contains($0) }), id != ".", id != ".." else {
+            throw EngineError(.invalidSpec, "create", container: id, "container id '\(id)' must be non-empty [A-Za-z0-9_.-]")
+        }
+    }
+
+    static func knownFilesystems() -> Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8) else { return [] }
+        return Set(text.split(separator: "\n").compactMap { $0.split(separator: "\t").last.map(String.init) })
+    }
+}
