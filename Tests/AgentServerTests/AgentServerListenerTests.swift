@@ -25,7 +25,8 @@ final class AgentServerListenerTests: XCTestCase {
     func testUnixPathServesAndStopsOnCancel() async throws {
         let directory = try makeTemporaryDirectory(for: self, "listener")
         let path = directory + "/agent.sock"
-        let server = Task { [logger] in try await AgentServer.run(options: options(.unix(path: path)), logger: logger) }
+        let options = options(.unix(path: path))
+        let server = Task { [logger] in try await AgentServer.run(options: options, logger: logger) }
 
         let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: path), transportSecurity: .plaintext)
         try await withGRPCClient(transport: transport) { client in
@@ -59,9 +60,8 @@ final class AgentServerListenerTests: XCTestCase {
             throw XCTSkip("python3 with grpcio (Debian python3-grpcio, in `make deps`) is needed to dial an abstract socket")
         }
         let name = "kata-swift-test-\(UUID().uuidString.prefix(8))"
-        let server = Task { [logger] in
-            try await AgentServer.run(options: options(.unixAbstract(name: name)), logger: logger)
-        }
+        let options = options(.unixAbstract(name: name))
+        let server = Task { [logger] in try await AgentServer.run(options: options, logger: logger) }
         // grpc.Health/Check with an empty CheckRequest; SERVING encodes as field 1 = 1 (08 01).
         let script = """
             import grpc, sys
