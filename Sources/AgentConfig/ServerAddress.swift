@@ -3,7 +3,7 @@ import Foundation
 /// Where the agent's gRPC server listens (`agent.server_addr`).
 ///
 /// URI forms: `vsock://CID:PORT` (CID `-1` means `VMADDR_CID_ANY`), `unix:///abs/path`,
-/// `unix://@abstract-name`. New transports add a case, a branch in `parse` and one in
+/// `unix://@abstract-name`, `serial://PORT-NAME` (a virtio-serial port, e.g. `agent.channel.0`). New transports add a case, a branch in `parse` and one in
 /// `description`; callers switch exhaustively so the compiler points at every place to extend.
 public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertible {
     /// AF_VSOCK listener; `cid` is `VMADDR_CID_ANY` (0xFFFFFFFF) for `-1`.
@@ -12,6 +12,9 @@ public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertibl
     case unix(path: String)
     /// Unix socket in the abstract namespace (no filesystem entry; name without the leading NUL).
     case unixAbstract(name: String)
+    /// The virtio-serial port with this name (/sys/class/virtio-ports/*/name): for hosts
+    /// without vhost-vsock; served by AgentServer's serial transport (console engineer).
+    case serial(name: String)
 
     /// `VMADDR_CID_ANY`, what `-1` stands for in `vsock://-1:PORT`.
     public static let vsockCIDAny: UInt32 = 0xFFFF_FFFF
@@ -23,7 +26,7 @@ public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertibl
     public static func parse(_ uri: String) throws(ServerAddressError) -> ServerAddress {
         let trimmed = uri.trimmingCharacters(in: .whitespaces)
         guard let schemeEnd = trimmed.range(of: "://") else {
-            throw ServerAddressError(uri: uri, part: "scheme", reason: "missing '://' (expected vsock://CID:PORT, unix:///path or unix://@name)")
+            throw ServerAddressError(uri: uri, part: "scheme", reason: "missing '://' (expected vsock://CID:PORT, unix:///path, unix://@name or serial://PORT-NAME)")
         }
         let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
         let rest = String(trimmed[schemeEnd.upperBound...])
@@ -32,6 +35,8 @@ public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertibl
             return try parseVsock(rest, uri: uri)
         case "unix":
             return try parseUnix(rest, uri: uri)
+        case "serial":
+            return try parseSerial(rest, uri: uri)
         default:
             throw ServerAddressError(uri: uri, part: "scheme", reason: "unsupported scheme '\(scheme)'")
         }
@@ -79,6 +84,16 @@ public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertibl
         return .unix(path: rest)
     }
 
+    private static func parseSerial(_ name: String, uri: String) throws(ServerAddressError) -> ServerAddress {
+        // A port name is one sysfs attribute value: printable, no path separators.
+        let valid = !name.isEmpty && name.utf8.count <= 255
+            && name.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "/" }
+        guard valid else {
+            throw ServerAddressError(uri: uri, part: "name", reason: "virtio-serial port name must be 1...255 printable characters without '/' or spaces")
+        }
+        return .serial(name: name)
+    }
+
     /// The URI form that `parse` accepts; `vsock` CID_ANY prints as `-1`.
     public var description: String {
         switch self {
@@ -88,6 +103,8 @@ public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertibl
             return "unix://\(path)"
         case let .unixAbstract(name):
             return "unix://@\(name)"
+        case let .serial(name):
+            return "serial://\(name)"
         }
     }
 }

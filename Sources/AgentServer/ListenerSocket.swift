@@ -27,6 +27,9 @@ enum ListenerSocket {
             let fd = try bindAbstract(name: name)
             return HTTP2ServerTransport.Posix(
                 listeningSocketDescriptor: Int(fd), transportSecurity: .plaintext, config: config)
+        case let .serial(name):
+            // Served on a private socket that ConsoleSerialTransport relays the port to.
+            return try ConsoleSerialTransport.transport(portName: name, config: config)
         }
     }
 

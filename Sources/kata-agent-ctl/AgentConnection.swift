@@ -40,6 +40,8 @@ enum AgentConnection {
             }
             bridge = started
             target = .unixDomainSocket(path: started.path)
+        case .serial:
+            throw CtlError.usage("\(text) is the agent's guest-side transport; from the host dial the VMM's chardev socket with unix:///path")
         }
 
         let transport: HTTP2ClientTransport.Posix
