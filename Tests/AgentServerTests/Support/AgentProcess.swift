@@ -1,8 +1,12 @@
+import AgentConfig
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import KataProtocols
+import Logging
 import XCTest
+
+@testable import AgentServer
 
 /// A real kata-agent started as an ordinary process on a unix socket in a temporary directory,
 /// for tests that drive it through the real gRPC stack.
@@ -15,6 +19,8 @@ import XCTest
 /// `start` waits until grpc.Health/Check answers (with a deadline) and registers a teardown
 /// block that always kills the agent and removes its directory, and prints the agent's log when
 /// the test failed. The binary is `KATA_AGENT_BIN`, else `<package>/.build/debug/kata-agent`.
+/// `KATA_AGENT_IN_PROCESS=1` runs `AgentServer.run` inside the test process instead, to debug the
+/// RPC layer without the executable (no log then; init duties and main's wiring are not covered).
 final class AgentProcess: @unchecked Sendable {
     /// The temporary directory holding the socket and the log; removed on teardown.
     let directory: URL
@@ -25,7 +31,8 @@ final class AgentProcess: @unchecked Sendable {
     let health: Grpc_Health.Client<HTTP2ClientTransport.Posix>
     let standardHealth: Grpc_Health_V1_Health.Client<HTTP2ClientTransport.Posix>
 
-    private let process: Process
+    private let process: Process?
+    private let serverTask: Task<Void, any Error>?
     private let clientTask: Task<Void, any Error>
     private let lock = NSLock()
     private var stopped = false
@@ -50,10 +57,11 @@ final class AgentProcess: @unchecked Sendable {
         file: StaticString = #filePath, line: UInt = #line
     ) async throws -> AgentProcess {
         let binary = binaryPath
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
+        let inProcess = ProcessInfo.processInfo.environment["KATA_AGENT_IN_PROCESS"] == "1"
+        guard inProcess || FileManager.default.isExecutableFile(atPath: binary) else {
             throw XCTSkip("kata-agent binary not found at \(binary): run `swift build --product kata-agent` or set KATA_AGENT_BIN")
         }
-        let agent = try AgentProcess(binary: binary, environment: environment, arguments: arguments)
+        let agent = try AgentProcess(binary: inProcess ? nil : binary, environment: environment, arguments: arguments)
         // XCTestCase is not Sendable; the teardown block only reads whether the run failed.
         let box = TestCaseBox(testCase)
         testCase.addTeardownBlock {
@@ -69,7 +77,7 @@ final class AgentProcess: @unchecked Sendable {
         return agent
     }
 
-    private init(binary: String, environment: [String: String], arguments: [String]) throws {
+    private init(binary: String?, environment: [String: String], arguments: [String]) throws {
         // sun_path holds 108 bytes: keep the directory short and under /tmp.
         directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("kata-agent-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -78,21 +86,29 @@ final class AgentProcess: @unchecked Sendable {
         guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: logPath])
         }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["KATA_AGENT_SERVER_ADDR"] = "unix://" + socketPath
-        env["KATA_AGENT_LOG_LEVEL"] = env["KATA_AGENT_LOG_LEVEL"] ?? "debug"
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? log.close()
+        if let binary {
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+            var env = ProcessInfo.processInfo.environment
+            env["KATA_AGENT_SERVER_ADDR"] = "unix://" + socketPath
+            env["KATA_AGENT_LOG_LEVEL"] = env["KATA_AGENT_LOG_LEVEL"] ?? "debug"
+            for (key, value) in environment { env[key] = value }
+            process.environment = env
+            process.standardOutput = log
+            process.standardError = log
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            try? log.close()
+            self.process = process
+            serverTask = nil
+        } else {
+            let options = AgentServer.Options(address: .unix(path: socketPath), agentVersion: "in-process")
+            let logger = Logger(label: "kata-agent-in-process")
+            process = nil
+            serverTask = Task { try await AgentServer.run(options: options, logger: logger) }
+        }
 
         let transport = try HTTP2ClientTransport.Posix(
             target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
@@ -104,7 +120,7 @@ final class AgentProcess: @unchecked Sendable {
         clientTask = Task { try await client.runConnections() }
     }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { process?.isRunning ?? (serverTask != nil) }
 
     /// Waits for the socket and then for a SERVING Health.Check, failing early if the agent exits.
     private func waitUntilServing(file: StaticString, line: UInt) async throws {
@@ -112,7 +128,7 @@ final class AgentProcess: @unchecked Sendable {
         let deadline = clock.now.advanced(by: Self.startDeadline)
         var lastError: (any Error)?
         while clock.now < deadline {
-            guard process.isRunning else {
+            if let process, !process.isRunning {
                 throw AgentProcessError.exited(status: process.terminationStatus, log: log())
             }
             if FileManager.default.fileExists(atPath: socketPath) {
@@ -161,8 +177,14 @@ final class AgentProcess: @unchecked Sendable {
         guard first else { return }
         client.beginGracefulShutdown()
         clientTask.cancel()
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        if let process {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+        if let serverTask {
+            serverTask.cancel()
+            _ = await serverTask.result
+        }
         _ = await clientTask.result
         if printLog {
             print("---- kata-agent log (\(logPath)) ----\n\(log())\n---- end of kata-agent log ----")
