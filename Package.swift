@@ -78,6 +78,8 @@ let package = Package(
             dependencies: ["KataProtocols", "AgentConfig", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf, argumentParser],
             linkerSettings: staticExecutable),
         .executableTarget(name: "osbuilder", dependencies: ["OSBuilder", argumentParser]),
+        // Test helper: applies seccomp/capabilities to itself (ContainerEngineTests spawn it).
+        .executableTarget(name: "security-probe", dependencies: ["ContainerEngine", "OCISpec", "CLinuxShim"], path: "Tests/SecurityProbe"),
 
         // Tests mirror the modules.
         .testTarget(name: "KataProtocolsTests", dependencies: ["KataProtocols", grpcCore, protobuf]),
@@ -85,7 +87,7 @@ let package = Package(
         .testTarget(name: "LinuxKitTests", dependencies: ["LinuxKit"]),
         .testTarget(name: "OCISpecTests", dependencies: ["OCISpec"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "LinuxKit", "OCISpec"]),
-        .testTarget(name: "ContainerEngineTests", dependencies: ["ContainerEngine", "OCISpec", "LinuxKit", "Cgroups"]),
+        .testTarget(name: "ContainerEngineTests", dependencies: ["ContainerEngine", "OCISpec", "LinuxKit", "Cgroups", "security-probe"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LinuxKit"]),
         .testTarget(
             name: "AgentServerTests",
