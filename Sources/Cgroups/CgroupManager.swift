@@ -37,6 +37,15 @@ public protocol CgroupManager: Sendable {
 
 /// Builds the right manager for a machine's layout.
 public enum CgroupManagers {
+    /// The manager for a container: detects this machine's layout and resolves
+    /// `linux.cgroupsPath` (empty -> "/<id>"; relative -> under `parent`). Creates nothing yet.
+    public static func forContainer(id: String, cgroupsPath: String?, parent: String = "/",
+                                    fileSystem: CgroupFileSystem = LocalCgroupFileSystem()) throws -> CgroupManager {
+        let layout = try CgroupLayout.detect(fileSystem: fileSystem)
+        let path = try CgroupPath.resolve(cgroupsPath: cgroupsPath ?? "", containerID: id, parent: parent)
+        return make(layout: layout, path: path, fileSystem: fileSystem)
+    }
+
     /// v1 -> `V1CgroupManager`; v2 -> `V2CgroupManager`; hybrid -> v1 for the controllers
     /// mounted on v1 plus a v2 part for those that exist only on the unified hierarchy.
     public static func make(layout: CgroupLayout, path: String,

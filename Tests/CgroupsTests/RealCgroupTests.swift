@@ -163,4 +163,43 @@ final class RealCgroupTests: XCTestCase {
         waitForExit(child, "device probe shell")
         XCTAssertEqual(text, "zero-ok\nnull-denied\n")
     }
+
+    /// cgroup.freeze / cgroup.events and cgroup.kill on the unified hierarchy (core files, so
+    /// they work here even where every resource controller sits on v1).
+    func testV2FreezeThawAndKillOnUnifiedHierarchy() throws {
+        let layout = try CgroupLayout.detect()
+        guard let unified = layout.unifiedMount else { throw XCTSkip("no cgroup2 mount") }
+        let top = "/kata-swift-v2-\(UUID().uuidString.prefix(8))"
+        let v2 = V2CgroupManager(mount: unified, path: top + "/nested/c",
+                                 controllers: [], ownsDevices: true, fileSystem: LocalCgroupFileSystem())
+        manager = v2
+        // Parents created for the path stay after destroy (they may be shared, as a pod's
+        // cgroup is); the test removes its own.
+        defer {
+            try? v2.destroy(timeout: .seconds(10))
+            rmdir(unified + top + "/nested")
+            rmdir(unified + top)
+        }
+        try v2.create()
+        let (child, input, _) = try gatedShell("exec sleep 300")
+        try v2.addProcess(child.processIdentifier)
+        input.write(Data("go\n".utf8))
+        XCTAssertEqual(try v2.processes(), [child.processIdentifier])
+        try v2.freeze(timeout: .seconds(10))
+        XCTAssertTrue(try v2.isFrozen())
+        try v2.thaw()
+        XCTAssertFalse(try v2.isFrozen())
+        try v2.freeze(timeout: .seconds(10))
+        try v2.destroy(timeout: .seconds(10))
+        waitForExit(child, "process in the destroyed v2 cgroup")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: v2.directory))
+        manager = nil
+    }
+
+    func testForContainerResolvesPathAndLayout() throws {
+        let manager = try CgroupManagers.forContainer(id: "abc", cgroupsPath: "pod1/abc", parent: "/kata")
+        XCTAssertEqual(manager.path, "/kata/pod1/abc")
+        XCTAssertEqual(try CgroupManagers.forContainer(id: "abc", cgroupsPath: nil).path, "/abc")
+        XCTAssertThrowsError(try CgroupManagers.forContainer(id: "abc", cgroupsPath: "/../x"))
+    }
 }
