@@ -147,6 +147,20 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     return out
 
 
+def modloader(kernel: Kernel, modules: list[str]) -> pathlib.Path:
+    """osbuilder's module-loading first stage (template `modloader`) for image boots."""
+    osb = osbuilder_binary()
+    key = _digest(osb, kernel.version, modules)
+    out = CACHE / f"modloader-{key}.gz"
+    if not out.exists():
+        log = _run([str(osb), "initrd", "--templates", str(REPO / "rootfs-templates"),
+                    "--template", "modloader", "--kernel-modules-dir", str(kernel.modules_dir),
+                    "--modules", " ".join(modules), "--output", str(out) + ".tmp"])
+        os.replace(str(out) + ".tmp", out)
+        (out.parent / (out.name + ".log")).write_text(log)
+    return out
+
+
 def _run(argv: list[str]) -> str:
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
@@ -161,8 +175,13 @@ def agent_append(extra: str = "") -> str:
                                   f"agent.server_addr={SERIAL_SERVER_ADDR}", extra]))
 
 
+# Debug builds make a 130 MB static agent, so an initrd unpacks to a few hundred MB of rootfs.
+GUEST_MEMORY = "1G"
+
+
 def initrd_spec(kernel: Kernel, initrd: pathlib.Path, name: str, append: str = "") -> BootSpec:
-    return BootSpec(kernel=kernel, initrd=initrd, append=agent_append(append), name=name)
+    return BootSpec(kernel=kernel, initrd=initrd, append=agent_append(append), name=name,
+                    memory=GUEST_MEMORY)
 
 
 def boot_agent(spec: BootSpec, workdir: pathlib.Path, client_kind: str,
