@@ -5,6 +5,8 @@
    Each concern has its own header, included here. */
 #include <stdint.h>
 #include <sys/types.h>
-#include "security.h"
 #include "console.h"
+#include "security.h"
+#include "core.h"
+#include "engine.h"
 #endif
