@@ -170,8 +170,16 @@ def _run(argv: list[str]) -> str:
     return f"$ {' '.join(argv)}  # {time.monotonic() - started:.1f}s\n{proc.stdout}{proc.stderr}"
 
 
-def agent_append(extra: str = "") -> str:
-    return " ".join(filter(None, ["agent.log=debug",
+# A static Swift 6.3 executable aborts before main ("Unable to obtain Swift runtime path") when
+# /proc is not mounted, which is the case for PID 1: the runtime's backtracer initialiser
+# resolves its helper's path through /proc/self/exe unless SWIFT_BACKTRACE names it. The kernel
+# hands unknown key=value parameters to init as environment, so the harness passes it there.
+# test_agent_pid1.py boots without it and fails until the agent copes on its own.
+SWIFT_RUNTIME_ENV = "SWIFT_BACKTRACE=enable=no,swift-backtrace=/nonexistent"
+
+
+def agent_append(extra: str = "", runtime_env: bool = True) -> str:
+    return " ".join(filter(None, [SWIFT_RUNTIME_ENV if runtime_env else "", "agent.log=debug",
                                   f"agent.server_addr={SERIAL_SERVER_ADDR}", extra]))
 
 
@@ -179,9 +187,10 @@ def agent_append(extra: str = "") -> str:
 GUEST_MEMORY = "1G"
 
 
-def initrd_spec(kernel: Kernel, initrd: pathlib.Path, name: str, append: str = "") -> BootSpec:
-    return BootSpec(kernel=kernel, initrd=initrd, append=agent_append(append), name=name,
-                    memory=GUEST_MEMORY)
+def initrd_spec(kernel: Kernel, initrd: pathlib.Path, name: str, append: str = "",
+                runtime_env: bool = True) -> BootSpec:
+    return BootSpec(kernel=kernel, initrd=initrd, append=agent_append(append, runtime_env),
+                    name=name, memory=GUEST_MEMORY)
 
 
 def boot_agent(spec: BootSpec, workdir: pathlib.Path, client_kind: str,
