@@ -92,6 +92,69 @@ bench-boot: e2e-build kernel
 	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) Tests/e2e/bench_boot.py --runs $(BOOT_RUNS) \
 		--json $(OUT)/bench-boot.json
 
+## ---- osbuilder: rootfs / initrd / image (upstream variable names) --------------------------
+# DISTRO picks a template in rootfs-templates/ (`make list-distros`); AGENT_SOURCE_BIN is the
+# static agent (default: `make agent`'s output). Rootless; outputs are byte-identical for the
+# same inputs and SOURCE_DATE_EPOCH (default: the last commit's time).
+DISTRO ?= busybox
+AGENT_SOURCE_BIN ?= $(OUT)/kata-agent
+AGENT_INIT ?=
+EXTRA_PKGS ?=
+ROOTFS_DIR ?= $(OUT)/rootfs-$(DISTRO)
+KERNEL_MODULES_DIR ?=
+KERNEL_MODULES ?=
+EXTRA_FILES ?=
+ROOT_FREE_SPACE ?= 0
+IMAGE_SIZE_ALIGNMENT_MB ?= 128
+USE_DAX ?= yes
+INITRD_COMPRESSION ?= gzip
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+INITRD ?= $(OUT)/kata-containers-initrd-$(DISTRO).img
+IMAGE ?= $(OUT)/kata-containers-$(DISTRO).img
+OSBUILDER := $(SWIFT_BUILD_DIR)/osbuilder
+OSBUILDER_ROOTFS_ARGS = --template $(DISTRO) --agent $(AGENT_SOURCE_BIN) --source-date-epoch $(SOURCE_DATE_EPOCH) \
+	$(if $(AGENT_INIT),--agent-init $(AGENT_INIT)) $(if $(EXTRA_PKGS),--extra-pkgs "$(EXTRA_PKGS)") \
+	$(if $(KERNEL_MODULES_DIR),--kernel-modules-dir $(KERNEL_MODULES_DIR) --modules "$(KERNEL_MODULES)") \
+	$(foreach f,$(EXTRA_FILES),--extra-file $(f))
+
+.PHONY: osbuilder rootfs initrd image list-distros test-osbuilder-debian bench-osbuilder
+osbuilder: deps
+	swift build -c $(CONFIG) --product osbuilder
+
+# A prebuilt AGENT_SOURCE_BIN skips building the agent (as upstream).
+$(OUT)/kata-agent:
+	$(MAKE) agent
+
+rootfs: osbuilder $(AGENT_SOURCE_BIN)
+	$(OSBUILDER) rootfs $(OSBUILDER_ROOTFS_ARGS) --rootfs-dir $(ROOTFS_DIR) --force
+
+initrd: rootfs
+	$(OSBUILDER) initrd --rootfs $(ROOTFS_DIR) --output $(INITRD) --compression $(INITRD_COMPRESSION) \
+		--source-date-epoch $(SOURCE_DATE_EPOCH)
+	$(OSBUILDER) check $(INITRD)
+
+image: rootfs
+	$(OSBUILDER) image --rootfs $(ROOTFS_DIR) --output $(IMAGE) --free-space $(ROOT_FREE_SPACE) \
+		--alignment-mb $(IMAGE_SIZE_ALIGNMENT_MB) $(if $(filter no,$(USE_DAX)),--no-dax) \
+		--source-date-epoch $(SOURCE_DATE_EPOCH)
+	$(OSBUILDER) check $(IMAGE)
+
+rootfs-% initrd-% image-%:
+	$(MAKE) $(firstword $(subst -, ,$@)) DISTRO=$*
+
+list-distros: osbuilder
+	@$(OSBUILDER) list-templates
+
+# The debian template bootstraps from the network (several minutes): not part of `make test`.
+# Runs OSBuilderTests' debian test against the mirror in /etc/apt.
+test-osbuilder-debian: osbuilder
+	@command -v mmdebstrap >/dev/null || apt-get install -y -qq mmdebstrap >/dev/null
+	OSBUILDER_TEST_DEBIAN=1 swift test -c $(CONFIG) --filter OSBuilderTests.DebianTemplateTests
+
+# Sizes and build times of the minimal and busybox initrd/image next to `find | cpio | gzip -9`.
+bench-osbuilder: osbuilder
+	osbuilder/bench.sh $(OSBUILDER) $(OUT)/bench-osbuilder
+
 ## ---- benchmarks (bench/run.py writes BENCHMARKS.md, bench/results.json, bench/plots) ---------
 # Release binaries in their own scratch directory, so a bench never rebuilds the test build.
 BENCH_SCRATCH := .build-release

@@ -204,8 +204,9 @@ public struct ImageBuilder {
     }
 
     static func debugfsPath(_ path: String) throws -> String {
-        guard !path.contains("\""), !path.contains("\n"), !path.contains("\\") else {
-            throw OSBuilderError("build image", path, "file names with quotes, backslashes or newlines are not supported")
+        // debugfs's parser takes backslashes literally inside quotes, but not quotes or newlines.
+        guard !path.contains("\""), !path.contains("\n") else {
+            throw OSBuilderError("build image", path, "file names with double quotes or newlines are not supported")
         }
         return "\"\(path)\""
     }

@@ -98,8 +98,9 @@ public struct RootfsBuilder {
     }
 
     /// Builds into a fresh sibling directory and renames it to `destination` at the end.
-    public func build(into destination: String, replace: Bool = false) throws {
+    public func build(into target: String, replace: Bool = false) throws {
         try validate()
+        let destination = URL(fileURLWithPath: target).standardizedFileURL.path
         let fm = FileManager.default
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: destination, isDirectory: &isDir) {

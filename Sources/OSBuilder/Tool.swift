@@ -24,7 +24,7 @@ public struct Tool: Sendable {
 
     /// The program's absolute path, or an error naming the package to install.
     public func locate() throws -> String {
-        if name.hasPrefix("/") {
+        if name.contains("/") {
             if access(name, X_OK) == 0 { return name }
         } else {
             let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"

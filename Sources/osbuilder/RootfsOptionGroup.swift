@@ -34,7 +34,7 @@ struct RootfsOptionGroup: ParsableArguments {
     @Option(name: .long, help: "Debian mirror URI for bootstrapping (default: the first matching source in /etc/apt).")
     var mirror: String?
 
-    @Flag(name: .long, help: "Print only errors.")
+    @Flag(name: [.customShort("q"), .long], help: "Print only errors.")
     var quiet = false
 
     var progress: BuildProgress { BuildProgress(quiet: quiet) }
