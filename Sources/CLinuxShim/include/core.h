@@ -31,6 +31,15 @@ int core_set_controlling_tty(int fd, int steal);
 /* reboot(2) with the given LINUX_REBOOT_CMD_* (RB_POWER_OFF = 0x4321fedc). */
 int core_reboot(int cmd);
 
+/* Sets IFF_UP on the interface `name` (SIOCGIFFLAGS/SIOCSIFFLAGS on an AF_INET socket). */
+int core_link_up(const char *name);
+
+/* mount(2) / umount2(2) / sethostname(2), returning -errno. */
+int core_mount(const char *source, const char *target, const char *fstype, unsigned long flags,
+               const char *data);
+int core_umount(const char *target, int flags);
+int core_sethostname(const char *name, size_t length);
+
 /* One posix_spawn file action, applied in order in the child. */
 enum core_spawn_action_kind { CORE_SPAWN_DUP2 = 0, CORE_SPAWN_CLOSE = 1 };
 struct core_spawn_action {
