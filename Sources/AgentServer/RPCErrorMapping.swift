@@ -51,7 +51,11 @@ func serveRPC<Response: Sendable>(
         logger.info("rpc rejected", metadata: ["rpc": "\(name)", "field": "\(error.field)", "error": "\(error.reason)"])
         throw RPCError(error)
     } catch let error as GuestOperationError {
-        logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
+        if case .invalidArgument = error.kind {
+            logger.info("rpc rejected", metadata: ["rpc": "\(name)", "error": "\(error)"])
+        } else {
+            logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
+        }
         throw RPCError(error)
     } catch let error as any RPCErrorConvertible {
         let converted = RPCError(error)

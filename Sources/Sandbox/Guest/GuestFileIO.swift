@@ -23,9 +23,10 @@ enum GuestFileIO {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Writes `data` to an existing file in one `write` (sysfs attributes take one write per value).
+    /// Writes `data` to an existing file in one `write` (sysfs attributes take one write per value;
+    /// O_TRUNC is ignored by sysfs and devices and makes plain files in tests hold just the value).
     static func write(_ path: String, _ data: [UInt8], operation: String) throws(GuestOperationError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard fd >= 0 else { throw .posix(operation, path: path) }
         defer { close(fd) }
         var offset = 0

@@ -199,7 +199,8 @@ private final class TestCaseBox: @unchecked Sendable {
 
     init(_ testCase: XCTestCase) { self.testCase = testCase }
 
-    var failed: Bool { testCase?.testRun.map { !$0.hasSucceeded } ?? true }
+    // hasSucceeded is false until the run stops, which is after teardown: count failures instead.
+    var failed: Bool { testCase?.testRun.map { $0.totalFailureCount > 0 } ?? true }
 }
 
 /// Why an agent under test did not come up.
