@@ -88,4 +88,19 @@ public struct DeviceRule: Sendable, Equatable {
         LinuxDeviceCgroup(allow: true, type: "c", major: 5, minor: 2, access: "rwm"),
         LinuxDeviceCgroup(allow: true, type: "c", major: 136, minor: nil, access: "rwm"),
     ]
+
+    /// The device rules a new container's cgroup gets (runc's and upstream Kata's order): the
+    /// spec's resources.devices, then `defaultAllowed`, then "rwm" for each linux.devices node
+    /// (the container must be able to use the nodes it is given). Pipes ("p") need no rule;
+    /// "u" (unbuffered char) counts as "c".
+    public static func containerRules(resources: [LinuxDeviceCgroup]?, devices: [LinuxDevice]?) -> [LinuxDeviceCgroup] {
+        var rules = resources ?? []
+        rules += defaultAllowed
+        for device in devices ?? [] where device.type != "p" {
+            rules.append(LinuxDeviceCgroup(allow: true, type: device.type == "b" ? "b" : "c",
+                                           major: device.major, minor: device.minor, access: "rwm"))
+        }
+        return rules
+    }
+
 }

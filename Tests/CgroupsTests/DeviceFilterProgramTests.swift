@@ -51,4 +51,22 @@ final class DeviceFilterProgramTests: XCTestCase {
         let insn = BPFInstruction(code: 0x61, dst: 3, src: 1, offset: 4, immediate: -1)
         XCTAssertEqual(insn.bytes, [0x61, 0x13, 4, 0, 0xff, 0xff, 0xff, 0xff])
     }
+
+    func testContainerRulesAllowDefaultsAndSpecDevices() throws {
+        let rules = DeviceRule.containerRules(
+            resources: [LinuxDeviceCgroup(allow: false, access: "rwm")],
+            devices: [LinuxDevice(path: "/dev/fuse", type: "c", major: 10, minor: 229),
+                      LinuxDevice(path: "/dev/sdb", type: "b", major: 8, minor: 16),
+                      LinuxDevice(path: "/dev/fifo", type: "p", major: 0, minor: 0)])
+        let program = try DeviceFilterProgram(rules: rules)
+        XCTAssertFalse(program.defaultAllow)
+        XCTAssertTrue(program.allows(kind: .char, major: 1, minor: 3, access: [.read, .write]))   // /dev/null
+        XCTAssertTrue(program.allows(kind: .char, major: 136, minor: 0, access: .read))           // /dev/pts/0
+        XCTAssertTrue(program.allows(kind: .char, major: 10, minor: 229, access: .all))           // spec device
+        XCTAssertTrue(program.allows(kind: .block, major: 8, minor: 16, access: .write))
+        XCTAssertFalse(program.allows(kind: .block, major: 8, minor: 0, access: .read))
+        XCTAssertTrue(program.allows(kind: .block, major: 8, minor: 0, access: .mknod))           // mknod of anything
+        XCTAssertEqual(rules.count, 1 + DeviceRule.defaultAllowed.count + 2)
+    }
+
 }
