@@ -84,6 +84,14 @@ final class RealCgroupTests: XCTestCase {
             XCTAssertEqual(try value("hugetlb", "hugetlb.\(size).limit_in_bytes", "hugetlb.\(size).max"), "0")
         }
 
+        // An update that raises memory+swap above the old memsw limit (v1 must write memsw first).
+        try manager.apply(LinuxResources(memory: LinuxMemory(limit: 64 << 20, swap: 96 << 20)))
+        try manager.apply(LinuxResources(memory: LinuxMemory(limit: 128 << 20, swap: 256 << 20)))
+        XCTAssertEqual(try value("memory", "memory.limit_in_bytes", "memory.max"), "134217728")
+        if layout.mode != .v2, fs.exists(((manager as? V1CgroupManager)?.directory(for: "memory") ?? "") + "/memory.memsw.limit_in_bytes") {
+            XCTAssertEqual(try value("memory", "memory.memsw.limit_in_bytes", ""), "268435456")
+        }
+
         let (child, input, _) = try gatedShell("exec sleep 300")
         try manager.addProcess(child.processIdentifier)
         XCTAssertEqual(try manager.processes(), [child.processIdentifier])
@@ -91,7 +99,7 @@ final class RealCgroupTests: XCTestCase {
         let stats = try manager.stats()
         XCTAssertEqual(stats.pids.current, 1)
         XCTAssertEqual(stats.pids.limit, 64)
-        XCTAssertEqual(stats.memory.usage.limit, 64 << 20)
+        XCTAssertEqual(stats.memory.usage.limit, 128 << 20)
         XCTAssertFalse(stats.memory.stats.isEmpty)
 
         try manager.freeze(timeout: .seconds(10))

@@ -50,6 +50,7 @@ final class SeccompTests: XCTestCase {
     func testBuildSkipsUnknownSyscallsAndExports() throws {
         let filter = try SeccompFilter(LinuxSeccomp(
             defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            flags: ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"],
             syscalls: [LinuxSyscall(names: ["mkdir", "no_such_syscall_xyz", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1),
                        LinuxSyscall(names: ["getpid"], action: "SCMP_ACT_ALLOW"),
                        LinuxSyscall(names: ["socket"], action: "SCMP_ACT_ERRNO",
