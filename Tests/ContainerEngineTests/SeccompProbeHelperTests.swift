@@ -12,6 +12,8 @@ enum SecurityProbe {
         var noNewPrivileges: Bool?
         var uid: UInt32?
         var gid: UInt32?
+        var unshare: [String]?
+        var sysctls: [String: String]?
         var probes: [String]
     }
 

@@ -39,4 +39,21 @@ final class SysctlsTests: XCTestCase {
             XCTAssertEqual((error as? SysctlError)?.key, "net.ipv4.missing")
         }
     }
+
+    /// Applied for real in a child that has its own ipc and net namespaces (the host's values
+    /// are untouched), then read back from /proc/sys.
+    func testAppliedInNamespacedChild() throws {
+        try SecurityProbe.requireRoot()
+        let hostShmmni = try String(contentsOfFile: "/proc/sys/kernel/shmmni", encoding: .utf8)
+        let output = try SecurityProbe.run(SecurityProbe.Config(
+            unshare: ["ipc", "net"], sysctls: ["kernel.shmmni": "1234", "net.ipv4.ip_forward": "1"],
+            probes: ["read:/proc/sys/kernel/shmmni", "read:/proc/sys/net/ipv4/ip_forward"]))
+        XCTAssertTrue(output.raw.contains("read 1234\n"), "\(output)")
+        XCTAssertTrue(output.raw.contains("read 1\n"), "\(output)")
+        XCTAssertEqual(try String(contentsOfFile: "/proc/sys/kernel/shmmni", encoding: .utf8), hostShmmni)
+        // Without its own ipc namespace the same key is refused, naming it.
+        let refused = try SecurityProbe.run(SecurityProbe.Config(sysctls: ["kernel.shmmni": "1234"], probes: []), expectFailure: true)
+        XCTAssertTrue(refused.raw.contains("\"kernel.shmmni\""), "\(refused)")
+    }
+
 }

@@ -4,7 +4,8 @@
 //
 // usage: security-probe CONFIG.json
 //   {"capabilities": LinuxCapabilities?, "seccomp": LinuxSeccomp?, "noNewPrivileges": Bool?,
-//    "uid": UInt32?, "gid": UInt32?, "probes": ["status", "mkdir:/path", "umask:022", "socket:2"]}
+//    "uid": UInt32?, "gid": UInt32?, "unshare": ["ipc", "net", "uts"]?, "sysctls": {key: value}?,
+//    "probes": ["status", "mkdir:/path", "umask:022", "socket:2", "read:/proc/sys/..."]}
 // Output: one "name result" line per probe; "error <text>" and exit 1 on a setup failure.
 import ContainerEngine
 import CLinuxShim
@@ -20,6 +21,8 @@ struct ProbeConfig: Decodable {
     var noNewPrivileges: Bool?
     var uid: UInt32?
     var gid: UInt32?
+    var unshare: [String]?
+    var sysctls: [String: String]?
     var probes: [String]
 }
 
@@ -37,7 +40,19 @@ guard arguments.count == 2, let data = FileManager.default.contents(atPath: argu
 let config: ProbeConfig
 do { config = try JSONDecoder().decode(ProbeConfig.self, from: data) } catch { fail("config: \(error)") }
 
+let namespaceFlags: [String: Int32] = ["ipc": 0x0800_0000, "net": 0x4000_0000, "uts": 0x0400_0000]
+for name in config.unshare ?? [] {
+    guard let flag = namespaceFlags[name] else { fail("unknown namespace \(name)") }
+    let result = engine_unshare(flag)
+    if result != 0 { fail("unshare \(name): errno \(-result)") }
+}
+
 do {
+    if let sysctls = config.sysctls {
+        let types = Set(config.unshare ?? [])
+        try Sysctls.validate(sysctls, hasIPCNamespace: types.contains("ipc"), hasUTSNamespace: types.contains("uts"))
+        try Sysctls.apply(sysctls)
+    }
     let sets = try config.capabilities.map { try CapabilitySets($0) }
     let filter = try config.seccomp.map { try SeccompFilter($0) }
     for warning in filter?.warnings ?? [] { print("warning \(warning)") }
@@ -81,6 +96,9 @@ for probe in config.probes {
         let fd = socket(Int32(argument) ?? 0, Int32(SOCK_STREAM.rawValue), 0)
         print("socket \(outcome(fd))")
         if fd >= 0 { close(fd) }
+    case "read":
+        let text = (try? String(contentsOfFile: argument, encoding: .utf8)) ?? "unreadable"
+        print("read \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
     default:
         fail("unknown probe \(probe)")
     }
