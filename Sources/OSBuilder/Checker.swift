@@ -104,12 +104,13 @@ public struct Checker {
             return
         }
         let linkage = ELFLinkage.classify(view.read(real, limit: 1 << 16) ?? Data())
+        let name = real == path ? path : "\(path) -> \(real)"
         switch (linkage, mustBeStatic) {
-        case (.staticExecutable, _): report.ok("\(path) -> \(real): statically linked executable")
-        case (.dynamic(let interpreter), true): report.fail("\(path) -> \(real) is dynamically linked (needs \(interpreter))")
-        case (.dynamic, false): report.ok("\(path) -> \(real): executable (dynamic)")
-        case (.notELF, true): report.fail("\(path) -> \(real) is not an ELF executable")
-        case (.notELF, false): report.ok("\(path) -> \(real): executable script")
+        case (.staticExecutable, _): report.ok("\(name): statically linked executable")
+        case (.dynamic(let interpreter), true): report.fail("\(name) is dynamically linked (needs \(interpreter))")
+        case (.dynamic, false): report.ok("\(name): executable (dynamic)")
+        case (.notELF, true): report.fail("\(name) is not an ELF executable")
+        case (.notELF, false): report.ok("\(name): executable script")
         }
     }
 

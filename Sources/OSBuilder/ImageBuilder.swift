@@ -179,7 +179,10 @@ public struct ImageBuilder {
         for entry in tree.entries {
             let path = try Self.debugfsPath(entry.absolutePath)
             if case .device(let kind) = entry.kind, entry.sourcePath == nil {
-                script += "mknod \(path) \(kind.rawValue) \(entry.rdevMajor) \(entry.rdevMinor)\n"
+                // debugfs's mknod creates its argument as a name in the current directory.
+                let parent = try Self.debugfsPath("/" + entry.path.split(separator: "/").dropLast().joined(separator: "/"))
+                let name = try Self.debugfsPath(String(entry.path.split(separator: "/").last ?? ""))
+                script += "cd \(parent)\nmknod \(name) \(kind.rawValue) \(entry.rdevMajor) \(entry.rdevMinor)\ncd \"/\"\n"
                 script += "sif \(path) mode 0\(String(entry.mode, radix: 8))\n"
             }
         }

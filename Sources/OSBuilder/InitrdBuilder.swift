@@ -39,7 +39,8 @@ public struct InitrdBuilder {
                 throw OSBuilderError("build initrd", rootfs, "/init points to \(initEntry.linkTarget), which is missing")
             }
         }
-        progress.step("packing \(tree.entries.count) entries from \(rootfs) (\(compression.rawValue))")
+        let bytes = tree.entries.reduce(UInt64(0)) { $0 + ($1.kind == .regular ? $1.size : 0) }
+        progress.step("packing \(tree.entries.count) entries, \(bytes >> 20) MiB, from \(rootfs) (\(compression.rawValue))")
         var uncompressed: UInt64 = 0
         try AtomicOutput(output).produce { temporary in
             try compression.write(to: temporary) { sink in

@@ -1,3 +1,0 @@
-import XCTest
-@testable import OSBuilder
-final class OSBuilderPlaceholderTests: XCTestCase { func testModuleLinks() {} }
