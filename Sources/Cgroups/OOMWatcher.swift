@@ -19,22 +19,28 @@ enum OOMWatcher {
             close(inotifyFD)
             throw CgroupError.io(operation: "inotify_add_watch", path: eventsFile, errno: code)
         }
-        let oomKills: @Sendable () -> UInt64? = {
-            (try? fileSystem.read(eventsFile)).flatMap { StatParsing.keyValues($0)["oom_kill"] }
+        // nil: the file is gone (cgroup removed); a missing key (a read racing a rewrite,
+        // only seen on ordinary files) counts as no change.
+        let oomKills: @Sendable () -> UInt64?? = {
+            guard let text = try? fileSystem.read(eventsFile) else { return nil }
+            return .some(StatParsing.keyValues(text)["oom_kill"])
         }
-        let seen = Counter(oomKills() ?? 0)
+        let seen = Counter((oomKills() ?? nil) ?? 0)
         return try stream(watchFD: inotifyFD, path: path) { buffer in
-            // Any IN_IGNORED (the file went away with its cgroup) ends the watch.
+            // IN_IGNORED means the file went away with its cgroup: report what the counter
+            // shows (a last kill may share the batch), then end the watch.
+            var ignored = false
             var offset = 0
             while offset + 16 <= buffer.count {
                 let mask = buffer[offset + 4..<offset + 8].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) }
                 let nameLength = buffer[offset + 12..<offset + 16].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-                if mask & UInt32(IN_IGNORED) != 0 { return .finished }
+                if mask & UInt32(IN_IGNORED) != 0 { ignored = true }
                 offset += 16 + nameLength
             }
-            guard let now = oomKills() else { return .finished }
+            guard let reading = oomKills() else { return Outcome(events: 0, finished: true) }
+            guard let now = reading else { return Outcome(events: 0, finished: ignored) }
             let before = seen.exchange(now)
-            return now > before ? .events(Int(now - before)) : .events(0)
+            return Outcome(events: now > before ? Int(now - before) : 0, finished: ignored)
         }
     }
 
@@ -58,13 +64,19 @@ enum OOMWatcher {
             throw error
         }
         return try stream(watchFD: eventFD, path: path) { buffer in
-            guard buffer.count >= 8, fileSystem.exists(directory + "/cgroup.event_control") else { return .finished }
+            guard buffer.count >= 8, fileSystem.exists(directory + "/cgroup.event_control") else {
+                return Outcome(events: 0, finished: true)
+            }
             let count = buffer[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
-            return .events(Int(min(count, 1024)))
+            return Outcome(events: Int(min(count, 1024)), finished: false)
         }
     }
 
-    enum Outcome { case events(Int), finished }
+    /// What one wake-up meant: how many OOM events, and whether the watch is over.
+    struct Outcome {
+        var events: Int
+        var finished: Bool
+    }
 
     /// Runs the blocking loop: poll(watchFD, cancelFD) -> read -> interpret -> yield.
     private static func stream(watchFD: Int32, path: String,
@@ -92,11 +104,9 @@ enum OOMWatcher {
                 let n = buffer.withUnsafeMutableBytes { read(watchFD, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { return }
-                switch interpret(Array(buffer[0..<n])) {
-                case .finished: return
-                case .events(let count):
-                    for _ in 0..<count { continuation.yield(OOMEvent(path: path)) }
-                }
+                let outcome = interpret(Array(buffer[0..<n]))
+                for _ in 0..<outcome.events { continuation.yield(OOMEvent(path: path)) }
+                if outcome.finished { return }
             }
         }
         thread.name = "oom-watch \(path)"
