@@ -72,6 +72,9 @@ def stripped(binary: pathlib.Path) -> pathlib.Path:
     out = CACHE / "bin" / f"{binary.name}-{_digest(binary)}"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
+        for stale in out.parent.glob(f"{binary.name}-*"):
+            if len(stale.name) == len(out.name):   # same name, older digest
+                stale.unlink()
         tmp = out.with_suffix(".tmp")
         subprocess.run(["strip", "-o", str(tmp), str(binary)], check=True)
         tmp.rename(out)
@@ -91,6 +94,9 @@ class GuestRecipe:
     with_sh: bool = False                   # busybox as /bin/sh (a debug console shell)
     kind: str = "initrd"                    # initrd | image
     boot_modules: bool = True               # False: no virtio-serial/vsock modules (a failing boot)
+    # Uncompressed by default: gzip -9 of a debug-size agent takes a minute to build and
+    # seconds to unpack under TCG, for nothing a test checks (the Debian kernel takes any).
+    compression: str = os.environ.get("KATA_E2E_INITRD_COMPRESSION", "none")
 
 
 def _extra_files(workdir: pathlib.Path, recipe: GuestRecipe) -> list[tuple[pathlib.Path, str]]:
@@ -118,10 +124,14 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     modules = BOOT_MODULES if recipe.boot_modules else []
     key = _digest(recipe, agent, osb, kernel.version, modules, ON_DEMAND_MODULE,
                   [(p, d) for p, d in extra], PRESTART_HOOK, *[p for p, _ in extra])
-    suffix = "gz" if recipe.kind == "initrd" else "img"
-    out = CACHE / f"{recipe.kind}-{recipe.template}-{key}.{suffix}"
+    suffix = "cpio" if recipe.kind == "initrd" else "img"
+    prefix = f"{recipe.kind}-{recipe.template}-{_digest(recipe)[:8]}-"
+    out = CACHE / f"{prefix}{key}.{suffix}"
     if out.exists():
         return out
+    # Older builds of the same recipe (other agent or osbuilder binaries) are dead weight.
+    for stale in CACHE.glob(f"{prefix}*"):
+        stale.unlink()
     # osbuilder lists every --modules module in /etc/modules-load.d (loaded at boot); the
     # on-demand module must be in the guest and in its modules.dep but not loaded. So: stage
     # the rootfs, add that module and re-run depmod on the staged tree, then pack it.
@@ -140,6 +150,8 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     pack = [str(osb), recipe.kind, "--rootfs", str(rootfs), "--output", str(out) + ".tmp"]
     if recipe.kind == "image":
         pack += ["--alignment-mb", "1", "--free-space", "16"]
+    else:
+        pack += ["--compression", recipe.compression]
     log.append(_run(pack))
     os.replace(str(out) + ".tmp", out)
     shutil.rmtree(rootfs, ignore_errors=True)

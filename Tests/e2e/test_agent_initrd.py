@@ -35,9 +35,28 @@ COMBOS = [
 
 
 class Booted:
-    def __init__(self, guest, client, console):
-        self.guest, self.client, self.console = guest, client, console
+    """The class's guest; a failed boot is reported in full by test_01 and briefly by the rest."""
+
+    def __init__(self, guest, client, console, boot_error: BaseException | None = None):
+        self._guest, self._client, self.console = guest, client, console
+        self.boot_error = boot_error
         self.state: dict[str, object] = {}
+
+    def _booted(self) -> None:
+        if self.boot_error is not None:
+            first = str(self.boot_error).splitlines()[0] if str(self.boot_error) else ""
+            pytest.fail(f"the guest did not boot to a ready agent ({type(self.boot_error).__name__}: "
+                        f"{first}); full console in test_01_health_check", pytrace=False)
+
+    @property
+    def guest(self):
+        self._booted()
+        return self._guest
+
+    @property
+    def client(self):
+        self._booted()
+        return self._client
 
     def need(self, key: str) -> None:
         if key not in self.state:
@@ -51,15 +70,17 @@ def booted(request, kernel, tmp_path_factory):
     initrd = guests.build(recipe, kernel)
     name = f"{recipe.template}-{client_kind}"
     workdir = tmp_path_factory.mktemp(name)
-    guest, client, _ = guests.boot_agent(guests.initrd_spec(kernel, initrd, name, append), workdir, client_kind)
-    b = Booted(guest, client, console)
     try:
-        yield b
+        guest, client, _ = guests.boot_agent(guests.initrd_spec(kernel, initrd, name, append),
+                                             workdir, client_kind)
+    except Exception as error:  # noqa: BLE001 - reported by the tests that need the guest
+        yield Booted(None, None, console, boot_error=error)
+        return
+    try:
+        yield Booted(guest, client, console)
     finally:
         client.close()
         guest.kill()
-        if request.node.session.testsfailed:
-            print(guest.console_tail(200))
 
 
 def guard(b: Booted):
@@ -77,6 +98,8 @@ def guard(b: Booted):
 
 class TestAgentInitrd:
     def test_01_health_check(self, booted):
+        if booted.boot_error is not None:
+            raise booted.boot_error
         reply = booted.client.call("Check", health_pb2.CheckRequest())
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
         version = booted.client.call("Version", health_pb2.CheckRequest())
