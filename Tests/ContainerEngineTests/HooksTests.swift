@@ -55,6 +55,16 @@ final class HooksTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
     }
 
+    func testRunAllContinuesPastFailures() async throws {
+        let marker = directory + "/third-ran"
+        let failures = try await runner().runAll([sh("exit 4"), sh("exit 5"), sh("touch \(marker)")], kind: .poststop, state: state)
+        XCTAssertEqual(failures.compactMap { error -> Int32? in
+            guard case let .failed(_, _, status, _)? = error as? HookError else { return nil }
+            return status
+        }, [4, 5])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: marker))
+    }
+
     func testTimeoutKillsTheHookAndItsChildren() async throws {
         let pidFile = directory + "/child.pid"
         do {

@@ -28,6 +28,18 @@ public struct HookRunner: Sendable {
         }
     }
 
+    /// Runs every hook even when some fail, and returns the failures in order. The runtime
+    /// spec asks this for poststart and poststop (log a warning, carry on).
+    public func runAll(_ hooks: [Hook], kind: HookKind, state: State) async -> [Error] {
+        let json: Data
+        do { json = try JSONEncoder().encode(state) } catch { return [error] }
+        var failures: [Error] = []
+        for hook in hooks {
+            do { try await run(hook, kind: kind, stateJSON: Array(json)) } catch { failures.append(error) }
+        }
+        return failures
+    }
+
     /// Runs the hooks of `kind` in `hooks` (spec and guest hooks already merged).
     public func run(_ kind: HookKind, of hooks: Hooks?, state: State) async throws {
         try await run(kind.hooks(in: hooks), kind: kind, state: state)
