@@ -104,21 +104,37 @@ def main() -> int:
         import test_agent_image as img
         configs["image (virtio-blk), agent ready"] = lambda d: boot_agent(img.image_spec(kernel, "virtio-blk"), d)
     samples: dict[str, list[dict]] = {name: [] for name in configs}
+    errors: dict[str, str] = {}
     for run in range(args.runs):
         for name, boot in configs.items():
+            if name in errors:
+                continue
             d = work / f"{len(samples[name])}-{name.split()[0]}"
-            samples[name].append(boot(d))
+            try:
+                samples[name].append(boot(d))
+            except Exception as error:  # noqa: BLE001 - one broken config must not hide the others
+                errors[name] = f"{type(error).__name__}: {error}"
+                print(f"run {run + 1}/{args.runs} {name}: FAILED\n{errors[name]}", file=sys.stderr, flush=True)
+                continue
             print(f"run {run + 1}/{args.runs} {name}: {samples[name][-1]}", flush=True)
     rss = None
-    if "busybox" in wanted:
-        rss = boot_agent(guests.initrd_spec(kernel, busybox, "busybox-rss", ""), work / "rss",
-                         rss=True, containers=20)
+    if "busybox" in wanted and "busybox initrd, agent ready" not in errors:
+        try:
+            rss = boot_agent(guests.initrd_spec(kernel, busybox, "busybox-rss", ""), work / "rss",
+                             rss=True, containers=20)
+        except Exception as error:  # noqa: BLE001
+            errors["agent RSS"] = f"{type(error).__name__}: {error}"
+            print(f"agent RSS: FAILED\n{errors['agent RSS']}", file=sys.stderr, flush=True)
     accel = "kvm" if __import__("vm").kvm_usable(str(kernel.vmlinuz)) else "tcg"
-    report = {"kernel": kernel.version, "accel": accel, "runs": args.runs, "results": {}, "rss": rss}
+    report = {"kernel": kernel.version, "accel": accel, "runs": args.runs, "results": {}, "rss": rss,
+              "errors": {k: v.splitlines()[0] for k, v in errors.items()}}
     print(f"\nkernel {kernel.version}, QEMU {accel}, -smp 1, median of {args.runs}")
     print(f"| {'boot':40} | median s | min s | max s |")
     print(f"|{'-' * 42}|----------|-------|-------|")
     for name, rows in samples.items():
+        if not rows:
+            print(f"| {name:40} |   FAILED: {report['errors'].get(name, '')[:60]}")
+            continue
         values = [r["ready_s"] for r in rows]
         report["results"][name] = {"median_s": statistics.median(values), "min_s": min(values),
                                    "max_s": max(values), "samples": rows}
@@ -133,7 +149,7 @@ def main() -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))
     shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
