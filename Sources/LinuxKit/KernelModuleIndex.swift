@@ -37,7 +37,7 @@ public struct KernelModuleIndex: Sendable {
         var modules: [String: Entry] = [:]
         for line in dep.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            let file = String(line[..<colon]).trimmingSpaces
+            let file = String(line[..<colon]).trimmedModuleText
             guard !file.isEmpty else { continue }
             let deps = line[line.index(after: colon)...].split(separator: " ").map { moduleName(fromPath: String($0)) }
             let name = moduleName(fromPath: file)
@@ -137,7 +137,7 @@ public struct KernelModuleError: Error, Sendable, Equatable, CustomStringConvert
 }
 
 extension String {
-    var trimmingSpaces: String {
+    var trimmedModuleText: String {
         String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\r" }).reversed())
     }
 }

@@ -69,7 +69,7 @@ public struct KernelModuleLoader: Sendable {
     /// Module names listed in modules-load.d style files: one per line, '#' and ';' comments.
     public static func parseModulesLoad(_ text: String) -> [String] {
         text.split(separator: "\n").compactMap { line in
-            let trimmed = String(line).trimmingSpaces
+            let trimmed = String(line).trimmedModuleText
             if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed.hasPrefix(";") { return nil }
             return trimmed
         }

@@ -29,7 +29,7 @@ public struct MountFlags: OptionSet, Sendable, Hashable {
 
 /// `mount -o` style options split into flags and filesystem data, as upstream's
 /// parse_mount_options: known flag words set (or clear) flags, everything else is data.
-public struct MountOptions: Sendable, Equatable {
+public struct ParsedMountOptions: Sendable, Equatable {
     public var flags: MountFlags
     /// Comma-joined filesystem-specific options (e.g. "size=64m,mode=1777").
     public var data: String
@@ -41,7 +41,7 @@ public struct MountOptions: Sendable, Equatable {
 
     /// Parses options such as ["rw", "nosuid", "size=64m"]; each entry may itself hold
     /// comma-separated words.
-    public static func parse(_ options: [String]) -> MountOptions {
+    public static func parse(_ options: [String]) -> ParsedMountOptions {
         var flags: MountFlags = []
         var data: [String] = []
         for word in options.flatMap({ $0.split(separator: ",").map(String.init) }) where !word.isEmpty {
@@ -51,7 +51,7 @@ public struct MountOptions: Sendable, Equatable {
                 data.append(word)
             }
         }
-        return MountOptions(flags: flags, data: data.joined(separator: ","))
+        return ParsedMountOptions(flags: flags, data: data.joined(separator: ","))
     }
 
     /// Flag words and whether they clear (true) or set the flag.

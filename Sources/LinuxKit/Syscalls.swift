@@ -20,6 +20,10 @@ public protocol SystemCalls: Sendable {
     /// lstat of a path: nil when it does not exist.
     func fileKind(_ path: String) -> FileKind?
     func symlink(target: String, at path: String) throws(SyscallError)
+    /// chmod(2): exact permissions regardless of the umask.
+    func setPermissions(_ path: String, mode: mode_t) throws(SyscallError)
+    /// unlink(2); a missing file is not an error.
+    func removeFile(_ path: String) throws(SyscallError)
     func setLinkUp(_ interface: String) throws(SyscallError)
     /// finit_module(2) on the file at `path` with space-separated `parameters`;
     /// `compressed` passes MODULE_INIT_COMPRESSED_FILE.
@@ -136,6 +140,14 @@ public struct LinuxSystemCalls: SystemCalls {
 
     public func symlink(target: String, at path: String) throws(SyscallError) {
         if Glibc.symlink(target, path) != 0 { throw SyscallError.last("symlink \(target) at", target: path) }
+    }
+
+    public func setPermissions(_ path: String, mode: mode_t) throws(SyscallError) {
+        if chmod(path, mode) != 0 { throw SyscallError.last("chmod \(String(mode, radix: 8))", target: path) }
+    }
+
+    public func removeFile(_ path: String) throws(SyscallError) {
+        if unlink(path) != 0 && errno != ENOENT { throw SyscallError.last("unlink", target: path) }
     }
 
     public func setLinkUp(_ interface: String) throws(SyscallError) {

@@ -121,6 +121,25 @@ public final class InMemorySystemCalls: SystemCalls {
         addEntry(path, kind: FileKind(kind: .symlink, permissions: 0o777))
     }
 
+    public func setPermissions(_ path: String, mode: mode_t) throws(SyscallError) {
+        try record("chmod", "chmod \(path) \(String(mode, radix: 8))")
+        state.withLock { state in
+            if state.directories[path] != nil { state.directories[path] = mode }
+            if var kind = state.kinds[path] {
+                kind.permissions = mode
+                state.kinds[path] = kind
+            }
+        }
+    }
+
+    public func removeFile(_ path: String) throws(SyscallError) {
+        try record("unlink", "unlink \(path)")
+        state.withLock { state in
+            state.files[path] = nil
+            state.kinds[path] = nil
+        }
+    }
+
     public func setLinkUp(_ interface: String) throws(SyscallError) {
         try record("linkup", "link up \(interface)")
     }

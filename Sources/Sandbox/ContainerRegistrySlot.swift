@@ -1,0 +1,9 @@
+import Logging
+
+/// What the sandbox needs from the container side; engine-core provides the implementation
+/// (Sandbox+Containers.swift) and attaches it with `SandboxState.attach(containers:)`.
+public protocol SandboxContainers: Sendable {
+    /// Ends every container and its processes (DestroySandbox), waiting until they are gone.
+    /// Failures are logged by the implementation; destruction continues regardless.
+    func destroyAll(logger: Logger) async
+}

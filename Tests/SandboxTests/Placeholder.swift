@@ -1,3 +1,0 @@
-import XCTest
-@testable import Sandbox
-final class SandboxPlaceholderTests: XCTestCase { func testModuleLinks() {} }
