@@ -28,9 +28,9 @@ public enum AgentServer {
 
     /// The services the agent serves, for any transport (the listener here, or another transport
     /// such as virtio-serial that serves the same API).
-    public static func services(options: Options, logger: Logger) -> [any RegistrableRPCService] {
+    public static func services(options: Options, sandbox: SandboxState, logger: Logger) -> [any RegistrableRPCService] {
         let environment = AgentServiceEnvironment(
-            logger: logger, agentVersion: options.agentVersion, guestRoots: options.guestRoots,
+            logger: logger, sandbox: sandbox, agentVersion: options.agentVersion, guestRoots: options.guestRoots,
             clock: KernelClock(), randomDevice: KernelRandomDevice(),
             metrics: GuestMetrics(roots: options.guestRoots), storageHandlers: options.storageHandlers)
         let served: Set<String> = [
@@ -44,11 +44,35 @@ public enum AgentServer {
         ]
     }
 
-    /// Listens on `options.address` and serves until the task is cancelled or the transport fails.
-    /// Request errors never end the server; a listener that cannot be opened throws.
+    /// kata-agent's entry: serves `configuration.serverAddress` for `sandbox` (see `run(options:sandbox:logger:)`).
+    public static func run(
+        configuration: AgentConfiguration, sandbox: SandboxState, agentVersion: String, logger: Logger
+    ) async throws {
+        let options = Options(address: configuration.serverAddress, agentVersion: agentVersion)
+        try await run(options: options, sandbox: sandbox, logger: logger)
+    }
+
+    /// Serves with a sandbox of its own on the real kernel (tests and tools that need no shared
+    /// sandbox state).
     public static func run(options: Options, logger: Logger) async throws {
+        try await run(options: options, sandbox: SandboxState(environment: .live(logger: logger)), logger: logger)
+    }
+
+    /// Listens on `options.address` and serves until DestroySandbox ran (the server then shuts
+    /// down gracefully, so that reply still goes out), the task is cancelled, or the transport
+    /// fails. Request errors never end the server; a listener that cannot be opened throws.
+    /// The caller (kata-agent main) then exits, or as PID 1 syncs and powers off.
+    public static func run(options: Options, sandbox: SandboxState, logger: Logger) async throws {
         let transport = try ListenerSocket.transport(for: options.address)
-        let server = GRPCServer(transport: transport, services: services(options: options, logger: logger))
+        let server = GRPCServer(transport: transport, services: services(options: options, sandbox: sandbox, logger: logger))
+        // waitForShutdown ignores cancellation, so it runs outside the group; if the server
+        // ends first the watcher stays suspended, harmlessly, until the process exits.
+        let shutdownWatcher = Task {
+            await sandbox.waitForShutdown()
+            logger.info("sandbox destroyed; stopping the agent server")
+            server.beginGracefulShutdown()
+        }
+        defer { shutdownWatcher.cancel() }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 try await withTaskCancellationHandler {

@@ -6,6 +6,9 @@ import Sandbox
 /// Everything the AgentService handlers share; one instance per server.
 struct AgentServiceEnvironment: Sendable {
     var logger: Logger
+    /// The sandbox (agent-core): CreateSandbox/DestroySandbox state, and the container side
+    /// attached to it (`sandbox.containers`) for the container group.
+    var sandbox: SandboxState
     /// Reported by GetGuestDetails and Health.Version.
     var agentVersion: String
     /// Where the guest-level RPCs find /sys, /proc, /run and /dev/random.

@@ -35,6 +35,20 @@ extension RPCError {
     }
 }
 
+extension RPCError {
+    /// Classifies a Sandbox domain error; its message already names the field, module or driver.
+    init(_ sandbox: SandboxError) {
+        let code: RPCError.Code
+        switch sandbox.kind {
+        case .invalidArgument: code = .invalidArgument
+        case .failedPrecondition: code = .failedPrecondition
+        case .unimplemented: code = .unimplemented
+        case .system: code = sandbox.errno == EPERM || sandbox.errno == EACCES ? .permissionDenied : .internalError
+        }
+        self.init(code: code, message: sandbox.message)
+    }
+}
+
 /// Runs one RPC's body: logs it, turns known errors into statuses and anything else into
 /// INTERNAL with its description, so no request error escapes as a crash or an opaque failure.
 /// Every RPC group wraps its handlers in this.
@@ -56,6 +70,9 @@ func serveRPC<Response: Sendable>(
         } else {
             logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
         }
+        throw RPCError(error)
+    } catch let error as SandboxError {
+        logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
         throw RPCError(error)
     } catch let error as any RPCErrorConvertible {
         let converted = RPCError(error)

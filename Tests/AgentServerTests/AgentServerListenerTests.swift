@@ -26,7 +26,7 @@ final class AgentServerListenerTests: XCTestCase {
         let directory = try makeTemporaryDirectory(for: self, "listener")
         let path = directory + "/agent.sock"
         let options = options(.unix(path: path))
-        let server = Task { [logger] in try await AgentServer.run(options: options, logger: logger) }
+        let server = Task { [logger] in try await AgentServer.run(options: options, sandbox: SandboxState(environment: .live(logger: logger)), logger: logger) }
 
         let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: path), transportSecurity: .plaintext)
         try await withGRPCClient(transport: transport) { client in
@@ -61,7 +61,7 @@ final class AgentServerListenerTests: XCTestCase {
         }
         let name = "kata-swift-test-\(UUID().uuidString.prefix(8))"
         let options = options(.unixAbstract(name: name))
-        let server = Task { [logger] in try await AgentServer.run(options: options, logger: logger) }
+        let server = Task { [logger] in try await AgentServer.run(options: options, sandbox: SandboxState(environment: .live(logger: logger)), logger: logger) }
         // grpc.Health/Check with an empty CheckRequest; SERVING encodes as field 1 = 1 (08 01).
         let script = """
             import grpc, sys
@@ -90,7 +90,7 @@ final class AgentServerListenerTests: XCTestCase {
     func testListenerThatCannotBindThrows() async throws {
         let options = options(.unix(path: "/nonexistent-dir-\(UUID().uuidString)/agent.sock"))
         do {
-            try await AgentServer.run(options: options, logger: logger)
+            try await AgentServer.run(options: options, sandbox: SandboxState(environment: .live(logger: logger)), logger: logger)
             XCTFail("run returned although the socket cannot be bound")
         } catch {
             // Expected: the error reaches the caller (kata-agent logs it and, as PID 1, powers off).

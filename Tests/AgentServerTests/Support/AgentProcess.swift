@@ -7,6 +7,7 @@ import Logging
 import XCTest
 
 @testable import AgentServer
+import Sandbox
 
 /// A real kata-agent started as an ordinary process on a unix socket in a temporary directory,
 /// for tests that drive it through the real gRPC stack.
@@ -107,7 +108,8 @@ final class AgentProcess: @unchecked Sendable {
             let options = AgentServer.Options(address: .unix(path: socketPath), agentVersion: "in-process")
             let logger = Logger(label: "kata-agent-in-process")
             process = nil
-            serverTask = Task { try await AgentServer.run(options: options, logger: logger) }
+            let sandbox = SandboxState(environment: .live(logger: logger))
+            serverTask = Task { try await AgentServer.run(options: options, sandbox: sandbox, logger: logger) }
         }
 
         let transport = try HTTP2ClientTransport.Posix(
