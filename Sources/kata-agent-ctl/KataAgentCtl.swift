@@ -19,6 +19,7 @@ struct KataAgentCtl: AsyncParsableCommand {
     /// Subcommands; others add theirs here (one line each).
     static let subcommands: [any ParsableCommand.Type] = [
         ConnectCommand.self, CallCommand.self, ListCommand.self,
+        ConsoleCommand.self,
     ]
 
     @Option(name: [.customLong("server-address"), .customLong("server-addr")],
