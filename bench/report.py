@@ -132,6 +132,10 @@ def write_plots(results: list[Result], directory: str, boot_phases: list[tuple[s
     return written
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def write_markdown(results: list[Result], path: str, meta: dict, plots: list[str]) -> None:
     lines = [
         "# Benchmarks",
@@ -155,7 +159,7 @@ def write_markdown(results: list[Result], path: str, meta: dict, plots: list[str
     ]
     for r in results:
         if isinstance(r, Skipped):
-            lines.append(f"| {r.title} | not measured | | | | {r.reason} |")
+            lines.append(f"| {_cell(r.title)} | not measured | | | | {_cell(r.reason)} |")
             continue
         o = r.ours
         ours = f"{_fmt(o.median, o.unit)} ({_fmt(o.min, o.unit)}..{_fmt(o.max, o.unit)}, n={len(o.samples)})"
@@ -167,7 +171,7 @@ def write_markdown(results: list[Result], path: str, meta: dict, plots: list[str
         standing = {True: "met", False: "not met", None: ""}[r.met]
         if r.note:
             standing = f"{standing}; {r.note}" if standing else r.note
-        lines.append(f"| {r.title} | {ours} | {ref} | {ratio} | {r.target} | {standing} |")
+        lines.append(f"| {_cell(r.title)} | {ours} | {_cell(ref)} | {ratio} | {r.target} | {_cell(standing)} |")
     lines += ["", "## Commands", ""]
     for r in results:
         if isinstance(r, Figure) and r.command:
