@@ -8,6 +8,7 @@ import Logging
 import XCTest
 
 @testable import AgentServer
+@testable import Sandbox
 
 /// The gRPC API through the serial transport's bridge, with a unix listener standing in for
 /// the virtio-serial port (each connection one host session, as QEMU's chardev socket is).
@@ -38,7 +39,9 @@ final class ConsoleSerialTransportTests: XCTestCase {
         let backend = directory + "/grpc.sock"
         let portPath = directory + "/port.sock"
         let options = AgentServer.Options(address: .unix(path: backend), agentVersion: "serial-test")
-        let server = Task { [logger] in try await AgentServer.run(options: options, logger: logger) }
+        let server = Task { [logger] in
+            try await AgentServer.run(options: options, sandbox: SandboxState(environment: .live(logger: logger)), logger: logger)
+        }
         defer { server.cancel() }
 
         let ended = ConsoleSessionMailbox()
