@@ -44,7 +44,7 @@ GUEST_CTL = f"{CONTAINER_ROOTFS}/bin/kata-agent-ctl"
 # The debug console's vsock port, and how the in-guest kata-agent-ctl reaches it through
 # vsock loopback (CID 1).
 CONSOLE_VPORT = 1026
-CONSOLE_CLIENT_ARGS = ["console", "--server-addr", f"vsock://1:{CONSOLE_VPORT}"]
+CONSOLE_CLIENT_ARGS = ["--timeout", "30", "console", "--server-addr", f"vsock://1:{CONSOLE_VPORT}"]
 
 PRESTART_HOOK = f"""#!{CONTAINER_ROOTFS}/bin/busybox sh
 # A guest prestart hook: records that it ran, with its argv[1] and the OCI state it was given.
