@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,4 +40,8 @@ int core_umount(const char *target, int flags) {
 
 int core_sethostname(const char *name, size_t length) {
     return sethostname(name, length) == 0 ? 0 : -errno;
+}
+
+int core_unshare(int flags) {
+    return unshare(flags) == 0 ? 0 : -errno;
 }

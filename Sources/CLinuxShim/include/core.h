@@ -40,6 +40,9 @@ int core_mount(const char *source, const char *target, const char *fstype, unsig
 int core_umount(const char *target, int flags);
 int core_sethostname(const char *name, size_t length);
 
+/* unshare(2) for the calling thread (tests run root-only bodies in private namespaces). */
+int core_unshare(int flags);
+
 /* One posix_spawn file action, applied in order in the child. */
 enum core_spawn_action_kind { CORE_SPAWN_DUP2 = 0, CORE_SPAWN_CLOSE = 1 };
 struct core_spawn_action {
