@@ -5,6 +5,7 @@
 #include "include/engine.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -37,7 +38,7 @@ static int move_high(int fd, int errpipe) {
     return high;
 }
 
-static void child_main(const struct engine_spawn_config *c, int errpipe) {
+static void child_main(const struct engine_spawn_config *c, int errpipe, int gopipe) {
     /* Handlers and ignored signals (SIGPIPE) of the agent must not leak into the container. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -64,7 +65,23 @@ static void child_main(const struct engine_spawn_config *c, int errpipe) {
     if (fcntl(4, F_SETFD, FD_CLOEXEC) < 0) child_fail(errpipe, errno);
     if (dup2(errpipe, 5) < 0 || fcntl(5, F_SETFD, FD_CLOEXEC) < 0) child_fail(errpipe, errno);
     errpipe = 5;
-    if (syscall(SYS_close_range, 6U, ~0U, 0U) < 0) child_fail(errpipe, errno);
+    if (gopipe >= 0) {
+        if (dup2(gopipe, 6) < 0 || fcntl(6, F_SETFD, FD_CLOEXEC) < 0) child_fail(errpipe, errno);
+        gopipe = 6;
+    }
+    if (syscall(SYS_close_range, gopipe >= 0 ? 7U : 6U, ~0U, 0U) < 0) child_fail(errpipe, errno);
+    if (gopipe >= 0) {
+        /* Wait for the parent's id maps, then become the namespace's root: an exec by an
+           unmapped uid would drop every capability in the new namespace. */
+        char go;
+        ssize_t n;
+        do {
+            n = read(gopipe, &go, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) child_fail(errpipe, EPIPE);
+        if (syscall(SYS_setresgid, 0, 0, 0) != 0) child_fail(errpipe, errno);
+        if (syscall(SYS_setresuid, 0, 0, 0) != 0) child_fail(errpipe, errno);
+    }
     syscall(SYS_execveat, 4, "", c->argv, c->envp, AT_EMPTY_PATH);
     child_fail(errpipe, errno);
 }
@@ -74,21 +91,60 @@ struct spawn_job {
     pid_t result;
 };
 
+static int write_map(pid_t pid, const char *name, const char *text) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int e = errno;
+    close(fd);
+    return n == (ssize_t)len ? 0 : (n < 0 ? -e : -EIO);
+}
+
 static pid_t do_spawn(const struct engine_spawn_config *c) {
     int pipefd[2];
+    int gofd[2] = {-1, -1};
+    int userns = (c->clone_flags & CLONE_NEWUSER) != 0;
     if (pipe2(pipefd, O_CLOEXEC) != 0) return -errno;
-    long pid = syscall(SYS_clone, (unsigned long)SIGCHLD | c->clone_flags, NULL, NULL, NULL, 0);
-    if (pid < 0) {
+    if (userns && pipe2(gofd, O_CLOEXEC) != 0) {
         int e = errno;
         close(pipefd[0]);
         close(pipefd[1]);
         return -e;
     }
+    long pid = syscall(SYS_clone, (unsigned long)SIGCHLD | c->clone_flags, NULL, NULL, NULL, 0);
+    if (pid < 0) {
+        int e = errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        if (userns) { close(gofd[0]); close(gofd[1]); }
+        return -e;
+    }
     if (pid == 0) {
         close(pipefd[0]);
-        child_main(c, pipefd[1]);
+        if (userns) close(gofd[1]);
+        child_main(c, pipefd[1], userns ? gofd[0] : -1);
     }
     close(pipefd[1]);
+    if (userns) {
+        close(gofd[0]);
+        int rc = write_map((pid_t)pid, "uid_map", c->uid_map ? c->uid_map : "");
+        if (rc == 0) rc = write_map((pid_t)pid, "gid_map", c->gid_map ? c->gid_map : "");
+        if (rc == 0) {
+            char go = 1;
+            if (write(gofd[1], &go, 1) != 1) rc = -errno;
+        }
+        close(gofd[1]);
+        if (rc != 0) {
+            int status;
+            kill((pid_t)pid, SIGKILL);
+            while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR) {}
+            close(pipefd[0]);
+            return rc;
+        }
+    }
     int child_err = 0;
     ssize_t n;
     do {

@@ -121,14 +121,35 @@ struct NamespacePlan {
     }
 }
 
-/// Rejects, before anything is created, security features this build cannot apply yet.
+/// Checks the security parts of a spec with engine-security's parsers before anything is
+/// created, so a bad capability name, seccomp profile or sysctl names its field.
 enum InitSecurityCheck {
     static func validate(_ spec: Spec, id: String) throws {
-        func unsupported(_ field: String) -> EngineError {
-            EngineError(.unsupported, "create", container: id, "\(field) is not supported by this build yet")
+        func bad(_ message: String) -> EngineError { EngineError(.invalidSpec, "create", container: id, message) }
+        try validateProcess(spec.process, id: id)
+        if let seccomp = spec.linux?.seccomp {
+            do {
+                _ = try SeccompProfile(seccomp)
+            } catch {
+                throw bad("linux.seccomp: \(error)")
+            }
         }
-        if spec.process?.capabilities != nil { throw unsupported("process.capabilities") }
-        if spec.linux?.seccomp != nil { throw unsupported("linux.seccomp") }
-        if !(spec.linux?.sysctl ?? [:]).isEmpty { throw unsupported("linux.sysctl") }
+        if let sysctls = spec.linux?.sysctl, !sysctls.isEmpty {
+            let types = Set((spec.linux?.namespaces ?? []).map(\.type))
+            do {
+                try Sysctls.validate(sysctls, hasIPCNamespace: types.contains("ipc"), hasUTSNamespace: types.contains("uts"))
+            } catch let error as SysctlError {
+                throw bad("linux.sysctl[\(error.key)]: \(error)")
+            }
+        }
+    }
+
+    static func validateProcess(_ process: OCISpec.Process?, id: String) throws {
+        guard let capabilities = process?.capabilities else { return }
+        do {
+            _ = try CapabilitySets(capabilities)
+        } catch {
+            throw EngineError(.invalidSpec, "create", container: id, "process.capabilities: \(error)")
+        }
     }
 }

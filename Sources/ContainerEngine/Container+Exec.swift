@@ -19,7 +19,7 @@ extension Container {
             }
             throw EngineError(.wrongState, "exec", container: id, "container is \(status.rawValue)")
         }
-        if process.capabilities != nil { throw EngineError(.unsupported, "exec", container: id, "process.capabilities is not supported by this build yet") }
+        try InitSecurityCheck.validateProcess(process, id: id)
         let stdio = try ProcessStdio(
             terminal: process.terminal ?? false, pipeSize: engine.options.pipeSize,
             rows: UInt16(clamping: process.consoleSize?.height ?? 0), cols: UInt16(clamping: process.consoleSize?.width ?? 0))

@@ -40,6 +40,11 @@ public final class Engine: Sendable {
         self.cgroupLayout = try? CgroupLayout.detect()
     }
 
+    /// Makes the sealed copy of the init executable now rather than at the first container.
+    public func prepare() throws {
+        _ = try initExecutableFD()
+    }
+
     /// The sealed memfd copy of the init executable, made once (CVE-2019-5736: the container
     /// can neither write nor truncate what /proc/<pid>/exe points to).
     func initExecutableFD() throws -> Int32 {

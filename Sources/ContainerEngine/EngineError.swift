@@ -36,7 +36,11 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         var text = "\(operation) container \(containerID): \(message)"
-        if errno != 0 { text += ": \(String(cString: strerror(errno))) (errno \(errno))" }
+        if errno != 0 {
+            // Messages relayed from container init already name the errno's text.
+            let reason = String(cString: strerror(errno))
+            text += message.hasSuffix(reason) ? " (errno \(errno))" : ": \(reason) (errno \(errno))"
+        }
         return text
     }
 

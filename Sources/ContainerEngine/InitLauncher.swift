@@ -46,7 +46,8 @@ struct InitLauncher {
                 }
             }
             defer { if pidns >= 0 { close(pidns) } }
-            let pid: pid_t = spawn(exe: exe, sync: pair[1], pidns: pidns, flags: request.cloneFlags, stdio: stdio)
+            let pid: pid_t = spawn(exe: exe, sync: pair[1], pidns: pidns, flags: request.cloneFlags, stdio: stdio,
+                                   uidMap: Self.idMap(request.uidMappings), gidMap: Self.idMap(request.gidMappings))
             stdio.closeChildEnds()
             guard pid > 0 else {
                 close(pair[0])
@@ -75,7 +76,7 @@ struct InitLauncher {
         return launched
     }
 
-    private func spawn(exe: Int32, sync: Int32, pidns: Int32, flags: Int32, stdio: ProcessStdio) -> pid_t {
+    private func spawn(exe: Int32, sync: Int32, pidns: Int32, flags: Int32, stdio: ProcessStdio, uidMap: String, gidMap: String) -> pid_t {
         var argv: [UnsafeMutablePointer<CChar>?] = [strdup("kata-agent"), strdup("init"), nil]
         var envp: [UnsafeMutablePointer<CChar>?] = [nil]
         defer { for p in argv { free(p) } }
@@ -83,11 +84,16 @@ struct InitLauncher {
         return engine.reaper.spawn { () -> pid_t in
             argv.withUnsafeMutableBufferPointer { argvBuffer in
                 envp.withUnsafeMutableBufferPointer { envBuffer in
-                    var config = engine_spawn_config(
-                        exe_fd: exe, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress,
-                        stdin_fd: fds[0], stdout_fd: fds[1], stderr_fd: fds[2], sync_fd: sync,
-                        clone_flags: UInt(UInt32(bitPattern: flags)), pidns_fd: pidns)
-                    return engine_spawn(&config)
+                    uidMap.withCString { uidText in
+                        gidMap.withCString { gidText in
+                            var config = engine_spawn_config(
+                                exe_fd: exe, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress,
+                                stdin_fd: fds[0], stdout_fd: fds[1], stderr_fd: fds[2], sync_fd: sync,
+                                clone_flags: UInt(UInt32(bitPattern: flags)), pidns_fd: pidns,
+                                uid_map: uidText, gid_map: gidText)
+                            return engine_spawn(&config)
+                        }
+                    }
                 }
             }
         }
@@ -96,10 +102,7 @@ struct InitLauncher {
     /// The parent-side steps runc's parent process does while the child waits for its config.
     private func prepare(pid: pid_t, request: Request) throws {
         let id = request.config.containerID
-        if request.cloneFlags & LinuxConstants.cloneNewUser != 0 {
-            try writeFile("/proc/\(pid)/uid_map", Self.idMap(request.uidMappings), id: id)
-            try writeFile("/proc/\(pid)/gid_map", Self.idMap(request.gidMappings), id: id)
-        }
+        // The id maps of a new user namespace were written by engine_spawn, before the exec.
         if let cgroup = request.cgroup {
             do {
                 try cgroup.addProcess(pid)

@@ -16,11 +16,15 @@ struct engine_spawn_config {
     int sync_fd;           /* becomes fd 3 (the init's socket to the agent) */
     unsigned long clone_flags; /* CLONE_NEW* namespaces the child is created in */
     int pidns_fd;          /* >= 0: the child is created in this pid namespace */
+    const char *uid_map;   /* CLONE_NEWUSER: written to the child's uid_map before it execs */
+    const char *gid_map;   /* CLONE_NEWUSER: written to the child's gid_map */
 };
 
 /* Clones a child (fork-like, with clone_flags) that only rearranges fds, resets signal
    dispositions and the mask, and execs. Returns the pid, or -errno (the child's exec error
-   included: it is reported through a CLOEXEC pipe before this returns). */
+   included: it is reported through a CLOEXEC pipe before this returns). With CLONE_NEWUSER
+   the parent writes the id maps first and the child becomes the namespace's root before the
+   exec, so the exec keeps its capabilities in the new namespace. */
 pid_t engine_spawn(const struct engine_spawn_config *config);
 
 /* A sealed (write/grow/shrink/seal) CLOEXEC memfd copy of the file at `path`. */

@@ -15,7 +15,7 @@ struct InitProcessSetup {
         let noNewPrivileges = process.noNewPrivileges ?? false
         try InitSecurity.prepareCapabilities(process.capabilities)
         try switchUser(process.user)
-        try InitSecurity.applyCapabilities(process.capabilities)
+        try InitSecurity.applyCapabilities(process.capabilities, seccomp: config.spec.linux?.seccomp, noNewPrivileges: noNewPrivileges)
         try enterCwd(process.cwd)
         umask(mode_t(process.user.umask ?? 0o022))
         let args = process.args ?? []
@@ -26,13 +26,16 @@ struct InitProcessSetup {
         if noNewPrivileges {
             try InitFailure.check(engine_prctl(LinuxConstants.prSetNoNewPrivs, 1), "prctl LinuxConstants.prSetNoNewPrivs")
         }
-        try InitSecurity.applySeccomp(config.spec.linux?.seccomp, noNewPrivileges: noNewPrivileges)
         if config.mode == .create {
             try socket.send(SyncMessage(kind: .ready))
             let message = try socket.receive()
             guard message.kind == .start else {
                 throw InitFailure("wait for start", "unexpected message \(message.kind.rawValue)")
             }
+        }
+        if noNewPrivileges {
+            // Last, so the filter constrains only the workload, not our handshake.
+            try InitSecurity.applySeccomp(config.spec.linux?.seccomp)
         }
         // From here on a successful exec closes the socket: the agent's signal of success.
         try InitFailure.checkLibc(fcntl(ContainerInit.syncFD, F_SETFD, FD_CLOEXEC), "set sync socket CLOEXEC")

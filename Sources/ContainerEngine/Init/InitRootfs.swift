@@ -233,13 +233,17 @@ struct InitRootfs {
         }
     }
 
-    /// The PTY slave (our stdin) bind-mounted on /dev/console, as runc does.
+    /// The PTY slave (our stdin) bind-mounted on /dev/console, as runc does. The fd belongs
+    /// to the agent's mount namespace, which a bind refuses: bind its path in ours instead.
     private func bindConsole() throws {
+        guard let slave = SecureJoin.readLink("/proc/self/fd/0"), slave.hasPrefix("/dev/") else {
+            throw InitFailure("bind /dev/console", "stdin is not a terminal device")
+        }
         let target = SecureJoin.join(root: rootfs, "/dev/console")
         _ = unlink(target)
         let fd = open(target, O_CREAT | O_CLOEXEC | O_WRONLY, 0o600)
         if fd >= 0 { close(fd) }
-        try InitFailure.check(engine_mount("/proc/self/fd/0", target, nil, UInt(MS_BIND), nil), "bind /dev/console")
+        try InitFailure.check(engine_mount(slave, target, nil, UInt(MS_BIND), nil), "bind \(slave) on /dev/console")
     }
 
     // MARK: pivot

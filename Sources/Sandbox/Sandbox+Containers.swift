@@ -1,0 +1,179 @@
+import ContainerEngine
+import Foundation
+import Glibc
+import LinuxKit
+import Logging
+import OCISpec
+import Synchronization
+
+/// The sandbox's containers: the engine plus Kata's pod rules. Containers of a sandbox share
+/// ipc and uts namespaces (persisted under /run/sandbox-ns), use the VM's network namespace,
+/// and with sandbox_pidns share the first container's pid namespace. Bundles live in
+/// /run/kata-containers/<id>.
+public final class PodContainers: SandboxContainers {
+    /// Where bundles and the shared namespaces live (tests point these at temp dirs).
+    public struct Paths: Sendable {
+        public var bundles: String
+        public var sharedNamespaces: String
+
+        public init(bundles: String = "/run/kata-containers", sharedNamespaces: String = "/run/sandbox-ns") {
+            self.bundles = bundles
+            self.sharedNamespaces = sharedNamespaces
+        }
+    }
+
+    public let engine: Engine
+    public let paths: Paths
+    let logger: Logger
+
+    struct State {
+        /// Persisted namespace files (type -> path), made from the first container's init.
+        var shared: [String: String] = [:]
+        /// The first container's pid namespace, for sandbox_pidns.
+        var firstPidNamespace: String?
+        var order: [String] = []
+    }
+
+    let state = Mutex(State())
+
+    public init(engine: Engine, paths: Paths = Paths(), logger: Logger) {
+        self.engine = engine
+        self.paths = paths
+        self.logger = logger
+    }
+
+    // MARK: the process-wide instance
+
+    private static let installed = Mutex<PodContainers?>(nil)
+
+    /// Sets the instance the RPC layer uses (agent start: built on the agent's reaper).
+    public static func install(_ containers: PodContainers) {
+        installed.withLock { $0 = containers }
+    }
+
+    /// The installed instance; without one (the RPC layer run in a test process), one on a
+    /// `.registeredOnly` reaper, which never competes with another `.all` reaper.
+    public static func current(logger: Logger) throws -> PodContainers {
+        try installed.withLock { current in
+            if let current { return current }
+            let reaper = try Reaper(mode: .registeredOnly, logger: logger)
+            let made = PodContainers(engine: Engine(reaper: reaper, logger: logger), logger: logger)
+            current = made
+            return made
+        }
+    }
+
+    // MARK: operations
+
+    /// CreateContainer: pod namespace rules, the bundle directory, then the engine.
+    public func create(id: String, spec original: Spec, sandboxPidns: Bool) async throws -> Container {
+        var spec = original
+        let bundle = paths.bundles + "/" + id
+        let rootfs: String
+        if let root = spec.root?.path, root.hasPrefix("/") {
+            rootfs = root
+        } else {
+            rootfs = bundle + "/" + (spec.root?.path.isEmpty == false ? spec.root?.path ?? "rootfs" : "rootfs")
+        }
+        applyPodNamespaces(&spec, sandboxPidns: sandboxPidns)
+        try? FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+        if let data = try? spec.encoded(pretty: true) {
+            FileManager.default.createFile(atPath: bundle + "/config.json", contents: data)
+        }
+        let container: Container
+        do {
+            container = try await Container.create(id: id, bundle: bundle, spec: spec, rootfs: rootfs, engine: engine)
+        } catch {
+            removeBundle(bundle)
+            throw error
+        }
+        if let pid = container.pid {
+            persistNamespaces(from: pid, spec: spec)
+        }
+        state.withLock { $0.order.append(id) }
+        return container
+    }
+
+    /// RemoveContainer: the engine's delete, then the bundle's config (never the rootfs).
+    public func remove(id: String, timeout: Duration?) async throws {
+        let container = try engine.container(id)
+        try await container.delete(timeout: timeout)
+        removeBundle(paths.bundles + "/" + id)
+        let empty = state.withLock { state in
+            state.order.removeAll { $0 == id }
+            return state.order.isEmpty
+        }
+        if empty { releaseSharedNamespaces() }
+    }
+
+    public func destroyAll(logger: Logger) async {
+        for id in engine.containerIDs {
+            do {
+                try await remove(id: id, timeout: .seconds(10))
+            } catch {
+                logger.error("remove container at sandbox destruction", metadata: ["container": "\(id)", "error": "\(error)"])
+            }
+        }
+        releaseSharedNamespaces()
+    }
+
+    // MARK: pod rules
+
+    func applyPodNamespaces(_ spec: inout Spec, sandboxPidns: Bool) {
+        let (shared, firstPid) = state.withLock { ($0.shared, $0.firstPidNamespace) }
+        var namespaces = spec.linux?.namespaces ?? []
+        // The VM's network namespace is the pod's.
+        namespaces.removeAll { $0.type == "network" && ($0.path ?? "").isEmpty }
+        for index in namespaces.indices {
+            let type = namespaces[index].type
+            guard (namespaces[index].path ?? "").isEmpty else { continue }
+            if type == "ipc" || type == "uts", let path = shared[type] {
+                namespaces[index].path = path
+            }
+            if type == "pid", sandboxPidns, let path = firstPid {
+                namespaces[index].path = path
+            }
+        }
+        if spec.linux == nil { spec.linux = Linux() }
+        spec.linux?.namespaces = namespaces
+    }
+
+    /// Keeps the first container's ipc/uts namespaces alive (bind-mounted namespace files),
+    /// so later containers join them even after the first one is gone.
+    func persistNamespaces(from pid: pid_t, spec: Spec) {
+        let isFirst = state.withLock { $0.shared.isEmpty && $0.firstPidNamespace == nil }
+        guard isFirst else { return }
+        var shared: [String: String] = [:]
+        try? FileManager.default.createDirectory(atPath: paths.sharedNamespaces, withIntermediateDirectories: true)
+        for type in ["ipc", "uts"] where spec.linux?.namespaces?.contains(where: { $0.type == type && ($0.path ?? "").isEmpty }) ?? false {
+            let target = paths.sharedNamespaces + "/" + type
+            FileManager.default.createFile(atPath: target, contents: nil)
+            if mount("/proc/\(pid)/ns/\(type)", target, nil, UInt(MS_BIND), nil) == 0 {
+                shared[type] = target
+            } else {
+                logger.warning("persist shared namespace", metadata: ["type": "\(type)", "errno": "\(errno)"])
+            }
+        }
+        let pidPath = "/proc/\(pid)/ns/pid"
+        state.withLock { state in
+            state.shared = shared
+            state.firstPidNamespace = pidPath
+        }
+    }
+
+    func releaseSharedNamespaces() {
+        let shared = state.withLock { state in
+            defer { state.shared = [:]; state.firstPidNamespace = nil }
+            return state.shared
+        }
+        for (_, path) in shared {
+            _ = umount2(path, Int32(MNT_DETACH))
+            _ = unlink(path)
+        }
+    }
+
+    private func removeBundle(_ bundle: String) {
+        _ = unlink(bundle + "/config.json")
+        _ = rmdir(bundle)  // only when empty: the rootfs may be a mount the runtime owns
+    }
+}
