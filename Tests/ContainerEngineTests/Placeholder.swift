@@ -1,3 +1,0 @@
-import XCTest
-@testable import ContainerEngine
-final class ContainerEnginePlaceholderTests: XCTestCase { func testModuleLinks() {} }
