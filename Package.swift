@@ -71,7 +71,7 @@ let package = Package(
         // Executables.
         .executableTarget(
             name: "kata-agent",
-            dependencies: ["AgentServer", "AgentConfig", "ContainerEngine", "LinuxKit", argumentParser, logging],
+            dependencies: ["AgentServer", "AgentConfig", "ContainerEngine", "LinuxKit", "Sandbox", argumentParser, logging],
             linkerSettings: staticExecutable),
         .executableTarget(
             name: "kata-agent-ctl",

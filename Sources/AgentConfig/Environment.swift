@@ -28,7 +28,7 @@ extension AgentConfiguration {
         configFile: String?,
         cmdline: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        readFile: (String) throws -> String = { try String(contentsOfFile: $0, encoding: .utf8) }
+        readFile: (String) throws -> String = readTextFile
     ) throws(ConfigError) -> LoadedConfiguration {
         var loaded: LoadedConfiguration
         if let configFile {
@@ -53,4 +53,20 @@ extension AgentConfiguration {
         loaded.warnings += loaded.configuration.applyEnvironment(environment)
         return loaded
     }
+}
+
+/// Reads a whole text file; errors say which file and the errno text.
+public func readTextFile(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        let code = access(path, R_OK) == 0 ? EIO : errno
+        throw FileReadError(path: path, reason: String(cString: strerror(code)))
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A file that could not be read.
+public struct FileReadError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
 }

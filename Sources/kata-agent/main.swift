@@ -6,4 +6,6 @@ if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "init" {
     ContainerInit.main()
 }
 
-print("kata-agent")
+// Everything else: the agent (as PID 1 or as an ordinary process). Synchronous until the
+// server starts, so PID 1 duties (mounts, setenv, setsid) run before any other thread exists.
+AgentMain.main(arguments: CommandLine.arguments)

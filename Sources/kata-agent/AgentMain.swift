@@ -1,0 +1,152 @@
+import AgentConfig
+import AgentServer
+import ContainerEngine
+import Dispatch
+import Foundation
+import Glibc
+import LinuxKit
+import Logging
+import Sandbox
+
+/// The agent process: configuration, logging, PID 1 duties, reaper, sandbox, server.
+enum AgentMain {
+    /// Never returns as PID 1 (it powers off instead); as an ordinary process it exits.
+    static func main(arguments: [String]) -> Never {
+        let isInit = getpid() == 1
+        let options = CommandLineOptions.parse(Array(arguments.dropFirst()))
+        switch options.action {
+        case .version:
+            print("kata-agent version \(AgentVersion.version) (agent API \(AgentVersion.apiVersion))")
+            finish(isInit: isInit, code: 0)
+        case .help:
+            print(CommandLineOptions.usage)
+            finish(isInit: isInit, code: 0)
+        case .run:
+            break
+        }
+        if !options.unknown.isEmpty && !isInit {
+            FileHandle.standardError.write(Data("kata-agent: unknown arguments \(options.unknown)\n\(CommandLineOptions.usage)\n".utf8))
+            exit(2)
+        }
+        // A closed peer must not kill the agent; children get default dispositions at spawn.
+        signal(SIGPIPE, SIG_IGN)
+
+        let system = LinuxSystemCalls()
+        let bootLogger = Logger(label: "root") { JSONLogHandler(label: $0, level: .info, sink: FileDescriptorLogSink(fd: 2)) }
+        if isInit {
+            do {
+                try InitDuties.mountBase(system: system, logger: bootLogger)
+            } catch {
+                fatal("cannot mount the base filesystems", error, isInit: isInit, logger: bootLogger)
+            }
+        }
+
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try AgentConfiguration.load(configFile: options.configFile)
+        } catch {
+            fatal("cannot load the configuration", error, isInit: isInit, logger: bootLogger)
+        }
+        let configuration = loaded.configuration
+
+        // Logs go to stdout; the sink can be redirected (agent.log_vport) once the console
+        // side has a listener, and buffers meanwhile if pointed at nothing.
+        let logSink = RedirectableLogSink(target: FileDescriptorLogSink(fd: 1))
+        AgentLogging.bootstrap(level: configuration.logLevel, sink: logSink)
+        let logger = Logger(label: "root")
+        AgentLogging.announce(loaded, version: AgentVersion.version, apiVersion: AgentVersion.apiVersion, logger: logger)
+        if !options.unknown.isEmpty {
+            logger.debug("ignoring arguments passed to init", metadata: ["arguments": "\(options.unknown)"])
+        }
+        if configuration.devMode {
+            InitDuties.allowCoreDumps(logger: logger)
+        }
+
+        if isInit {
+            do {
+                try InitDuties.run(configuration: configuration, system: system, logger: logger)
+            } catch {
+                fatal("init duties failed", error, isInit: isInit, logger: logger)
+            }
+            InitDuties.loadModules(system: system, logger: logger)
+        }
+
+        let reaper: Reaper
+        do {
+            reaper = try Reaper(mode: .all, logger: Logger(label: "reaper"))
+        } catch {
+            fatal("cannot start the process reaper", error, isInit: isInit, logger: logger)
+        }
+
+        // ---- CONSOLE (console engineer): start the debug console here when
+        // configuration.debugConsole (vsock port configuration.debugConsoleVport, 0 = /dev/console),
+        // and for configuration.logVport > 0 open the log listener and call
+        // logSink.redirect(to: <a LogSink writing to it>). Spawn through `reaper`.
+        ConsoleAgentHooks.start(configuration: configuration, logSink: logSink, reaper: reaper)
+        // ---- end CONSOLE
+
+        let sandbox = SandboxState(environment: .live(logger: Logger(label: "sandbox")))
+        // ---- ENGINE-CORE: create the Engine with `reaper` and configuration.containerPipeSize,
+        // and attach it: `await sandbox.attach(containers: <SandboxContainers>)` (in serve()).
+        let podContainers = PodContainers(
+            engine: Engine(reaper: reaper, options: Engine.Options(pipeSize: Int(configuration.containerPipeSize)),
+                           logger: Logger(label: "engine")),
+            logger: Logger(label: "containers"))
+        PodContainers.install(podContainers)
+        Task { await sandbox.attach(containers: podContainers) }
+        // ---- end ENGINE-CORE
+
+        Task {
+            let code = await serve(configuration: configuration, sandbox: sandbox, reaper: reaper, logger: logger)
+            if isInit {
+                PowerOff.syncAndPowerOff(system: system, logger: logger)
+            }
+            exit(code)
+        }
+        dispatchMain()
+    }
+
+    /// Runs the server until DestroySandbox (exit code 0) or a server failure (1).
+    static func serve(configuration: AgentConfiguration, sandbox: SandboxState, reaper: Reaper, logger: Logger) async -> Int32 {
+        let serverOptions = AgentServer.Options(address: configuration.serverAddress, agentVersion: AgentVersion.version)
+        return await withTaskGroup(of: Int32.self) { group in
+            group.addTask {
+                do {
+                    // ---- AGENT-SERVER: pass `sandbox` (and the engine) to the server here.
+                    try await AgentServer.run(options: serverOptions, logger: logger)
+                    logger.error("agent server stopped")
+                    return 1
+                } catch is CancellationError {
+                    return 0
+                } catch {
+                    logger.critical("agent server failed", metadata: ["error": "\(error)", "address": "\(configuration.serverAddress)"])
+                    return 1
+                }
+            }
+            group.addTask {
+                await sandbox.waitForShutdown()
+                logger.info("sandbox destroyed: stopping the agent")
+                return 0
+            }
+            let first = await group.next() ?? 1
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// A fatal error: logged; as PID 1 sync and power off, else exit 1.
+    static func fatal(_ what: String, _ error: any Error, isInit: Bool, logger: Logger) -> Never {
+        logger.critical("\(what)", metadata: ["error": "\(error)"])
+        if isInit {
+            PowerOff.syncAndPowerOff(logger: logger)
+        }
+        exit(1)
+    }
+
+    private static func finish(isInit: Bool, code: Int32) -> Never {
+        if isInit {
+            PowerOff.syncAndPowerOff(logger: Logger(label: "root"))
+        }
+        exit(code)
+    }
+}
