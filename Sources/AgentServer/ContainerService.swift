@@ -1,0 +1,112 @@
+import ContainerEngine
+import Foundation
+import GRPCCore
+import KataProtocols
+import OCISpec
+import Sandbox
+import SwiftProtobuf
+
+// Container lifecycle RPCs: validate, convert, call the engine (through the sandbox's pod rules).
+extension AgentService {
+    var pod: PodContainers {
+        get throws { try PodContainers.current(logger: logger) }
+    }
+
+    func createContainer(request: Grpc_CreateContainerRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("CreateContainer", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            guard request.hasOci else { throw ValidationError(field: "oci", reason: "the container spec is missing") }
+            guard request.oci.hasProcess else { throw ValidationError(field: "oci.process", reason: "is missing") }
+            guard !request.oci.process.args.isEmpty else { throw ValidationError(field: "oci.process.args", reason: "must not be empty") }
+            guard request.oci.hasRoot, !request.oci.root.path.isEmpty else {
+                throw ValidationError(field: "oci.root.path", reason: "must not be empty")
+            }
+            guard request.devices.isEmpty else {
+                throw RPCError(code: .unimplemented, message: "CreateContainer: devices are not supported by this agent yet")
+            }
+            guard request.storages.isEmpty else {
+                throw RPCError(code: .unimplemented, message: "CreateContainer: per-container storages are not supported by this agent yet")
+            }
+            let spec = OCIConversion.spec(request.oci)
+            _ = try await pod.create(id: request.containerID, spec: spec, sandboxPidns: request.sandboxPidns)
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    func startContainer(request: Grpc_StartContainerRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("StartContainer", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            try await pod.engine.container(request.containerID).start()
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    func removeContainer(request: Grpc_RemoveContainerRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("RemoveContainer", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            let timeout: Duration? = request.timeout == 0 ? nil : .seconds(Int64(request.timeout))
+            try await pod.remove(id: request.containerID, timeout: timeout)
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    func execProcess(request: Grpc_ExecProcessRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("ExecProcess", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            try RequestValidation.id(request.execID, field: "exec_id")
+            guard request.hasProcess else { throw ValidationError(field: "process", reason: "is missing") }
+            guard !request.process.args.isEmpty else { throw ValidationError(field: "process.args", reason: "must not be empty") }
+            let container = try pod.engine.container(request.containerID)
+            try await container.exec(execID: request.execID, process: OCIConversion.process(request.process))
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    func signalProcess(request: Grpc_SignalProcessRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("SignalProcess", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            try RequestValidation.id(request.execID, field: "exec_id", allowEmpty: true)
+            guard request.signal > 0 && request.signal < 65 else {
+                throw ValidationError(field: "signal", reason: "\(request.signal) is not a signal number (1...64)")
+            }
+            try pod.engine.container(request.containerID).kill(execID: request.execID, signal: Int32(request.signal))
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    func waitProcess(request: Grpc_WaitProcessRequest, context: ServerContext) async throws -> Grpc_WaitProcessResponse {
+        try await serveRPC("WaitProcess", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            try RequestValidation.id(request.execID, field: "exec_id", allowEmpty: true)
+            let container = try pod.engine.container(request.containerID)
+            var response = Grpc_WaitProcessResponse()
+            response.status = try await container.wait(execID: request.execID)
+            return response
+        }
+    }
+
+    func pauseContainer(request: Grpc_PauseContainerRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("PauseContainer", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            try pod.engine.container(request.containerID).pause()
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    func resumeContainer(request: Grpc_ResumeContainerRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("ResumeContainer", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            try pod.engine.container(request.containerID).resume()
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    func updateContainer(request: Grpc_UpdateContainerRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("UpdateContainer", logger: logger) {
+            try RequestValidation.id(request.containerID, field: "container_id")
+            guard request.hasResources else { throw ValidationError(field: "resources", reason: "is missing") }
+            try pod.engine.container(request.containerID).update(resources: OCIConversion.resources(request.resources))
+            return Google_Protobuf_Empty()
+        }
+    }
+}

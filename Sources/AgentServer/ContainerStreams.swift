@@ -1,0 +1,65 @@
+import ContainerEngine
+import Foundation
+import GRPCCore
+import KataProtocols
+import SwiftProtobuf
+
+// Stdio RPCs: pull reads from the agent's buffers (empty data = EOF), stdin writes, tty resize.
+extension AgentService {
+    /// Upstream's cap on one read; a larger `len` is served in pieces.
+    static let maximumReadLength = 1 << 20
+
+    func writeStdin(request: Grpc_WriteStreamRequest, context: ServerContext) async throws -> Grpc_WriteStreamResponse {
+        try await serveRPC("WriteStdin", logger: logger) {
+            let process = try streamProcess(request.containerID, request.execID)
+            var response = Grpc_WriteStreamResponse()
+            response.len = UInt32(clamping: try await process.stdio.write(request.data))
+            return response
+        }
+    }
+
+    func readStdout(request: Grpc_ReadStreamRequest, context: ServerContext) async throws -> Grpc_ReadStreamResponse {
+        try await serveRPC("ReadStdout", logger: logger) {
+            let process = try streamProcess(request.containerID, request.execID)
+            return try await read(process.stdio.stdout, len: request.len)
+        }
+    }
+
+    func readStderr(request: Grpc_ReadStreamRequest, context: ServerContext) async throws -> Grpc_ReadStreamResponse {
+        try await serveRPC("ReadStderr", logger: logger) {
+            let process = try streamProcess(request.containerID, request.execID)
+            return try await read(process.stdio.stderr, len: request.len)
+        }
+    }
+
+    func closeStdin(request: Grpc_CloseStdinRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("CloseStdin", logger: logger) {
+            try streamProcess(request.containerID, request.execID).stdio.closeStdin()
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    func ttyWinResize(request: Grpc_TtyWinResizeRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
+        try await serveRPC("TtyWinResize", logger: logger) {
+            guard request.row <= UInt32(UInt16.max), request.column <= UInt32(UInt16.max) else {
+                throw ValidationError(field: "row/column", reason: "\(request.row)x\(request.column) exceeds 65535")
+            }
+            try streamProcess(request.containerID, request.execID)
+                .stdio.resize(rows: UInt16(request.row), cols: UInt16(request.column))
+            return Google_Protobuf_Empty()
+        }
+    }
+
+    private func streamProcess(_ containerID: String, _ execID: String) throws -> ContainerProcess {
+        try RequestValidation.id(containerID, field: "container_id")
+        try RequestValidation.id(execID, field: "exec_id", allowEmpty: true)
+        return try pod.engine.container(containerID).process(execID)
+    }
+
+    private func read(_ buffer: OutputBuffer, len: UInt32) async throws -> Grpc_ReadStreamResponse {
+        guard len > 0 else { throw ValidationError(field: "len", reason: "must be greater than 0") }
+        var response = Grpc_ReadStreamResponse()
+        response.data = await buffer.read(maxBytes: min(Int(len), Self.maximumReadLength))
+        return response
+    }
+}
