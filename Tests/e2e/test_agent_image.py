@@ -53,7 +53,7 @@ def test_image_boots_agent_as_init(kernel, tmp_path, medium):
                     raise
         except ac.RpcFailed as error:
             raise guest.fail(str(error)) from error
-        assert guest.wait_exit(timeout=60) == 0
+        assert guest.wait_exit(timeout=30) == 0
     finally:
         client.close()
         guest.kill()
