@@ -71,10 +71,10 @@ def main() -> int:
                                               "/bin/busybox uname -a; /bin/busybox cat /proc/self/cgroup"],
                                 limits=False)
             client.call("StartContainer", pb.StartContainerRequest(container_id=CID))
-            out = sc.read_all(client, "ReadStdout", CID, CID)
-            status = sc.wait(client, CID, CID)
+            out = sc.read_all(client, "ReadStdout", CID, "")
+            status = sc.wait(client, CID, "")
             run_s = time.monotonic() - t0
-            err = sc.read_all(client, "ReadStderr", CID, CID)
+            err = sc.read_all(client, "ReadStderr", CID, "")
             if status != 0:
                 raise RuntimeError(f"container exited with {status}; stderr: {err.decode(errors='replace')}")
         print("\n---- container output ----")
@@ -88,7 +88,8 @@ def main() -> int:
             except ac.RpcFailed:
                 if guest.running:
                     raise
-            code = guest.wait_exit(timeout=60)
+            client.close()
+            code = guest.wait_exit(timeout=30)
             if code != 0:
                 raise RuntimeError(f"QEMU exited with status {code}")
         print(f"timings ({guest.accel}):")
