@@ -78,25 +78,25 @@ enum AgentMain {
             fatal("cannot start the process reaper", error, isInit: isInit, logger: logger)
         }
 
-        // ---- CONSOLE (console engineer): start the debug console here when
-        // configuration.debugConsole (vsock port configuration.debugConsoleVport, 0 = /dev/console),
-        // and for configuration.logVport > 0 open the log listener and call
-        // logSink.redirect(to: <a LogSink writing to it>). Spawn through `reaper`.
+        // ---- CONSOLE: debug console (agent.debug_console[_vport]) and the agent.log_vport stream.
         ConsoleAgentHooks.start(configuration: configuration, logSink: logSink, reaper: reaper)
         // ---- end CONSOLE
 
         let sandbox = SandboxState(environment: .live(logger: Logger(label: "sandbox")))
-        // ---- ENGINE-CORE: create the Engine with `reaper` and configuration.containerPipeSize,
-        // and attach it: `await sandbox.attach(containers: <SandboxContainers>)` (in serve()).
-        let podContainers = PodContainers(
-            engine: Engine(reaper: reaper, options: Engine.Options(pipeSize: Int(configuration.containerPipeSize)),
-                           logger: Logger(label: "engine")),
-            logger: Logger(label: "containers"))
-        PodContainers.install(podContainers)
-        Task { await sandbox.attach(containers: podContainers) }
+        // ---- ENGINE-CORE: the container side, on the agent's reaper.
+        let engine = Engine(reaper: reaper, options: Engine.Options(pipeSize: Int(configuration.containerPipeSize)),
+                            logger: Logger(label: "engine"))
+        do {
+            try engine.prepare()
+        } catch {
+            logger.error("cannot prepare the container engine; containers will fail", metadata: ["error": "\(error)"])
+        }
+        let containers = PodContainers(engine: engine, logger: Logger(label: "containers"))
+        PodContainers.install(containers)
         // ---- end ENGINE-CORE
 
         Task {
+            await sandbox.attach(containers: containers)
             let code = await serve(configuration: configuration, sandbox: sandbox, reaper: reaper, logger: logger)
             if isInit {
                 PowerOff.syncAndPowerOff(system: system, logger: logger)
@@ -112,13 +112,16 @@ enum AgentMain {
         return await withTaskGroup(of: Int32.self) { group in
             group.addTask {
                 do {
-                    // ---- AGENT-SERVER: pass `sandbox` (and the engine) to the server here.
-                    try await AgentServer.run(options: serverOptions, logger: logger)
-                    logger.error("agent server stopped")
-                    return 1
+                    try await AgentServer.run(options: serverOptions, sandbox: sandbox, logger: logger)
+                    // The server also ends by itself after DestroySandbox.
+                    let destroyed = await sandbox.destroyed
+                    if !destroyed { logger.error("agent server stopped") }
+                    return destroyed ? 0 : 1
                 } catch is CancellationError {
                     return 0
                 } catch {
+                    // Stopping after DestroySandbox cancels the transport; that is no failure.
+                    if await sandbox.destroyed { return 0 }
                     logger.critical("agent server failed", metadata: ["error": "\(error)", "address": "\(configuration.serverAddress)"])
                     return 1
                 }
