@@ -84,4 +84,44 @@ final class AgentBinaryTests: XCTestCase {
         XCTAssertTrue(records.contains { $0["level"] == "WARN" && $0["parameter"] == "hotplug_timeout" }, "\(lines)")
         XCTAssertTrue(records.contains { $0["msg"] == "agent server listening" }, "\(lines)\n\(err)")
     }
+
+    func testDestroySandboxEndsTheAgentCleanly() throws {
+        let agent = try agentBinary()
+        let ctl = ProcessInfo.processInfo.environment["KATA_AGENT_CTL_BIN"]
+            ?? URL(fileURLWithPath: agent).deletingLastPathComponent().appendingPathComponent("kata-agent-ctl").path
+        guard FileManager.default.isExecutableFile(atPath: ctl) else { throw XCTSkip("kata-agent-ctl not built at \(ctl)") }
+        let dir = NSTemporaryDirectory() + "agent-bin-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let address = "unix://\(dir)/agent.sock"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: agent)
+        process.environment = ["KATA_AGENT_SERVER_ADDR": address, "PATH": "/usr/bin:/bin"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // Wait for the listening line, with a deadline.
+        var text = ""
+        let end = Date().addingTimeInterval(20)
+        while Date() < end, !text.contains("agent server listening") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        XCTAssertTrue(text.contains("agent server listening"), text)
+
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: ctl)
+        client.arguments = ["connect", "--server-address", address, "-c", "Check", "-c", "DestroySandbox"]
+        client.standardOutput = FileHandle.nullDevice
+        try client.run()
+        client.waitUntilExit()
+        XCTAssertEqual(client.terminationStatus, 0)
+        XCTAssertEqual(exited.wait(timeout: .now() + 20), .success, "agent did not exit after DestroySandbox")
+        XCTAssertEqual(process.terminationStatus, 0)
+    }
 }
