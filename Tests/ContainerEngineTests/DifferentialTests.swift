@@ -33,7 +33,16 @@ final class DifferentialTests: XCTestCase {
         let runcID = "diff-runc-\(suffix)"
         let engineID = "diff-ours-\(suffix)"
         let runc = try harness.runRunc(id: runcID)
-        let ours = try await harness.runEngine(id: engineID, spec: spec)
+        let ours: ProbeRun
+        do {
+            ours = try await harness.runEngine(id: engineID, spec: spec)
+        } catch {
+            // Shown with runc's observations so the failure says what was expected.
+            XCTFail("[\(variant)] our engine could not run the bundle runc ran: \(error)\n--- runc (status \(runc.status)) stdout:\n"
+                    + runc.stdout.replacingOccurrences(of: runcID, with: "<id>") + "\n--- runc stderr:\n\(runc.stderr)",
+                    file: file, line: line)
+            return
+        }
         // Container ids differ by construction (both runtimes' state is keyed by id and the two
         // runs must not collide); they show up in cgroup paths, so they are replaced.
         let runcOut = runc.stdout.replacingOccurrences(of: runcID, with: "<id>")
