@@ -11,7 +11,11 @@ struct InitProcessSetup {
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     func finish(socket: SyncSocket) throws {
-        let env = process.env ?? []
+        var env = process.env ?? []
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) {
+            // As runc: HOME from the container's /etc/passwd, else "/".
+            env.append("HOME=" + (Self.home(of: process.user.uid) ?? "/"))
+        }
         let noNewPrivileges = process.noNewPrivileges ?? false
         try InitSecurity.prepareCapabilities(process.capabilities)
         try switchUser(process.user)
@@ -41,6 +45,16 @@ struct InitProcessSetup {
         try InitFailure.checkLibc(fcntl(ContainerInit.syncFD, F_SETFD, FD_CLOEXEC), "set sync socket CLOEXEC")
         let rc = Self.exec(executable, args: args, env: env)
         throw InitFailure("exec \(executable)", errno: -rc)
+    }
+
+    /// The home directory of `uid` in the container's /etc/passwd (read after pivot_root).
+    static func home(of uid: UInt32) -> String? {
+        guard let text = readText("/etc/passwd") else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 6, UInt32(fields[2]) == uid, !fields[5].isEmpty { return String(fields[5]) }
+        }
+        return nil
     }
 
     private func switchUser(_ user: User) throws {

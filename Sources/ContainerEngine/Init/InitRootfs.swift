@@ -114,10 +114,15 @@ struct InitRootfs {
             return
         }
         try InitFailure.check(engine_mount("tmpfs", destination, "tmpfs", base, "mode=755"), "\(step): tmpfs")
+        let ownPaths = Self.ownCgroupPaths()
         for (hierarchy, controllers) in Self.v1Hierarchies() {
             let target = destination + "/" + hierarchy
+            // Our own cgroup in each hierarchy (the agent put us there), as runc binds it.
+            let key = Set(controllers.split(separator: ",").map(String.init))
+            let ownPath = ownPaths.first { $0.0 == key }?.1 ?? config.cgroupPath
+            let source = "/sys/fs/cgroup/" + hierarchy + (ownPath == "/" ? "" : ownPath)
+            if !config.unshareCgroup && !FileStat.isDirectory(source) { continue }
             try makeTarget(target, directory: true, step: step)
-            let source = "/sys/fs/cgroup/" + hierarchy + (config.unshareCgroup ? "" : config.cgroupPath)
             if config.unshareCgroup {
                 let rc = engine_mount("cgroup", target, hierarchy == "unified" ? "cgroup2" : "cgroup",
                                       base | readonly, hierarchy == "unified" ? nil : controllers)
@@ -131,6 +136,16 @@ struct InitRootfs {
         }
         if readonly != 0 {
             try InitFailure.check(engine_mount(nil, destination, nil, base | readonly | UInt(MS_REMOUNT), "mode=755"), "\(step): ro tmpfs")
+        }
+    }
+
+    /// /proc/self/cgroup as (controller set, path); the v2 line has the empty set.
+    static func ownCgroupPaths() -> [(Set<String>, String)] {
+        guard let text = readText("/proc/self/cgroup") else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { return nil }
+            return (Set(parts[1].split(separator: ",").map(String.init)), String(parts[2]))
         }
     }
 
@@ -148,10 +163,10 @@ struct InitRootfs {
             guard mountPoint.hasPrefix("/sys/fs/cgroup/") else { continue }
             let name = String(mountPoint.dropFirst("/sys/fs/cgroup/".count))
             guard !name.contains("/") else { continue }
-            if right[0] == "cgroup2" {
-                out.append((name, ""))
-            } else if right[0] == "cgroup" {
-                let controllers = right[2].split(separator: ",").filter { !["rw", "ro", "relatime", "nosuid", "nodev", "noexec"].contains($0) }
+            // The hybrid layout's cgroup2 hierarchy is left out, as runc does.
+            if right[0] == "cgroup" {
+                let ignored: Set<Substring> = ["rw", "ro", "relatime", "nosuid", "nodev", "noexec", "xattr", "clone_children", "noprefix", "cpuset_v2_mode"]
+                let controllers = right[2].split(separator: ",").filter { !ignored.contains($0) && !$0.hasPrefix("release_agent=") }
                 out.append((name, controllers.joined(separator: ",")))
             }
         }
