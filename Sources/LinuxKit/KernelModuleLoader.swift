@@ -31,7 +31,13 @@ public struct KernelModuleLoader: Sendable {
             logger.debug("kernel module already loaded", metadata: ["module": "\(normalised)"])
             return
         }
-        let index = try KernelModuleIndex.load(directory: directory, system: system)
+        let index: KernelModuleIndex
+        do {
+            index = try KernelModuleIndex.load(directory: directory, system: system)
+        } catch {
+            // The index knows no module; the caller must learn which one could not be loaded.
+            throw KernelModuleError(module: name, operation: error.operation, errno: error.errno, detail: error.detail)
+        }
         switch try index.resolve(name) {
         case let .builtin(module):
             logger.debug("kernel module is built in", metadata: ["module": "\(module)"])

@@ -107,33 +107,25 @@ enum AgentMain {
     }
 
     /// Runs the server until DestroySandbox (exit code 0) or a server failure (1).
+    ///
+    /// The server stops by itself after DestroySandbox, gracefully, so the reply to
+    /// DestroySandbox still reaches the runtime; racing it against the sandbox's shutdown
+    /// signal would cancel the transport before that reply is flushed.
     static func serve(configuration: AgentConfiguration, sandbox: SandboxState, reaper: Reaper, logger: Logger) async -> Int32 {
         let serverOptions = AgentServer.Options(address: configuration.serverAddress, agentVersion: AgentVersion.version)
-        return await withTaskGroup(of: Int32.self) { group in
-            group.addTask {
-                do {
-                    try await AgentServer.run(options: serverOptions, sandbox: sandbox, logger: logger)
-                    // The server also ends by itself after DestroySandbox.
-                    let destroyed = await sandbox.destroyed
-                    if !destroyed { logger.error("agent server stopped") }
-                    return destroyed ? 0 : 1
-                } catch is CancellationError {
-                    return 0
-                } catch {
-                    // Stopping after DestroySandbox cancels the transport; that is no failure.
-                    if await sandbox.destroyed { return 0 }
-                    logger.critical("agent server failed", metadata: ["error": "\(error)", "address": "\(configuration.serverAddress)"])
-                    return 1
-                }
-            }
-            group.addTask {
-                await sandbox.waitForShutdown()
+        do {
+            try await AgentServer.run(options: serverOptions, sandbox: sandbox, logger: logger)
+            let destroyed = await sandbox.destroyed
+            if destroyed {
                 logger.info("sandbox destroyed: stopping the agent")
-                return 0
+            } else {
+                logger.error("agent server stopped")
             }
-            let first = await group.next() ?? 1
-            group.cancelAll()
-            return first
+            return destroyed ? 0 : 1
+        } catch {
+            if await sandbox.destroyed { return 0 }
+            logger.critical("agent server failed", metadata: ["error": "\(error)", "address": "\(configuration.serverAddress)"])
+            return 1
         }
     }
 
