@@ -24,7 +24,17 @@ extension Container {
         try engine.reserve(id, container)
         do {
             try await container.createInit(cgroupPath: cgroupPath)
+            // Run once the init is set up and waiting; runc runs prestart/createRuntime a little
+            // earlier (before pivot_root) and createContainer inside the container's namespaces.
+            for kind in [HookKind.prestart, .createRuntime, .createContainer] {
+                try await container.runHooks(kind, status: "created")
+            }
         } catch {
+            if let pid = container.pid {
+                try? engine.reaper.signal(pid, SIGKILL)
+                _ = try? await container.process("").wait()
+                engine.reaper.forget(pid)
+            }
             await container.cleanUpFailedCreate()
             engine.unregister(id)
             throw container.fail("create", error)

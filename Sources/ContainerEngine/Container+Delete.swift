@@ -37,6 +37,7 @@ extension Container {
             engine.reaper.forget(process.pid)
         }
         engine.unregister(id)
+        await runHooksLoggingFailures(.poststop, status: "stopped")
         logger.info("container deleted")
     }
 

@@ -13,6 +13,14 @@ extension Container {
         guard let socket else {
             throw fail("start", EngineError(.wrongState, "start", container: id, "container is \(status.rawValue), not created"))
         }
+        do {
+            // runc runs these inside the container just before the exec; here from the agent.
+            try await runHooks(.startContainer, status: "created")
+        } catch {
+            // The init still waits: the container stays created, start may be retried.
+            state.withLock { $0.initSocket = socket }
+            throw fail("start", error)
+        }
         defer { close(socket.fd) }
         let id = self.id
         let answer: SyncMessage? = try await Blocking.run { () throws -> SyncMessage? in
@@ -37,5 +45,6 @@ extension Container {
             if state.status == .created { state.status = .running }
         }
         logger.info("container started")
+        await runHooksLoggingFailures(.poststart, status: "running")
     }
 }

@@ -206,4 +206,35 @@ final class ContainerLifecycleTests: XCTestCase {
         let fields = result.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" })
         XCTAssertEqual(fields, ["0", "100000", "65536", "0"], result.stderr)
     }
+
+    func testHooksRunWithStateAndAFailingHookFailsCreate() async throws {
+        let engine = try XCTUnwrap(self.engine)
+        let bundle = try XCTUnwrap(rootfs).bundle.path
+        let log = bundle + "/hooks.log"
+        func hook(_ name: String) -> Hook {
+            Hook(path: "/bin/sh", args: ["sh", "-c", "read s; echo \(name) $s >> \(log)"])
+        }
+        var spec = TestSpecs.basic(["true"])
+        spec.hooks = Hooks(prestart: [hook("prestart")], poststart: [hook("poststart")], poststop: [hook("poststop")])
+        let id = newID()
+        let container = try await Container.create(id: id, bundle: bundle, spec: spec, engine: engine)
+        try await container.start()
+        _ = try await container.wait()
+        try await container.delete(timeout: .seconds(10))
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.map { $0.split(separator: " ").first ?? "" }, ["prestart", "poststart", "poststop"])
+        XCTAssertTrue(lines.first?.contains("\"id\":\"\(id)\"") ?? false, String(lines.first ?? ""))
+
+        var failing = TestSpecs.basic(["sleep", "100"])
+        failing.hooks = Hooks(prestart: [Hook(path: "/bin/sh", args: ["sh", "-c", "exit 3"])])
+        let badID = newID()
+        do {
+            _ = try await Container.create(id: badID, bundle: bundle, spec: failing, engine: engine)
+            XCTFail("create succeeded with a failing prestart hook")
+        } catch let error as EngineError {
+            XCTAssertTrue(error.description.contains("prestart"), error.description)
+        }
+        XCTAssertEqual(engine.containerIDs, [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/\(badID)"))
+    }
 }
