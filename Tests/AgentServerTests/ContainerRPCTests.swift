@@ -181,6 +181,47 @@ final class ContainerRPCTests: XCTestCase {
             XCTAssertTrue(error.message.contains("container_id"), error.message)
         }
     }
+
+    func testPauseResumeStatsUpdate() async throws {
+        let agent = try await AgentProcess.start(for: self)
+        let id = "rpc-\(UUID().uuidString.prefix(8).lowercased())"
+        try await create(agent, id: id, spec: spec(["sleep", "1000"]))
+        var start = Grpc_StartContainerRequest()
+        start.containerID = id
+        _ = try await agent.agentService.startContainer(start)
+
+        var pause = Grpc_PauseContainerRequest()
+        pause.containerID = id
+        _ = try await agent.agentService.pauseContainer(pause)
+        let frozen = try String(contentsOfFile: "/sys/fs/cgroup/freezer/\(id)/freezer.state", encoding: .utf8)
+        XCTAssertEqual(frozen.trimmingCharacters(in: .whitespacesAndNewlines), "FROZEN")
+        var resume = Grpc_ResumeContainerRequest()
+        resume.containerID = id
+        _ = try await agent.agentService.resumeContainer(resume)
+
+        var update = Grpc_UpdateContainerRequest()
+        update.containerID = id
+        var resources = Grpc_LinuxResources()
+        var pids = Grpc_LinuxPids()
+        pids.limit = 42
+        resources.pids = pids
+        update.resources = resources
+        _ = try await agent.agentService.updateContainer(update)
+        let limit = try String(contentsOfFile: "/sys/fs/cgroup/pids/\(id)/pids.max", encoding: .utf8)
+        XCTAssertEqual(limit.trimmingCharacters(in: .whitespacesAndNewlines), "42")
+
+        var stats = Grpc_StatsContainerRequest()
+        stats.containerID = id
+        let reply = try await agent.agentService.statsContainer(stats)
+        XCTAssertEqual(reply.cgroupStats.pidsStats.current, 1)
+        XCTAssertEqual(reply.cgroupStats.pidsStats.limit, 42)
+
+        var remove = Grpc_RemoveContainerRequest()
+        remove.containerID = id
+        remove.timeout = 10
+        _ = try await agent.agentService.removeContainer(remove)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/freezer/\(id)"))
+    }
 }
 
 /// A busybox rootfs in a temp directory (Debian's busybox-static plus applet links).
