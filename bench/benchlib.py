@@ -47,6 +47,7 @@ class Series:
             "median": self.median,
             "min": self.min,
             "max": self.max,
+            "samples": self.samples,
         }
 
 
