@@ -67,13 +67,13 @@ def measure_rss(client, containers: int) -> dict:
     spec.Linux.Namespaces.extend([sc.oci.LinuxNamespace(Type="mount")])
     client.call("CreateContainer", pb.CreateContainerRequest(container_id="probe", exec_id="probe", OCI=spec))
     client.call("StartContainer", pb.StartContainerRequest(container_id="probe"))
-    client.call("ReadStdout", pb.ReadStreamRequest(container_id="probe", exec_id="probe", len=64))
+    client.call("ReadStdout", pb.ReadStreamRequest(container_id="probe", exec_id="", len=64))
     after_boot = _rss_kib(client, "rss0")
     for i in range(containers):
         cid = f"c{i}"
         sc.create_container(client, cid, [sc.BB, "true"], limits=False)
         client.call("StartContainer", pb.StartContainerRequest(container_id=cid))
-        sc.wait(client, cid, cid)
+        sc.wait(client, cid, "")
         client.call("RemoveContainer", pb.RemoveContainerRequest(container_id=cid, timeout=30))
     after = _rss_kib(client, "rss1")
     return {"rss_after_boot_kib": after_boot, f"rss_after_{containers}_containers_kib": after}
@@ -120,8 +120,9 @@ def main() -> int:
     rss = None
     if "busybox" in wanted and "busybox initrd, agent ready" not in errors:
         try:
-            rss = boot_agent(guests.initrd_spec(kernel, busybox, "busybox-rss", ""), work / "rss",
-                             rss=True, containers=20)
+            measured = boot_agent(guests.initrd_spec(kernel, busybox, "busybox-rss", ""), work / "rss",
+                                  rss=True, containers=20)
+            rss = {k: v for k, v in measured.items() if k.startswith("rss_")}
         except Exception as error:  # noqa: BLE001
             errors["agent RSS"] = f"{type(error).__name__}: {error}"
             print(f"agent RSS: FAILED\n{errors['agent RSS']}", file=sys.stderr, flush=True)
