@@ -52,7 +52,6 @@ public enum ContainerInit {
             } else {
                 throw InitFailure("rootfs", "a container needs a mount namespace")
             }
-            try InitSecurity.applySysctls(config.spec.linux?.sysctl ?? [:])
         }
         try InitFailure.checkLibc(setsid() < 0 ? -1 : 0, "setsid")
         if config.process.terminal == true {

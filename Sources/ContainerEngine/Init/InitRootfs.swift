@@ -3,8 +3,8 @@ import Glibc
 import OCISpec
 
 /// Builds the container's filesystem view inside its new mount namespace (runc's
-/// prepareRootfs / rustjail's init_rootfs): propagation, mounts, /dev, pivot_root, masked and
-/// read-only paths.
+/// prepareRootfs / rustjail's init_rootfs): propagation, mounts, /dev, pivot_root, sysctls,
+/// read-only and masked paths.
 struct InitRootfs {
     let config: InitConfig
     var spec: Spec { config.spec }
@@ -43,11 +43,14 @@ struct InitRootfs {
         if let name = spec.linux?.rootfsPropagation, let flag = MountOptions.propagationFlags[name] {
             try InitFailure.check(engine_mount(nil, "/", nil, flag, nil), "set rootfsPropagation \(name)")
         }
-        for path in spec.linux?.maskedPaths ?? [] {
-            try maskPath(path)
-        }
+        // runc's order: sysctls while /proc/sys is still writable, then read-only paths, then
+        // masked paths (so the mount table matches), then the read-only root.
+        try InitSecurity.applySysctls(spec.linux?.sysctl ?? [:])
         for path in spec.linux?.readonlyPaths ?? [] {
             try readonlyPath(path)
+        }
+        for path in spec.linux?.maskedPaths ?? [] {
+            try maskPath(path)
         }
         if spec.root?.readonly == true {
             try remountReadonly("/", recursive: false)
@@ -106,6 +109,7 @@ struct InitRootfs {
 
     /// cgroup2 when the hierarchy is unified only; otherwise the container's own directory of
     /// each v1 controller, bind-mounted under a tmpfs as runc does without a cgroup namespace.
+    /// Like runc's mountCgroupV1, only the per-controller mounts take `ro`; the tmpfs stays rw.
     private func mountCgroup(_ destination: String, options: MountOptions, step: String) throws {
         let readonly = options.flags & UInt(MS_RDONLY)
         let base = UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -133,9 +137,6 @@ struct InitRootfs {
                     try InitFailure.check(engine_mount(nil, target, nil, base | readonly | UInt(MS_BIND | MS_REMOUNT), nil), "\(step): ro \(hierarchy)")
                 }
             }
-        }
-        if readonly != 0 {
-            try InitFailure.check(engine_mount(nil, destination, nil, base | readonly | UInt(MS_REMOUNT), "mode=755"), "\(step): ro tmpfs")
         }
     }
 
