@@ -28,7 +28,9 @@ extension AgentService {
                 throw RPCError(code: .unimplemented, message: "CreateContainer: per-container storages are not supported by this agent yet")
             }
             let spec = OCIConversion.spec(request.oci)
+            try RequestValidation.id(request.execID, field: "exec_id", allowEmpty: true)
             _ = try await pod.create(id: request.containerID, spec: spec, sandboxPidns: request.sandboxPidns)
+            ContainerInitExecIDs.record(containerID: request.containerID, execID: request.execID)
             return Google_Protobuf_Empty()
         }
     }
@@ -46,6 +48,7 @@ extension AgentService {
             try RequestValidation.id(request.containerID, field: "container_id")
             let timeout: Duration? = request.timeout == 0 ? nil : .seconds(Int64(request.timeout))
             try await pod.remove(id: request.containerID, timeout: timeout)
+            ContainerInitExecIDs.forget(containerID: request.containerID)
             return Google_Protobuf_Empty()
         }
     }
@@ -69,7 +72,7 @@ extension AgentService {
             guard request.signal > 0 && request.signal < 65 else {
                 throw ValidationError(field: "signal", reason: "\(request.signal) is not a signal number (1...64)")
             }
-            try pod.engine.container(request.containerID).kill(execID: request.execID, signal: Int32(request.signal))
+            try pod.engine.container(request.containerID).kill(execID: ContainerInitExecIDs.engineExecID(containerID: request.containerID, execID: request.execID), signal: Int32(request.signal))
             return Google_Protobuf_Empty()
         }
     }
@@ -80,7 +83,8 @@ extension AgentService {
             try RequestValidation.id(request.execID, field: "exec_id", allowEmpty: true)
             let container = try pod.engine.container(request.containerID)
             var response = Grpc_WaitProcessResponse()
-            response.status = try await container.wait(execID: request.execID)
+            response.status = try await container.wait(
+                execID: ContainerInitExecIDs.engineExecID(containerID: request.containerID, execID: request.execID))
             return response
         }
     }

@@ -53,7 +53,8 @@ extension AgentService {
     private func streamProcess(_ containerID: String, _ execID: String) throws -> ContainerProcess {
         try RequestValidation.id(containerID, field: "container_id")
         try RequestValidation.id(execID, field: "exec_id", allowEmpty: true)
-        return try pod.engine.container(containerID).process(execID)
+        return try pod.engine.container(containerID).process(
+            ContainerInitExecIDs.engineExecID(containerID: containerID, execID: execID))
     }
 
     private func read(_ buffer: OutputBuffer, len: UInt32) async throws -> Grpc_ReadStreamResponse {

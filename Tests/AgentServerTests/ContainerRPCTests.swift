@@ -48,9 +48,10 @@ final class ContainerRPCTests: XCTestCase {
         return spec
     }
 
-    func create(_ agent: AgentProcess, id: String, spec: Grpc_Spec) async throws {
+    func create(_ agent: AgentProcess, id: String, spec: Grpc_Spec, execID: String = "") async throws {
         var request = Grpc_CreateContainerRequest()
         request.containerID = id
+        request.execID = execID
         request.oci = spec
         _ = try await agent.agentService.createContainer(request)
     }
@@ -72,7 +73,10 @@ final class ContainerRPCTests: XCTestCase {
     func testCreateStartReadWaitExecSignalRemove() async throws {
         let agent = try await AgentProcess.start(for: self)
         let id = "rpc-\(UUID().uuidString.prefix(8).lowercased())"
-        try await create(agent, id: id, spec: spec(["sh", "-c", "echo hello $$ $(hostname); echo oops >&2; read line; echo got $line; exit 7"]))
+        // The runtime names the init by the exec_id it gives CreateContainer (here the container
+        // id, as the Kata runtime does); the empty exec_id names it too.
+        try await create(agent, id: id, spec: spec(["sh", "-c", "echo hello $$ $(hostname); echo oops >&2; read line; echo got $line; exit 7"]),
+                         execID: id)
         var start = Grpc_StartContainerRequest()
         start.containerID = id
         _ = try await agent.agentService.startContainer(start)
@@ -100,9 +104,10 @@ final class ContainerRPCTests: XCTestCase {
         XCTAssertEqual(written.len, 5)
         var wait = Grpc_WaitProcessRequest()
         wait.containerID = id
+        wait.execID = id
         let status = try await agent.agentService.waitProcess(wait)
         XCTAssertEqual(status.status, 7)
-        let out = try await readAll(agent, id: id)
+        let out = try await readAll(agent, id: id, exec: id)
         XCTAssertEqual(out, "hello 1 rpc-box\ngot ping\n")
         let err = try await readAll(agent, id: id, stderr: true)
         XCTAssertEqual(err, "oops\n")
