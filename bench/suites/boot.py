@@ -27,14 +27,19 @@ def run(ctx) -> list:
     env = dict(os.environ, KATA_AGENT_BIN=ctx["agent"], KATA_AGENT_CTL_BIN=ctx["agent_ctl"],
                OSBUILDER_BIN=ctx["osbuilder"])
     cmd = [sys.executable, script, "--runs", str(runs), "--json", out]
+    if os.path.exists(out):
+        os.unlink(out)
     proc = subprocess.run(cmd, env=env, timeout=3600)
-    if proc.returncode != 0:
-        return [Skipped("boot", "Boot to agent ready", f"bench_boot.py exited {proc.returncode}")]
+    if not os.path.exists(out):
+        return [Skipped("boot", "Boot to agent ready", f"bench_boot.py exited {proc.returncode} without results")]
     with open(out) as f:
         data = json.load(f)
+    # A configuration that failed to boot is reported; the others are still figures.
+    failed = [Skipped(f"boot-{name.split()[0]}", f"Boot: {name}", f"failed: {error}")
+              for name, error in (data.get("errors") or {}).items()]
     results = data["results"]
     if BARE not in results:
-        return [Skipped("boot", "Boot to agent ready", "no bare-init baseline in bench_boot.py output")]
+        return failed or [Skipped("boot", "Boot to agent ready", "no bare-init baseline in bench_boot.py output")]
 
     def series(name: str, label: str) -> Series:
         return Series(label, "s", [s["ready_s"] for s in results[name]["samples"]])
@@ -58,4 +63,4 @@ def run(ctx) -> list:
                               Series("kata-agent (VmRSS)", "KiB", [float(value)]),
                               command=f"make bench-boot BOOT_RUNS={runs}"))
     ctx["boot_phases"].extend(sorted(phases, key=lambda p: p[1]))
-    return figures
+    return figures + failed
