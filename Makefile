@@ -23,7 +23,7 @@ help:
 # Debian packages the build and the tests need; installed only when missing.
 APT_PACKAGES := protobuf-compiler libseccomp-dev libcap-dev busybox-static runc cpio \
 	e2fsprogs zstd file kmod iproute2 qemu-system-x86 python3-grpcio python3-grpc-tools \
-	python3-pytest python3-protobuf binutils
+	python3-pytest python3-protobuf binutils mmdebstrap debootstrap
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
