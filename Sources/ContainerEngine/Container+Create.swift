@@ -9,7 +9,16 @@ extension Container {
     /// - Parameters:
     ///   - bundle: the bundle directory (a relative root.path is taken from here).
     ///   - rootfs: overrides root.path (the agent's /run/kata-containers/<id>/rootfs).
-    public static func create(id: String, bundle: String, spec: Spec, rootfs: String? = nil, engine: Engine) async throws -> Container {
+    ///   - guestHooks: the sandbox's guest hooks, run after the spec's hooks of the same type.
+    public static func create(
+        id: String, bundle: String, spec original: Spec, rootfs: String? = nil, guestHooks: Hooks? = nil, engine: Engine
+    ) async throws -> Container {
+        // Merged into the spec (as upstream's append_guest_hooks does) so that every later
+        // step (startContainer, poststart, poststop) sees the same hook list.
+        var spec = original
+        if let guestHooks, guestHooks != Hooks() {
+            spec.hooks = HookOrdering.merged(spec: spec.hooks, guest: guestHooks)
+        }
         let rootPath = rootfs ?? spec.root.map { $0.path.hasPrefix("/") ? $0.path : bundle + "/" + $0.path } ?? ""
         try SpecValidation.validate(id: id, spec: spec, rootfs: rootPath)
         try InitSecurityCheck.validate(spec, id: id)

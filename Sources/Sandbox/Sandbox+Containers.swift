@@ -32,6 +32,8 @@ public final class PodContainers: SandboxContainers {
         /// The first container's pid namespace, for sandbox_pidns.
         var firstPidNamespace: String?
         var order: [String] = []
+        /// CreateSandbox's guest hooks, added to every container created afterwards.
+        var guestHooks = GuestHooks()
     }
 
     let state = Mutex(State())
@@ -65,6 +67,14 @@ public final class PodContainers: SandboxContainers {
 
     // MARK: operations
 
+    /// Takes the sandbox's guest hooks (SandboxState hands them over at CreateSandbox).
+    public func useGuestHooks(_ hooks: GuestHooks) {
+        state.withLock { $0.guestHooks = hooks }
+    }
+
+    /// The guest hooks containers created now would get.
+    public var guestHooks: GuestHooks { state.withLock { $0.guestHooks } }
+
     /// CreateContainer: pod namespace rules, the bundle directory, then the engine.
     public func create(id: String, spec original: Spec, sandboxPidns: Bool) async throws -> Container {
         var spec = original
@@ -82,7 +92,8 @@ public final class PodContainers: SandboxContainers {
         }
         let container: Container
         do {
-            container = try await Container.create(id: id, bundle: bundle, spec: spec, rootfs: rootfs, engine: engine)
+            container = try await Container.create(
+                id: id, bundle: bundle, spec: spec, rootfs: rootfs, guestHooks: guestHooks.ociHooks, engine: engine)
         } catch {
             removeBundle(bundle)
             throw error
@@ -175,5 +186,17 @@ public final class PodContainers: SandboxContainers {
     private func removeBundle(_ bundle: String) {
         _ = unlink(bundle + "/config.json")
         _ = rmdir(bundle)  // only when empty: the rootfs may be a mount the runtime owns
+    }
+}
+
+extension GuestHooks {
+    /// The guest hooks as OCI hooks with args [path, hook-type] (upstream's form); nil when
+    /// there are none.
+    public var ociHooks: Hooks? {
+        guard !isEmpty else { return nil }
+        func convert(_ hooks: [GuestHook]) -> [Hook]? {
+            hooks.isEmpty ? nil : hooks.map { Hook(path: $0.path, args: $0.arguments) }
+        }
+        return Hooks(prestart: convert(prestart), poststart: convert(poststart), poststop: convert(poststop))
     }
 }
