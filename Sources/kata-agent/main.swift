@@ -1,4 +1,9 @@
+import CLinuxShim
 import ContainerEngine
+
+// Links core_early_init.o (and its constructor, which mounts /proc for PID 1 before the Swift
+// runtime needs it) into the static executable: an unreferenced archive member is dropped.
+_ = kata_early_init_done()
 
 // engine-core call site: `kata-agent init` is a container's init, re-executed by the engine.
 // It must run before anything else in the process (single-threaded from the first instruction).

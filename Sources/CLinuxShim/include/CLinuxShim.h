@@ -9,4 +9,5 @@
 #include "security.h"
 #include "core.h"
 #include "engine.h"
+#include "core_early_init.h"
 #endif

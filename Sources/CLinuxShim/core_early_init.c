@@ -1,0 +1,39 @@
+/* Why this exists: libswiftCore's backtracer initialiser (a C++ static initialiser, default
+   priority) needs the runtime's own path; in a static executable that comes from
+   /proc/self/exe, and without /proc it aborts with "Unable to obtain Swift runtime path"
+   before main. A kernel that starts the agent as PID 1 from an initrd has not mounted /proc.
+   A priority-101 constructor runs before every default-priority initialiser (the linker
+   orders .init_array.00101 ahead of the plain .init_array), so PID 1 mounts proc here with
+   the same flags as the agent's init mounts; those skip a target already carrying its
+   filesystem type. Only libc calls: nothing Swift exists yet. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "core_early_init.h"
+
+static int early_init_result = 0;
+
+__attribute__((constructor(101)))
+static void kata_early_init(void) {
+    if (getpid() != 1 || access("/proc/self", F_OK) == 0) {
+        return;
+    }
+    if (mkdir("/proc", 0555) != 0 && errno != EEXIST) {
+        early_init_result = -errno;
+    } else if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+        early_init_result = -errno;
+    } else {
+        early_init_result = 1;
+        return;
+    }
+    /* proc could not be mounted: without it the runtime aborts, so turn the backtracer off
+       instead (it then never asks for the runtime path). An explicit setting is kept. */
+    setenv("SWIFT_BACKTRACE", "enable=no,swift-backtrace=/nonexistent", 0);
+}
+
+/* 1 when this process mounted /proc early, 0 when nothing was needed, -errno on failure. */
+int kata_early_init_done(void) {
+    return early_init_result;
+}
