@@ -66,8 +66,14 @@ class Agent:
 
 
 def _runc(root: str, *args: str) -> None:
-    subprocess.run(["runc", "--root", root, *args], check=True, stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr goes to a file, not a pipe: `runc run -d` hands its stdio to the detached
+    # container, which would hold a pipe open and make the read wait for ever.
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.run(["runc", "--root", root, *args], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=err)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"runc {' '.join(args)} failed ({proc.returncode}): {err.read().decode(errors='replace')}")
 
 
 def run(ctx) -> list:
