@@ -83,7 +83,8 @@ def main() -> int:
     meta = {
         "date": report.now_utc(),
         "machine": report.machine_summary(),
-        "command": "make bench" + (" QUICK=1" if args.quick else ""),
+        "command": ("make bench" + (" QUICK=1" if args.quick else "")) if not wanted
+        else "bench/run.py --only " + ",".join(sorted(wanted)) + (" --quick" if args.quick else ""),
         "quick": args.quick,
     }
     report.write_json(results, os.path.join(HERE, "results.json"), meta)
