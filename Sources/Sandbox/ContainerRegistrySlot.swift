@@ -6,4 +6,7 @@ public protocol SandboxContainers: Sendable {
     /// Ends every container and its processes (DestroySandbox), waiting until they are gone.
     /// Failures are logged by the implementation; destruction continues regardless.
     func destroyAll(logger: Logger) async
+    /// Takes the sandbox's guest hooks; containers created afterwards run them after the
+    /// spec's hooks of the same type.
+    func useGuestHooks(_ hooks: GuestHooks)
 }

@@ -25,7 +25,7 @@ public actor SandboxState {
     /// Plugs in the container side (done once at agent start).
     public func attach(containers: any SandboxContainers) {
         self.containers = containers
-        (containers as? PodContainers)?.useGuestHooks(guestHooks)
+        containers.useGuestHooks(guestHooks)
     }
 
     /// CreateSandbox: hostname, kernel modules, storages, guest hooks, DNS; in that order
@@ -88,7 +88,7 @@ public actor SandboxState {
         storages = mounted
         guestHooks = hooks
         // Containers created from now on run them (issue 3: appended after the spec's hooks).
-        (containers as? PodContainers)?.useGuestHooks(hooks)
+        containers?.useGuestHooks(hooks)
         kernelModules = request.kernelModules
         created = true
         logger.info("sandbox created", metadata: [

@@ -161,6 +161,7 @@ final class SandboxStateTests: XCTestCase {
         actor Record: SandboxContainers {
             var destroyed = 0
             func destroyAll(logger: Logger) async { destroyed += 1 }
+            nonisolated func useGuestHooks(_ hooks: GuestHooks) {}
         }
         let record = Record()
         let sandbox = makeSandbox(InMemorySystemCalls(), isInit: true)
