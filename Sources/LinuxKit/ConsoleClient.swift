@@ -28,7 +28,7 @@ public enum ConsoleClient {
             func bad(_ why: String) -> ConsoleError {
                 ConsoleError("parse console address", target: "'\(text)'", errno: 0, hint: why)
             }
-            guard let range = text.range(of: "://") else {
+            guard let range = text.firstRange(of: "://") else {
                 throw bad("expected vsock://CID:PORT, unix:///path, unix://@name or hvsock:///path:PORT")
             }
             let scheme = text[..<range.lowerBound].lowercased()

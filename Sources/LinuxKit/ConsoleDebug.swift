@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -50,11 +54,9 @@ public final class DebugConsole: Sendable {
     /// `stop()`. Returns at once.
     public func serve(listener: ConsoleListener) {
         logger.info("debug console listening", metadata: ["address": "\(listener.name)", "shell": "\(shell)"])
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "debug-console-accept") { [self] in
             acceptLoop(listener)
         }
-        thread.name = "debug-console-accept"
-        thread.start()
     }
 
     private func acceptLoop(_ listener: ConsoleListener) {
@@ -71,7 +73,7 @@ public final class DebugConsole: Sendable {
             sessions += 1
             let name = "\(listener.name) connection \(sessions)"
             let bridge = PtyBridge(shell: shell, environment: environment, reaper: reaper, logger: logger)
-            let thread = Thread { [self] in
+            BackgroundThread.start(name: "debug-console-session") { [self] in
                 do {
                     let report = try bridge.run(connection: connection, name: name, stop: stopSignal)
                     onSessionEnd?(report)
@@ -79,8 +81,6 @@ public final class DebugConsole: Sendable {
                     logger.error("debug console session failed", metadata: ["peer": "\(name)", "error": "\(error)"])
                 }
             }
-            thread.name = "debug-console-session"
-            thread.start()
         }
         logger.info("debug console listener closed", metadata: ["address": "\(listener.name)"])
     }
@@ -88,7 +88,7 @@ public final class DebugConsole: Sendable {
     /// vport 0: runs `shell -i` with `path` (normally /dev/console) as its stdio, on a
     /// background thread. The shell stays in the agent's session, as upstream's does.
     public func runOnConsole(path: String = "/dev/console") {
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "debug-console-tty") { [self] in
             do {
                 let status = try runOnConsoleBlocking(path: path)
                 // Upstream runs the console shell once; an exited shell is not restarted.
@@ -97,8 +97,6 @@ public final class DebugConsole: Sendable {
                 logger.error("debug console on \(path) failed", metadata: ["error": "\(error)"])
             }
         }
-        thread.name = "debug-console-tty"
-        thread.start()
     }
 
     /// The blocking body of `runOnConsole`: returns the shell's exit status.

@@ -1,5 +1,11 @@
 import CLinuxShim
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -70,13 +76,11 @@ public enum ConsoleShell {
 }
 
 /// A one-shot result handed from a task to a waiting thread.
-final class ConsoleResultBox: @unchecked Sendable {
-    // Guarded by `lock`.
-    private var value: Result<Int32, any Error>?
-    private let lock = NSLock()
+final class ConsoleResultBox: Sendable {
+    private let value = Mutex<Result<Int32, any Error>?>(nil)
 
-    func set(_ result: Result<Int32, any Error>) { lock.withLock { value = result } }
-    func get() -> Result<Int32, any Error>? { lock.withLock { value } }
+    func set(_ result: Result<Int32, any Error>) { value.withLock { $0 = result } }
+    func get() -> Result<Int32, any Error>? { value.withLock { $0 } }
 }
 
 /// Calls `body` with a NULL-terminated C array of copies of `strings`, freed afterwards.

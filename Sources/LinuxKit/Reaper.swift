@@ -1,5 +1,10 @@
 import CLinuxShim
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
 import Glibc
 import Logging
 import Synchronization
@@ -98,12 +103,10 @@ public final class Reaper: Sendable {
                                    detail: rc == -EBUSY ? "another .all reaper is running in this process" : "")
             }
         }
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "kata-reaper") { [self] in
             self.run()
             self.threadDone.signal()
         }
-        thread.name = "kata-reaper"
-        thread.start()
         // Children that exited before the handler was installed sent their SIGCHLD to nobody.
         wake()
     }

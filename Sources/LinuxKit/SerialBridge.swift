@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -72,11 +76,9 @@ public final class SerialBridge: Sendable {
 
     /// Runs the session loop on a background thread; returns at once.
     public func start() {
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "serial-bridge") { [self] in
             run()
         }
-        thread.name = "serial-bridge"
-        thread.start()
     }
 
     /// Ends the current session and the loop.

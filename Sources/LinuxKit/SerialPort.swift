@@ -1,5 +1,9 @@
 import CLinuxShim
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -30,7 +34,7 @@ public struct VirtioSerialPort: SerialSessionSource {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: sysfs) else { return nil }
         for entry in entries.sorted() {
             guard let text = try? String(contentsOfFile: "\(sysfs)/\(entry)/name", encoding: .utf8) else { continue }
-            if text.trimmingCharacters(in: .whitespacesAndNewlines) == name {
+            if text.trimmingWhitespace() == name {
                 return "\(devices)/\(entry)"
             }
         }

@@ -1,5 +1,9 @@
 import CLinuxShim
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
 
 /// The system calls behind init duties and the sandbox domain, as a seam: logic is tested

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -32,12 +37,10 @@ public final class VsockLogSink: Sendable {
         self.listener = listener
         self.bufferLimit = max(4096, bufferLimit)
         self.notify = try ConsoleWakeup()
-        let thread = Thread { [self] in
+        BackgroundThread.start(name: "log-vport") { [self] in
             run()
             done.signal()
         }
-        thread.name = "log-vport"
-        thread.start()
     }
 
     /// Opens the vsock listener for `agent.log_vport`.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Failure to read or parse a bundle's config.json.
 public struct SpecLoadError: Error, CustomStringConvertible {
