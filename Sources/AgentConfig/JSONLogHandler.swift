@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 
 /// A swift-log handler writing upstream's JSON lines:
@@ -71,9 +80,17 @@ public struct JSONLogHandler: LogHandler {
         let micros = Int((interval - Double(seconds)) * 1_000_000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-                      Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), min(micros, 999_999))
+        let date = padded(Int(parts.tm_year) + 1900, 4) + "-" + padded(Int(parts.tm_mon) + 1, 2) + "-"
+            + padded(Int(parts.tm_mday), 2)
+        let time = padded(Int(parts.tm_hour), 2) + ":" + padded(Int(parts.tm_min), 2) + ":"
+            + padded(Int(parts.tm_sec), 2) + "." + padded(min(micros, 999_999), 6)
+        return date + "T" + time + "Z"
+    }
+
+    /// `value` left-padded with zeros to `width` digits (`String(format:)` is full Foundation only).
+    static func padded(_ value: Int, _ width: Int, radix: Int = 10) -> String {
+        let digits = String(value, radix: radix)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
     static func flatten(_ value: Logger.MetadataValue) -> String {
@@ -99,7 +116,7 @@ public struct JSONLogHandler: LogHandler {
             case "\t": out += "\\t"
             default:
                 if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
+                    out += "\\u" + padded(Int(scalar.value), 4, radix: 16)
                 } else {
                     out.unicodeScalars.append(scalar)
                 }

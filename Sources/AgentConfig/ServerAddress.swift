@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where the agent's gRPC server listens (`agent.server_addr`).
 ///
@@ -24,8 +28,8 @@ public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertibl
 
     /// Parses the URI forms above; errors name the part that is wrong.
     public static func parse(_ uri: String) throws(ServerAddressError) -> ServerAddress {
-        let trimmed = uri.trimmingCharacters(in: .whitespaces)
-        guard let schemeEnd = trimmed.range(of: "://") else {
+        let trimmed = uri.trimmingSpaces()
+        guard let schemeEnd = trimmed.firstRange(of: "://") else {
             throw ServerAddressError(uri: uri, part: "scheme", reason: "missing '://' (expected vsock://CID:PORT, unix:///path, unix://@name or serial://PORT-NAME)")
         }
         let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
@@ -123,4 +127,13 @@ public struct ServerAddressError: Error, Sendable, Equatable, CustomStringConver
     }
 
     public var description: String { "invalid server address '\(uri)': bad \(part): \(reason)" }
+}
+
+extension String {
+    /// The text without leading and trailing blanks (`trimmingCharacters(in:)` is full Foundation only).
+    fileprivate func trimmingSpaces() -> String {
+        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace })
+        else { return "" }
+        return String(self[first...last])
+    }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Which cgroup hierarchies the kernel has mounted where: v1, v2 (unified) or hybrid.
 public struct CgroupLayout: Sendable, Equatable {

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import LinuxKit
 
 /// Resource usage of one cgroup, shaped like the agent API's CgroupStats.
 public struct CgroupStats: Sendable, Equatable {
@@ -84,7 +89,7 @@ enum StatParsing {
     /// A number, "max" (-> UInt64.max) or v1's huge "unlimited" values; nil when absent.
     static func number(_ text: String?) -> UInt64? {
         guard let text else { return nil }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace()
         if trimmed == "max" { return UInt64.max }
         if let value = UInt64(trimmed) { return value }
         if let value = Int64(trimmed), value < 0 { return UInt64.max }

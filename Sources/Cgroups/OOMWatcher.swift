@@ -1,5 +1,10 @@
 import CLinuxShim
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import LinuxKit
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -88,7 +93,7 @@ enum OOMWatcher {
         }
         let (stream, continuation) = AsyncStream.makeStream(of: OOMEvent.self)
         continuation.onTermination = { _ in cancel.signal() }
-        let thread = Thread {
+        BackgroundThread.start(name: "oom-watch \(path)") {
             defer {
                 close(watchFD)
                 cancel.close()
@@ -109,8 +114,6 @@ enum OOMWatcher {
                 if outcome.finished { return }
             }
         }
-        thread.name = "oom-watch \(path)"
-        thread.start()
         return stream
     }
 }

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import LinuxKit
 import OCISpec
 #if canImport(Glibc)
 import Glibc
@@ -45,9 +50,9 @@ public final class V1CgroupManager: CgroupManager {
             let parent = current
             current += "/" + component
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                let own = try fileSystem.read(current + "/" + file).trimmingCharacters(in: .whitespacesAndNewlines)
+                let own = try fileSystem.read(current + "/" + file).trimmingWhitespace()
                 guard own.isEmpty else { continue }
-                let inherited = try fileSystem.read(parent + "/" + file).trimmingCharacters(in: .whitespacesAndNewlines)
+                let inherited = try fileSystem.read(parent + "/" + file).trimmingWhitespace()
                 try fileSystem.write(current + "/" + file, inherited)
             }
         }
@@ -194,7 +199,7 @@ public final class V1CgroupManager: CgroupManager {
             guard let unified else { throw CgroupError.unsupported("no freezer controller") }
             return try unified.isFrozen()
         }
-        return try fileSystem.read(directory + "/freezer.state").trimmingCharacters(in: .whitespacesAndNewlines) == "FROZEN"
+        return try fileSystem.read(directory + "/freezer.state").trimmingWhitespace() == "FROZEN"
     }
 
     public func processes() throws -> [Int32] {
