@@ -18,6 +18,7 @@ from typing import Optional
 
 import agentclient
 import kernel as kernel_mod
+import transport
 from kernel import Kernel
 from vm import BootSpec, Guest
 
@@ -25,9 +26,8 @@ REPO = agentclient.REPO
 CACHE = agentclient.CACHE
 BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
 
-# The kernel parameter selecting the agent's virtio-serial transport (console engineer's
-# name for it) and the port name QEMU gives the channel.
-SERIAL_SERVER_ADDR = os.environ.get("KATA_E2E_SERVER_ADDR", "serial://agent.channel.0")
+# The agent's virtio-serial address (agent.server_addr) when the host has no vhost-vsock.
+SERIAL_SERVER_ADDR = transport.SERIAL_SERVER_ADDR
 
 # Loaded by the agent at boot (listed in /etc/modules-load.d by osbuilder).
 BOOT_MODULES = kernel_mod.VIRTIO_SERIAL_MODULES + kernel_mod.VSOCK_MODULES
@@ -190,9 +190,12 @@ def _run(argv: list[str]) -> str:
 SWIFT_RUNTIME_ENV = "SWIFT_BACKTRACE=enable=no,swift-backtrace=/nonexistent"
 
 
-def agent_append(extra: str = "", runtime_env: bool = True) -> str:
+def agent_append(extra: str = "", runtime_env: bool = True, kind: str | None = None) -> str:
+    """The agent's kernel parameters; the channel's match the transport Guest will give QEMU
+    (`kind`, default the host's: vsock needs none, the agent's default address is vsock)."""
+    channel = transport.kernel_params(kind or transport.default_kind())
     return " ".join(filter(None, [SWIFT_RUNTIME_ENV if runtime_env else "", "agent.log=debug",
-                                  f"agent.server_addr={SERIAL_SERVER_ADDR}", extra]))
+                                  *channel, extra]))
 
 
 # Debug builds make a 130 MB static agent, so an initrd unpacks to a few hundred MB of rootfs.

@@ -1,8 +1,10 @@
-"""QEMU harness: boot a kernel + initrd (or disk image), console to a log, agent over virtio-serial.
+"""QEMU harness: boot a kernel + initrd (or disk image), console to a log, the agent's channel
+over vsock or virtio-serial (transport.py chooses).
 
 Every wait has a deadline, the guest is always killed (context manager, atexit), and a failure
 raises GuestError carrying the tail of the console log so a failing boot never hangs a test and
-always shows why.
+always shows why. QEMU itself runs under `timeout -s KILL` with the guest's lifetime, so a
+harness that is killed outright (no atexit) still leaves no guest behind for long.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ import threading
 import time
 from typing import Callable, Optional, TypeVar
 
+import transport
 from kernel import Kernel
 
 QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
-AGENT_PORT_NAME = "agent.channel.0"
+AGENT_PORT_NAME = transport.SERIAL_PORT_NAME
+# Hard upper bound on any guest's life, enforced outside Python (see the module doc).
+GUEST_LIFETIME = float(os.environ.get("KATA_E2E_GUEST_LIFETIME", "1800"))
 T = TypeVar("T")
 
 _live: set["Guest"] = set()
@@ -73,9 +78,11 @@ class BootSpec:
     memory: str = "512M"
     disk: Optional[pathlib.Path] = None          # virtio-blk raw image
     nvdimm: Optional[pathlib.Path] = None        # emulated NVDIMM backed by this file
-    agent_channel: bool = True                   # virtio-serial port agent.channel.0
+    agent_channel: bool = True                   # the agent's channel (see transport)
+    transport: Optional[str] = None              # "vsock" | "serial"; None: the host's choice
     extra_args: list[str] = dataclasses.field(default_factory=list)
     name: str = "guest"
+    lifetime: float = GUEST_LIFETIME             # seconds before QEMU is SIGKILLed regardless
 
 
 class Guest:
@@ -88,6 +95,12 @@ class Guest:
         # AF_UNIX paths are limited to 108 bytes: keep the socket in a short private directory.
         self._sockdir = pathlib.Path(tempfile.mkdtemp(prefix="kvm-", dir="/tmp"))
         self.agent_socket = self._sockdir / "agent.sock"
+        self.transport: Optional[transport.AgentTransport] = None
+        if spec.agent_channel:
+            kind = spec.transport or transport.default_kind()
+            cid = transport.allocate_cid() if kind == "vsock" else None
+            self.transport = transport.transport_for(kind, self.agent_socket, cid)
+        self._relay: Optional[transport.StreamRelay] = None
         self.console_log = self.workdir / "console.log"
         self.qemu_log = self.workdir / "qemu.stderr"
         self.proc: Optional[subprocess.Popen[bytes]] = None
@@ -125,26 +138,36 @@ class Guest:
             args += ["-initrd", str(spec.initrd)]
         if spec.disk:
             args += ["-drive", f"file={spec.disk},if=virtio,format=raw,readonly=on"]
-        if spec.agent_channel:
-            args += ["-device", "virtio-serial-pci",
-                     "-chardev", f"socket,id=agent0,path={self.agent_socket},server=on,wait=off",
-                     "-device", f"virtserialport,chardev=agent0,name={AGENT_PORT_NAME}"]
+        if self.transport is not None:
+            args += list(self.transport.qemu_args)
         return args + spec.extra_args
 
     def start(self) -> "Guest":
-        args = self.command()
+        _live.add(self)
+        try:
+            self._start()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _start(self) -> None:
+        # The deadline wrapper: QEMU's exit status passes through; 137 means it was hit.
+        args = ["timeout", "--signal=KILL", f"{self.spec.lifetime:.0f}"] + self.command()
+        if self.transport is not None and self.transport.kind == "vsock":
+            assert self.transport.vsock_cid is not None
+            self._relay = transport.StreamRelay(
+                self.agent_socket, transport.vsock_connector(self.transport.vsock_cid),
+                connect_deadline=self.spec.lifetime).start()
         (self.workdir / "qemu.cmdline").write_text(" ".join(args) + "\n")
         self._log_file = open(self.console_log, "wb")
-        stderr = open(self.qemu_log, "wb")
-        self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-            start_new_session=True)
-        stderr.close()
-        _live.add(self)
+        with open(self.qemu_log, "wb") as stderr:
+            self.started_at = time.monotonic()
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                start_new_session=True)
         self._reader = threading.Thread(target=self._read_console, daemon=True)
         self._reader.start()
-        return self
 
     def __enter__(self) -> "Guest":
         return self.start()
@@ -166,6 +189,8 @@ class Guest:
                 pass
         if self._reader is not None:
             self._reader.join(timeout=5)
+        if self._relay is not None:
+            self._relay.close()
         _live.discard(self)
         shutil.rmtree(self._sockdir, ignore_errors=True)
 
@@ -305,7 +330,8 @@ class Guest:
             time.sleep(interval)
 
     def connect_agent_socket(self, timeout: float = 5) -> socket.socket:
-        """A raw connection to the host end of the agent's virtio-serial port."""
+        """A raw connection to the host end of the agent's channel (the virtio-serial chardev,
+        or the relay to the guest's vsock port)."""
         def probe() -> Optional[socket.socket]:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
