@@ -45,8 +45,10 @@ public final class Engine: Sendable {
         _ = try initExecutableFD()
     }
 
-    /// The sealed memfd copy of the init executable, made once (CVE-2019-5736: the container
-    /// can neither write nor truncate what /proc/<pid>/exe points to).
+    /// The sealed memfd copy of the init executable (CVE-2019-5736: the container can neither
+    /// write nor truncate what /proc/<pid>/exe points to). Made at the first container create
+    /// or exec rather than at start-up, where copying the binary delayed the first RPC; the
+    /// lock makes concurrent first callers share one copy.
     func initExecutableFD() throws -> Int32 {
         try sealedInit.withLock { fd in
             if fd >= 0 { return fd }

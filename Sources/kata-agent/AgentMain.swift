@@ -2,7 +2,6 @@ import AgentConfig
 import AgentServer
 import ContainerEngine
 import Dispatch
-import Foundation
 import Glibc
 import LinuxKit
 import Logging
@@ -25,7 +24,7 @@ enum AgentMain {
             break
         }
         if !options.unknown.isEmpty && !isInit {
-            FileHandle.standardError.write(Data("kata-agent: unknown arguments \(options.unknown)\n\(CommandLineOptions.usage)\n".utf8))
+            FileDescriptorLogSink(fd: 2).write(line: "kata-agent: unknown arguments \(options.unknown)\n\(CommandLineOptions.usage)")
             exit(2)
         }
         // A closed peer must not kill the agent; children get default dispositions at spawn.
@@ -84,13 +83,10 @@ enum AgentMain {
 
         let sandbox = SandboxState(environment: .live(logger: Logger(label: "sandbox")))
         // ---- ENGINE-CORE: the container side, on the agent's reaper.
+        // The sealed copy of the agent binary (CVE-2019-5736) is made at the first container
+        // create or exec, not here: copying the whole binary would delay the first served RPC.
         let engine = Engine(reaper: reaper, options: Engine.Options(pipeSize: Int(configuration.containerPipeSize)),
                             logger: Logger(label: "engine"))
-        do {
-            try engine.prepare()
-        } catch {
-            logger.error("cannot prepare the container engine; containers will fail", metadata: ["error": "\(error)"])
-        }
         let containers = PodContainers(engine: engine, logger: Logger(label: "containers"))
         PodContainers.install(containers)
         // ---- end ENGINE-CORE
