@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import OCISpec
 
 /// Checks a spec before anything is created, so mistakes answer with the field at fault and
@@ -13,8 +18,8 @@ enum SpecValidation {
         guard let process = spec.process else { throw bad("spec.process is missing") }
         try validateProcess(process, id: id, operation: "create")
         guard spec.root != nil else { throw bad("spec.root is missing") }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: rootfs, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var status = stat()
+        guard stat(rootfs, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
             throw bad("spec.root.path: rootfs \(rootfs) does not exist or is not a directory")
         }
         let known = knownFilesystems()

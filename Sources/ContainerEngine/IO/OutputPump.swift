@@ -1,5 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
+import LinuxKit
 import Synchronization
 
 /// One thread that drains every container output fd into its `OutputBuffer` with poll(2), so
@@ -37,9 +42,7 @@ public final class OutputPump: Sendable {
         }
         wakeRead = fds[0]
         wakeWrite = fds[1]
-        let thread = Thread { [self] in self.run() }
-        thread.name = "kata-output-pump"
-        thread.start()
+        BackgroundThread.start(name: "kata-output-pump") { [self] in self.run() }
     }
 
     /// Starts draining `fd` (which the pump now owns and closes at the end) into `buffer`.

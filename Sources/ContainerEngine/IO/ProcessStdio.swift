@@ -1,6 +1,11 @@
 import CLinuxShim
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
+import LinuxKit
 import Synchronization
 
 /// The stdio of one container process: three pipes, or a PTY (terminal = true). The child's
@@ -133,10 +138,9 @@ public final class ProcessStdio: Sendable {
 enum Blocking {
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
+            BackgroundThread.start(name: "kata-blocking") {
                 continuation.resume(with: Result { try body() })
             }
-            thread.start()
         }
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
 
 /// Length-prefixed JSON messages over the agent <-> init socket (u32 little-endian length).
