@@ -1,50 +1,90 @@
 #!/usr/bin/env python3
-"""Boot benchmark (`make bench-boot`, wired into `make bench`): kernel start to agent ready for
-the minimal and busybox initrds and the virtio-blk image, next to a bare busybox /init that only
-prints its uptime, on the same kernel, QEMU and machine, runs interleaved; plus the agent's RSS
-in the guest after boot and after 20 containers.
+"""Boot benchmark (`make bench-boot`; `make bench` runs it through bench/suites/boot.py): kernel
+start to agent ready for the minimal and busybox initrds and the virtio-blk image, each next to
+a bare busybox init that only prints its uptime, booted the same way (same kernel, QEMU
+command, memory and devices; for the image the same module-loading stage and disk), one
+warm-up round then runs interleaved; plus the agent's RSS (VmRSS of PID 1) in the guest after
+boot and after 20 containers.
 
-"Kernel start" on the host clock is estimated from the console: a line stamped [t] by printk
-cannot arrive before kernel start + t, so the earliest such bound is taken. For the bare /init
-the guest's own uptime is printed too, which calibrates the estimate.
+"Agent ready" is the host moment the first Health.Check answers SERVING, turned into guest
+uptime through the printk stamp of the console line nearest before it (Guest.uptime_at). The
+bare inits print the guest's own uptime; the same printk estimate of that moment is recorded
+too (`estimate_s`), which shows the estimate's error on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
+import re
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
-import time
+from typing import Callable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import agentclient as ac  # noqa: E402
+import diskimage  # noqa: E402
 import guests  # noqa: E402
 import initramfs  # noqa: E402
 import kernel as kernel_mod  # noqa: E402
 import scenario as sc  # noqa: E402
+import vm  # noqa: E402
 from agentclient import agent_pb2 as pb  # noqa: E402
 from vm import BootSpec, Guest  # noqa: E402
 
+BARE_INITRD = "bare busybox /init (uptime)"
+BARE_IMAGE = "bare busybox /sbin/init, image (virtio-blk)"
+MINIMAL = "minimal initrd, agent ready"
+BUSYBOX = "busybox initrd, agent ready"
+IMAGE = "image (virtio-blk), agent ready"
+# Which bare boot each agent boot is compared with.
+BASELINE = {MINIMAL: BARE_INITRD, BUSYBOX: BARE_INITRD, IMAGE: BARE_IMAGE}
+# No boot here takes more than a few minutes even under TCG on a busy host; QEMU is killed
+# by its own wrapper after this, whatever happens to this process.
+GUEST_LIFETIME = 600.0
+READY_TIMEOUT = 300.0
 
-def boot_bare(kernel, initrd, workdir) -> dict:
-    with Guest(BootSpec(kernel=kernel, initrd=initrd, agent_channel=False,
-                        name="bare"), workdir) as guest:
-        match = guest.wait_console(r"INIT-UPTIME (\d+\.\d+)\r?\n", timeout=180)
-        arrival = [t for t, line in guest.console_lines() if "INIT-UPTIME" in line][0]
+
+# Milestones read off the console, in guest uptime: the kernel's exec of the initrd's /init
+# (after unpacking it: the initrd's size shows here), the agent's first log line, its listener.
+RUN_INIT = re.compile(r"^\[\s*(\d+\.\d+)\] Run /init as init process")
+AGENT_MILESTONES = {"agent_start_s": '"msg":"announce"', "agent_listening_s": '"msg":"agent server listening"'}
+
+
+def milestones(guest: Guest) -> dict:
+    found: dict[str, float | None] = {}
+    lines = guest.console_lines()
+    for _, line in lines:
+        match = RUN_INIT.match(line)
+        if match:
+            found["init_s"] = float(match.group(1))
+            break
+    for key, needle in AGENT_MILESTONES.items():
+        arrival = next((t for t, line in lines if needle in line), None)
+        if arrival is not None:
+            found[key] = guest.uptime_at(arrival)
+    return found
+
+
+def boot_bare(spec: BootSpec, workdir: pathlib.Path) -> dict:
+    with Guest(spec, workdir) as guest:
+        match = guest.wait_console(r"INIT-UPTIME (\d+\.\d+)\r?\n", timeout=READY_TIMEOUT)
+        arrival = next(t for t, line in guest.console_lines() if "INIT-UPTIME" in line)
         guest.wait_exit(timeout=60)
-        return {"ready_s": float(match.group(1)), "estimate_s": guest.uptime_at(arrival)}
+        return {"ready_s": float(match.group(1)), "estimate_s": guest.uptime_at(arrival),
+                **milestones(guest)}
 
 
-def boot_agent(spec, workdir, rss: bool = False, containers: int = 0) -> dict:
-    guest, client, ready = guests.boot_agent(spec, workdir, "grpcio")
+def boot_agent(spec: BootSpec, workdir: pathlib.Path, containers: int | None = None) -> dict:
+    guest, client, ready = guests.boot_agent(spec, workdir, "grpcio", timeout=READY_TIMEOUT)
     try:
-        result = {"ready_s": guest.uptime_at(ready)}
-        if rss:
+        result = {"ready_s": guest.uptime_at(ready), **milestones(guest)}
+        if containers is not None:
             result.update(measure_rss(client, containers))
         return result
     finally:
@@ -56,11 +96,13 @@ def _rss_kib(client, exec_id: str) -> int:
     # The probe container shares the guest's pid namespace, so /proc/1 is the agent.
     status, out, err = sc.run(client, "probe", exec_id, "grep VmRSS /proc/1/status")
     if status != 0:
-        raise RuntimeError(f"reading the agent's RSS failed ({status}): {err}")
+        raise RuntimeError(f"reading the agent's RSS (exec {exec_id}) failed ({status}): {err}")
     return int(out.split()[1])
 
 
 def measure_rss(client, containers: int) -> dict:
+    """VmRSS of the agent after boot (with the sandbox and the probe container that reads it)
+    and after `containers` more containers were created, run and removed one by one."""
     client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="bench", sandbox_id="bench"))
     spec = sc.container_spec("probe", [sc.BB, "sh", "-c", sc.INIT_SCRIPT], limits=False)
     del spec.Linux.Namespaces[:]
@@ -79,78 +121,145 @@ def measure_rss(client, containers: int) -> dict:
     return {"rss_after_boot_kib": after_boot, f"rss_after_{containers}_containers_kib": after}
 
 
+def bare_image(kernel, work: pathlib.Path) -> pathlib.Path:
+    """An ext4 image in osbuilder's layout whose /sbin/init only prints its uptime."""
+    staging = work / "bare-image-root"
+    for d in ("sbin", "bin", "proc", "dev", "sys"):
+        (staging / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(initramfs.BUSYBOX, staging / "bin" / "busybox")
+    init = staging / "sbin" / "init"
+    init.write_text("#!/bin/busybox sh\n" + initramfs.UPTIME_SCRIPT)
+    init.chmod(0o755)
+    return diskimage.build(staging, work / "bare-image.raw", size_mib=64, dax=False)
+
+
+def configs(kernel, work: pathlib.Path, wanted: set[str]) -> dict[str, Callable[[pathlib.Path], dict]]:
+    """name -> one boot, in interleaving order (each baseline next to the boots it calibrates)."""
+    import test_agent_image as img
+    out: dict[str, Callable[[pathlib.Path], dict]] = {}
+
+    def same_qemu(spec: BootSpec) -> BootSpec:
+        spec.memory = guests.GUEST_MEMORY       # agent guests need it; bare ones get the same
+        spec.lifetime = GUEST_LIFETIME
+        return spec
+
+    if wanted & {"bare", "minimal", "busybox"}:
+        bare = initramfs.busybox_init(work / "bare.gz", initramfs.UPTIME_SCRIPT)
+        # The agent channel stays on so QEMU has the same devices as the agent boots.
+        out[BARE_INITRD] = lambda d: boot_bare(same_qemu(BootSpec(kernel=kernel, initrd=bare, name="bare")), d)
+    if "minimal" in wanted:
+        minimal = guests.build(guests.GuestRecipe("minimal"), kernel)
+        out[MINIMAL] = lambda d: boot_agent(same_qemu(guests.initrd_spec(kernel, minimal, "minimal")), d)
+    if "busybox" in wanted:
+        busybox = guests.build(guests.GuestRecipe("busybox"), kernel)
+        out[BUSYBOX] = lambda d: boot_agent(same_qemu(guests.initrd_spec(kernel, busybox, "busybox")), d)
+    if "image" in wanted:
+        agent_image = same_qemu(img.image_spec(kernel, "virtio-blk"))   # builds image and stage
+        bare_spec = dataclasses.replace(agent_image, name="bare-image", disk=bare_image(kernel, work),
+                                        append=f"{img.ROOTS['virtio-blk']} init=/sbin/init")
+        out[BARE_IMAGE] = lambda d: boot_bare(bare_spec, d)
+        out[IMAGE] = lambda d: boot_agent(agent_image, d)
+    return out
+
+
+def _term(signum, _frame):
+    # bench/suites/boot.py sends SIGTERM on its deadline: unwind so every Guest is killed.
+    raise SystemExit(f"bench_boot: signal {signum}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    parser.add_argument("--rss-containers", type=int, default=20)
     parser.add_argument("--json", type=pathlib.Path)
-    parser.add_argument("--only", nargs="*", help="subset of: bare minimal busybox image")
+    parser.add_argument("--only", nargs="*", help="subset of: minimal busybox image rss")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _term)
     kernel = kernel_mod.fetch()
     work = pathlib.Path(tempfile.mkdtemp(prefix="kata-bench-boot-"))
-    configs: dict[str, object] = {}
-    wanted = set(args.only or ["bare", "minimal", "busybox", "image"])
-    if "bare" in wanted:
-        bare = initramfs.busybox_init(work / "bare.gz", initramfs.UPTIME_SCRIPT)
-        configs["bare busybox /init (uptime)"] = lambda d: boot_bare(kernel, bare, d)
-    if "minimal" in wanted:
-        minimal = guests.build(guests.GuestRecipe("minimal"), kernel)
-        configs["minimal initrd, agent ready"] = lambda d: boot_agent(
-            guests.initrd_spec(kernel, minimal, "minimal", ""), d)
-    if "busybox" in wanted:
-        busybox = guests.build(guests.GuestRecipe("busybox"), kernel)
-        configs["busybox initrd, agent ready"] = lambda d: boot_agent(
-            guests.initrd_spec(kernel, busybox, "busybox", ""), d)
-    if "image" in wanted:
-        import test_agent_image as img
-        configs["image (virtio-blk), agent ready"] = lambda d: boot_agent(img.image_spec(kernel, "virtio-blk"), d)
-    samples: dict[str, list[dict]] = {name: [] for name in configs}
+    wanted = set(args.only or ["minimal", "busybox", "image", "rss"])
     errors: dict[str, str] = {}
-    for run in range(args.runs):
-        for name, boot in configs.items():
-            if name in errors:
-                continue
-            d = work / f"{len(samples[name])}-{name.split()[0]}"
-            try:
-                samples[name].append(boot(d))
-            except Exception as error:  # noqa: BLE001 - one broken config must not hide the others
-                errors[name] = f"{type(error).__name__}: {error}"
-                print(f"run {run + 1}/{args.runs} {name}: FAILED\n{errors[name]}", file=sys.stderr, flush=True)
-                continue
-            print(f"run {run + 1}/{args.runs} {name}: {samples[name][-1]}", flush=True)
+    samples: dict[str, list[dict]] = {}
     rss = None
-    if "busybox" in wanted and "busybox initrd, agent ready" not in errors:
+    try:
         try:
-            measured = boot_agent(guests.initrd_spec(kernel, busybox, "busybox-rss", ""), work / "rss",
-                                  rss=True, containers=20)
-            rss = {k: v for k, v in measured.items() if k.startswith("rss_")}
-        except Exception as error:  # noqa: BLE001
-            errors["agent RSS"] = f"{type(error).__name__}: {error}"
-            print(f"agent RSS: FAILED\n{errors['agent RSS']}", file=sys.stderr, flush=True)
-    accel = "kvm" if __import__("vm").kvm_usable(str(kernel.vmlinuz)) else "tcg"
-    report = {"kernel": kernel.version, "accel": accel, "runs": args.runs, "results": {}, "rss": rss,
-              "errors": {k: v.splitlines()[0] for k, v in errors.items()}}
-    print(f"\nkernel {kernel.version}, QEMU {accel}, -smp 1, median of {args.runs}")
-    print(f"| {'boot':40} | median s | min s | max s |")
-    print(f"|{'-' * 42}|----------|-------|-------|")
-    for name, rows in samples.items():
-        if not rows:
-            print(f"| {name:40} |   FAILED: {report['errors'].get(name, '')[:60]}")
-            continue
-        values = [r["ready_s"] for r in rows]
-        report["results"][name] = {"median_s": statistics.median(values), "min_s": min(values),
-                                   "max_s": max(values), "samples": rows}
-        print(f"| {name:40} | {statistics.median(values):8.2f} | {min(values):5.2f} | {max(values):5.2f} |")
-        if name.startswith("bare"):
-            estimates = [r["estimate_s"] for r in rows if r["estimate_s"] is not None]
-            if estimates:
-                print(f"|   (same, host-side estimate)             | {statistics.median(estimates):8.2f} |       |       |")
-    if rss:
-        print(f"\nagent RSS in the guest: {rss}")
+            boots = configs(kernel, work, wanted)
+        except Exception as error:  # noqa: BLE001 - reported in the JSON like a failed boot
+            errors["building the guests"] = f"{type(error).__name__}: {error}"
+            print(f"building the guests: FAILED\n{errors['building the guests']}", file=sys.stderr, flush=True)
+            boots = {}
+        samples = {name: [] for name in boots}
+        rounds = [("warm-up", i) for i in range(args.warmup)] + [("run", i) for i in range(args.runs)]
+        for phase, i in rounds:
+            for name, boot in boots.items():
+                if name in errors:
+                    continue
+                label = f"{phase} {i + 1}/{args.warmup if phase == 'warm-up' else args.runs} {name}"
+                try:
+                    result = boot(work / f"{phase}{i}-{name.split()[0]}")
+                except Exception as error:  # noqa: BLE001 - one broken config must not hide the others
+                    errors[name] = f"{type(error).__name__}: {error}"
+                    print(f"{label}: FAILED\n{errors[name]}", file=sys.stderr, flush=True)
+                    continue
+                print(f"{label}: {result}", flush=True)
+                if phase == "run":
+                    samples[name].append(result)
+        if "rss" in wanted and "building the guests" not in errors:
+            try:
+                busybox = guests.build(guests.GuestRecipe("busybox"), kernel)
+                spec = guests.initrd_spec(kernel, busybox, "busybox-rss")
+                spec.lifetime = GUEST_LIFETIME
+                measured = boot_agent(spec, work / "rss", containers=args.rss_containers)
+                rss = {k: v for k, v in measured.items() if k.startswith("rss_")}
+            except Exception as error:  # noqa: BLE001
+                errors["agent RSS"] = f"{type(error).__name__}: {error}"
+                print(f"agent RSS: FAILED\n{errors['agent RSS']}", file=sys.stderr, flush=True)
+    finally:
+        vm._kill_all_at_exit()
+        shutil.rmtree(work, ignore_errors=True)
+    report = summarize(kernel, args, samples, rss, errors)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))
-    shutil.rmtree(work, ignore_errors=True)
     return 1 if errors else 0
+
+
+def summarize(kernel, args, samples: dict[str, list[dict]], rss, errors: dict[str, str]) -> dict:
+    import transport
+    accel = "kvm" if vm.kvm_usable(str(kernel.vmlinuz)) else "tcg"
+    report = {"kernel": kernel.version, "accel": accel, "transport": transport.default_kind(),
+              "runs": args.runs, "warmup": args.warmup, "results": {}, "rss": rss,
+              "errors": {k: v.splitlines()[0] for k, v in errors.items()}}
+    print(f"\nkernel {kernel.version}, QEMU {accel}, -smp 1, agent over {report['transport']}, "
+          f"{args.warmup} warm-up round(s), then {args.runs} interleaved")
+    print(f"| {'boot':45} | median s | min s | max s | vs bare |")
+    print(f"|{'-' * 47}|----------|-------|-------|---------|")
+    for name, rows in samples.items():
+        if not rows:
+            print(f"| {name:45} | FAILED: {report['errors'].get(name, '')[:60]}")
+            continue
+        values = [r["ready_s"] for r in rows]
+        entry = {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values),
+                 "samples": rows, "baseline": BASELINE.get(name)}
+        report["results"][name] = entry
+        ratio = ""
+        base = report["results"].get(BASELINE.get(name, ""))
+        if base:
+            ratio = f"{entry['median_s'] / base['median_s']:.2f}x"
+        print(f"| {name:45} | {entry['median_s']:8.2f} | {entry['min_s']:5.2f} | {entry['max_s']:5.2f} | {ratio:>7} |")
+        for key in ("init_s", *AGENT_MILESTONES):
+            values = [r[key] for r in rows if r.get(key) is not None]
+            if values:
+                entry[f"{key.removesuffix('_s')}_median_s"] = statistics.median(values)
+                print(f"|   {key.removesuffix('_s').replace('_', ' '):43} | {statistics.median(values):8.2f} |       |       |         |")
+        estimates = [r["ready_s"] - r["estimate_s"] for r in rows if r.get("estimate_s") is not None]
+        if estimates:
+            entry["estimate_error_median_s"] = statistics.median(estimates)
+            print(f"|   (own uptime minus printk estimate, median)   | {statistics.median(estimates):8.2f} |       |       |         |")
+    if rss:
+        print(f"\nagent RSS in the guest: {rss}")
+    return report
 
 
 if __name__ == "__main__":
