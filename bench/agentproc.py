@@ -59,7 +59,9 @@ class AgentProcess:
         """Starts the agent; returns ms from exec to the first answered Health.Check."""
         import grpc
 
-        env = dict(os.environ, KATA_AGENT_SERVER_ADDR=self.address, KATA_AGENT_LOG_LEVEL="warn")
+        # warn keeps logging out of the figures; KATA_AGENT_LOG_LEVEL overrides it for diagnosis.
+        env = dict(os.environ, KATA_AGENT_SERVER_ADDR=self.address,
+                   KATA_AGENT_LOG_LEVEL=os.environ.get("KATA_AGENT_LOG_LEVEL", "warn"))
         log = open(self.log_path, "wb")
         start = time.perf_counter()
         self.proc = subprocess.Popen([self.binary], env=env, stdout=log, stderr=subprocess.STDOUT,

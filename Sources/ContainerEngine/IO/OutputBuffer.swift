@@ -9,11 +9,52 @@ public final class OutputBuffer: Sendable {
     /// Above this many unread bytes the pump pauses the stream.
     public static let limit = 16 << 20
 
+    /// Unread bytes as the pump's chunks, consumed from the front. A single `Data` would make
+    /// every read shift the whole remainder (16 MiB per 32 KiB read when the reader lags).
     struct State {
-        var data = Data()
+        var chunks: [Data] = []
+        /// Index of the first unread chunk; consumed chunks are dropped in batches.
+        var head = 0
+        /// Bytes already read from `chunks[head]`.
+        var offset = 0
+        var count = 0
         var finished = false
         var readers: [CheckedContinuation<Void, Never>] = []
         var spaceWaiters: [@Sendable () -> Void] = []
+
+        mutating func append(_ bytes: Data) {
+            guard !bytes.isEmpty else { return }
+            chunks.append(bytes)
+            count += bytes.count
+        }
+
+        /// Removes and returns up to `maxBytes` from the front.
+        mutating func take(_ maxBytes: Int) -> Data {
+            var wanted = min(maxBytes, count)
+            var out = Data()
+            out.reserveCapacity(wanted)
+            while wanted > 0 {
+                let chunk = chunks[head]
+                let start = chunk.startIndex + offset
+                let n = min(wanted, chunk.count - offset)
+                out.append(chunk[start..<(start + n)])
+                wanted -= n
+                count -= n
+                offset += n
+                if offset == chunk.count {
+                    head += 1
+                    offset = 0
+                }
+            }
+            if head == chunks.count {
+                chunks.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 64 && head * 2 >= chunks.count {
+                chunks.removeFirst(head)
+                head = 0
+            }
+            return out
+        }
     }
 
     let state = Mutex(State())
@@ -22,7 +63,7 @@ public final class OutputBuffer: Sendable {
 
     func append(_ bytes: Data) {
         let readers = state.withLock { state in
-            state.data.append(bytes)
+            state.append(bytes)
             defer { state.readers = [] }
             return state.readers
         }
@@ -39,7 +80,7 @@ public final class OutputBuffer: Sendable {
     }
 
     /// Whether the pump may read more now.
-    var hasRoom: Bool { state.withLock { $0.data.count < Self.limit } }
+    var hasRoom: Bool { state.withLock { $0.count < Self.limit } }
 
     var isFinished: Bool { state.withLock { $0.finished } }
 
@@ -54,10 +95,8 @@ public final class OutputBuffer: Sendable {
         while true {
             enum Step { case data(Data, [@Sendable () -> Void]), eof, wait }
             let step: Step = state.withLock { state in
-                if !state.data.isEmpty {
-                    let count = min(max(maxBytes, 1), state.data.count)
-                    let chunk = Data(state.data.prefix(count))
-                    state.data = Data(state.data.dropFirst(count))
+                if state.count > 0 {
+                    let chunk = state.take(max(maxBytes, 1))
                     let waiters = state.spaceWaiters
                     state.spaceWaiters = []
                     return .data(chunk, waiters)
@@ -73,7 +112,7 @@ public final class OutputBuffer: Sendable {
             case .wait:
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = state.withLock { state in
-                        if !state.data.isEmpty || state.finished { return true }
+                        if state.count > 0 || state.finished { return true }
                         state.readers.append(continuation)
                         return false
                     }
