@@ -32,12 +32,9 @@ extension Container {
         let container = Container(id: id, bundle: bundle, spec: spec, rootfs: rootPath, engine: engine, cgroup: cgroup)
         try engine.reserve(id, container)
         do {
+            // prestart/createRuntime run from InitLauncher when the init asks (before its
+            // pivot_root), createContainer in the init itself: see ContainerInit.runCreateHooks.
             try await container.createInit(cgroupPath: cgroupPath)
-            // Run once the init is set up and waiting; runc runs prestart/createRuntime a little
-            // earlier (before pivot_root) and createContainer inside the container's namespaces.
-            for kind in [HookKind.prestart, .createRuntime, .createContainer] {
-                try await container.runHooks(kind, status: "created")
-            }
         } catch {
             if let pid = container.pid {
                 try? engine.reaper.signal(pid, SIGKILL)
@@ -76,7 +73,15 @@ extension Container {
             cgroupUnifiedOnly: engine.cgroupLayout?.mode == .v2, cgroupPath: cgroupPath)
         let request = InitLauncher.Request(
             config: config, cloneFlags: plan.cloneFlags, pidNamespacePath: plan.pidPath,
-            uidMappings: spec.linux?.uidMappings ?? [], gidMappings: spec.linux?.gidMappings ?? [], cgroup: cgroup)
+            uidMappings: spec.linux?.uidMappings ?? [], gidMappings: spec.linux?.gidMappings ?? [], cgroup: cgroup,
+            createState: hookState(status: "creating", pid: nil),
+            runtimeHooks: { [self] pid in
+                // runc runs both with the init's pid and status "creating", in this order.
+                let state = hookState(status: "creating", pid: pid)
+                try await runHooks(.prestart, state: state)
+                try await runHooks(.createRuntime, state: state)
+            },
+            hookBudgetMilliseconds: InitLauncher.budget(HookKind.createContainer.hooks(in: spec.hooks)))
         let launched: InitLauncher.Launched
         do {
             launched = try await InitLauncher(engine: engine).launch(request, stdio: stdio)

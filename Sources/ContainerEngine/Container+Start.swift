@@ -1,9 +1,12 @@
+import CLinuxShim
 import Foundation
 import Glibc
+import OCISpec
 
 extension Container {
     /// Lets the waiting init exec the workload. Returns once the exec happened (the init's
-    /// CLOEXEC socket closed) or throws the init's exec error.
+    /// CLOEXEC socket closed) or throws the init's error: a failed exec or startContainer hook,
+    /// after which the init has exited and the container is stopped (delete removes the rest).
     public func start() async throws {
         let socket: SyncSocket? = state.withLock { state in
             guard state.status == .created, let socket = state.initSocket else { return nil }
@@ -13,19 +16,17 @@ extension Container {
         guard let socket else {
             throw fail("start", EngineError(.wrongState, "start", container: id, "container is \(status.rawValue), not created"))
         }
-        do {
-            // runc runs these inside the container just before the exec; here from the agent.
-            try await runHooks(.startContainer, status: "created")
-        } catch {
-            // The init still waits: the container stays created, start may be retried.
-            state.withLock { $0.initSocket = socket }
-            throw fail("start", error)
-        }
         defer { close(socket.fd) }
         let id = self.id
+        // The init runs the startContainer hooks itself (ContainerInit), after the start signal
+        // and before its exec, and answers only then: allow them their time.
+        let budget = InitLauncher.budget(HookKind.startContainer.hooks(in: spec.hooks))
+        let (timeout, overflow) = engine.options.initTimeoutMilliseconds.addingReportingOverflow(budget)
+        _ = engine_set_recv_timeout(socket.fd, overflow ? Int32.max : timeout)
+        let startState = hookState(status: "created", pid: pid)
         let answer: SyncMessage? = try await Blocking.run { () throws -> SyncMessage? in
             do {
-                try socket.send(SyncMessage(kind: .start))
+                try socket.send(SyncMessage(kind: .start, state: startState))
                 return try socket.receive()
             } catch SyncSocket.Failure.closed {
                 return nil

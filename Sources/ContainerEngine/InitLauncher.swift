@@ -14,6 +14,12 @@ struct InitLauncher {
         var uidMappings: [LinuxIDMapping] = []
         var gidMappings: [LinuxIDMapping] = []
         var cgroup: CgroupManager?
+        /// The createContainer hooks' state (its pid is filled in once the init exists).
+        var createState: OCISpec.State?
+        /// Runs the prestart and createRuntime hooks when the init asks for them (create).
+        var runtimeHooks: (@Sendable (pid_t) async throws -> Void)?
+        /// How long the init may additionally take for the hooks it runs itself.
+        var hookBudgetMilliseconds: Int32 = 0
     }
 
     struct Launched: Sendable {
@@ -35,7 +41,8 @@ struct InitLauncher {
             let rc = pair.withUnsafeMutableBufferPointer { engine_socketpair($0.baseAddress) }
             guard rc == 0 else { throw EngineError.sys(operation, containerID, "socketpair", -rc) }
             defer { close(pair[1]) }
-            _ = engine_set_recv_timeout(pair[0], engine.options.initTimeoutMilliseconds)
+            let (budget, overflow) = engine.options.initTimeoutMilliseconds.addingReportingOverflow(request.hookBudgetMilliseconds)
+            _ = engine_set_recv_timeout(pair[0], overflow ? Int32.max : budget)
             var pidns: Int32 = -1
             if let path = request.pidNamespacePath {
                 pidns = open(path, O_RDONLY | O_CLOEXEC)
@@ -56,7 +63,9 @@ struct InitLauncher {
             let socket = SyncSocket(fd: pair[0])
             do {
                 try prepare(pid: pid, request: request)
-                try socket.send(SyncMessage(kind: .config, config: request.config))
+                var state = request.createState
+                state?.pid = pid
+                try socket.send(SyncMessage(kind: .config, config: request.config, state: state))
             } catch {
                 kill(pid: pid)
                 close(pair[0])
@@ -125,20 +134,16 @@ struct InitLauncher {
     private func answer(_ launched: Launched, request: Request, operation: String) async throws {
         let id = request.config.containerID
         let mode = request.config.mode
-        let message: SyncMessage?
-        do {
-            message = try await Blocking.run { () throws -> SyncMessage? in
-                do {
-                    return try launched.socket.receive()
-                } catch SyncSocket.Failure.closed {
-                    return nil
-                }
+        var message = try await receive(launched.socket, id: id, operation: operation)
+        if mode == .create, message?.kind == .hooks, let runtimeHooks = request.runtimeHooks {
+            // The init waits before pivot_root; a failure here kills it (launch's catch).
+            try await runtimeHooks(launched.pid)
+            do {
+                try await Blocking.run { try launched.socket.send(SyncMessage(kind: .hooksDone)) }
+            } catch {
+                throw EngineError(.system, operation, container: id, "resume container init after hooks: \(error)")
             }
-        } catch let failure as SyncSocket.Failure {
-            if case .io(let code) = failure, code == EAGAIN {
-                throw EngineError(.timeout, operation, container: id, "container init did not answer in time")
-            }
-            throw EngineError(.system, operation, container: id, "container init: \(failure)")
+            message = try await receive(launched.socket, id: id, operation: operation)
         }
         switch (mode, message?.kind) {
         case (.create, .ready?), (.exec, nil):
@@ -151,6 +156,31 @@ struct InitLauncher {
         default:
             throw EngineError(.system, operation, container: id, "unexpected message from container init")
         }
+    }
+
+    /// The init's next message, nil when it closed the socket (exec'd, or died).
+    private func receive(_ socket: SyncSocket, id: String, operation: String) async throws -> SyncMessage? {
+        do {
+            return try await Blocking.run { () throws -> SyncMessage? in
+                do {
+                    return try socket.receive()
+                } catch SyncSocket.Failure.closed {
+                    return nil
+                }
+            }
+        } catch let failure as SyncSocket.Failure {
+            if case .io(let code) = failure, code == EAGAIN {
+                throw EngineError(.timeout, operation, container: id, "container init did not answer in time")
+            }
+            throw EngineError(.system, operation, container: id, "container init: \(failure)")
+        }
+    }
+
+    /// The milliseconds `hooks` may take at most (each its timeout, or the default).
+    static func budget(_ hooks: [Hook]) -> Int32 {
+        // Each timeout clamped, so a huge one from the request cannot overflow the sum.
+        let seconds = hooks.reduce(Int64(0)) { $0 + min(Int64(max(1, $1.timeout ?? HookRunner.defaultTimeoutSeconds)), Int64(Int32.max)) }
+        return Int32(clamping: min(seconds, Int64(Int32.max)) * 1000)
     }
 
     /// Missing executables and bad specs found by the init are the caller's mistakes.

@@ -20,7 +20,7 @@ public enum ContainerInit {
             guard message.kind == .config, let config = message.config else {
                 throw InitFailure("receive config", "unexpected message \(message.kind.rawValue)")
             }
-            try run(config, socket: socket)
+            try run(config, socket: socket, state: message.state)
         } catch let failure as InitFailure {
             report(socket, errno: failure.errno, failure.message)
         } catch {
@@ -33,7 +33,7 @@ public enum ContainerInit {
         try? socket.send(SyncMessage(kind: .error, errno: errno, message: message))
     }
 
-    static func run(_ config: InitConfig, socket: SyncSocket) throws {
+    static func run(_ config: InitConfig, socket: SyncSocket, state: OCISpec.State?) throws {
         // Other container processes must not open this process's /proc entries (exe, mem).
         try InitFailure.check(engine_prctl(LinuxConstants.prSetDumpable, 0), "prctl LinuxConstants.prSetDumpable")
         try joinNamespaces(config.joinNamespaces)
@@ -48,7 +48,9 @@ public enum ContainerInit {
             }
             try setHostname(config.spec)
             if config.spec.linux?.namespaces?.contains(where: { $0.type == "mount" }) ?? false {
-                try InitRootfs(config: config).setUp()
+                try InitRootfs(config: config).setUp {
+                    try runCreateHooks(config, socket: socket, state: state)
+                }
             } else {
                 throw InitFailure("rootfs", "a container needs a mount namespace")
             }
@@ -58,6 +60,32 @@ public enum ContainerInit {
             try InitFailure.check(engine_set_ctty(0), "set controlling terminal")
         }
         try InitProcessSetup(config: config).finish(socket: socket)
+    }
+
+    /// The create-time hooks, at runc's point: the container's namespaces exist and its mounts
+    /// and devices are in place, pivot_root has not happened yet. First the agent runs prestart
+    /// and createRuntime in its own (the runtime's) namespaces while we wait (runc's
+    /// procHooks/procResume), then we run createContainer here, in the container's namespaces,
+    /// with the rootfs as cwd as runc does; their paths resolve in the runtime's filesystem,
+    /// which is still our root.
+    ///
+    /// Upstream Kata's rustjail differs: its parent runs only prestart at this sync point, and
+    /// its createContainer/startContainer hooks get status "created" and the init's own getpid()
+    /// (1 in a new pid namespace). We follow runc and the runtime spec: status "creating" for
+    /// the create-time hooks, and the pid the agent sees (runtime.md: "as seen by the host").
+    static func runCreateHooks(_ config: InitConfig, socket: SyncSocket, state: OCISpec.State?) throws {
+        let hooks = config.spec.hooks
+        if !HookKind.prestart.hooks(in: hooks).isEmpty || !HookKind.createRuntime.hooks(in: hooks).isEmpty {
+            try socket.send(SyncMessage(kind: .hooks))
+            let reply = try socket.receive()
+            guard reply.kind == .hooksDone else {
+                throw InitFailure("wait for prestart/createRuntime hooks", "unexpected message \(reply.kind.rawValue)")
+            }
+        }
+        let createContainer = HookKind.createContainer.hooks(in: hooks)
+        guard !createContainer.isEmpty else { return }
+        try InitFailure.checkLibc(chdir(config.rootfs), "chdir \(config.rootfs) for createContainer hooks")
+        try InitHooks.run(.createContainer, hooks: createContainer, state: state)
     }
 
     /// setns into each path, user namespace first, mount namespace last (its root and cwd

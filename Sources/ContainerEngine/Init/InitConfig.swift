@@ -55,6 +55,11 @@ public struct SyncMessage: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable {
         /// agent -> init: the InitConfig.
         case config
+        /// init -> agent: namespaces and mounts are set up, pivot_root is next: run the
+        /// prestart and createRuntime hooks now (runc's procHooks). Sent only when there are any.
+        case hooks
+        /// agent -> init: the prestart and createRuntime hooks succeeded (runc's procResume).
+        case hooksDone
         /// init -> agent: set up and waiting for `start` (create mode).
         case ready
         /// agent -> init: exec the workload.
@@ -67,11 +72,16 @@ public struct SyncMessage: Codable, Sendable, Equatable {
     public var config: InitConfig?
     public var errno: Int32?
     public var message: String?
+    /// The OCI state for the hooks the init runs itself: with `config`, the createContainer
+    /// hooks' state; with `start`, the startContainer hooks'. The agent owns the document
+    /// (the pid is the init's pid as the agent sees it, which the init cannot know).
+    public var state: OCISpec.State?
 
-    public init(kind: Kind, config: InitConfig? = nil, errno: Int32? = nil, message: String? = nil) {
+    public init(kind: Kind, config: InitConfig? = nil, errno: Int32? = nil, message: String? = nil, state: OCISpec.State? = nil) {
         self.kind = kind
         self.config = config
         self.errno = errno
         self.message = message
+        self.state = state
     }
 }

@@ -36,6 +36,10 @@ struct InitProcessSetup {
             guard message.kind == .start else {
                 throw InitFailure("wait for start", "unexpected message \(message.kind.rawValue)")
             }
+            // runc's moment: after the start signal, as the container's user with its
+            // capabilities (and a seccomp filter applied before them), in its namespaces and
+            // root, right before the exec; a failure fails start and this init exits.
+            try InitHooks.run(.startContainer, hooks: HookKind.startContainer.hooks(in: config.spec.hooks), state: message.state)
         }
         if noNewPrivileges {
             // Last, so the filter constrains only the workload, not our handshake.

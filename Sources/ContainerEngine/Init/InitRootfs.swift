@@ -20,8 +20,9 @@ struct InitRootfs {
         LinuxDevice(path: "/dev/urandom", type: "c", major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0),
     ]
 
-    /// Everything up to and including pivot_root and the read-only root.
-    func setUp() throws {
+    /// Everything up to and including pivot_root and the read-only root; `beforePivot` runs
+    /// once the mounts and devices are in place (the create-time hooks' moment).
+    func setUp(beforePivot: () throws -> Void) throws {
         let propagation = try rootPropagation()
         try InitFailure.check(engine_mount(nil, "/", nil, propagation, nil), "make / \(propagationName) recursively")
         try InitFailure.check(engine_mount(rootfs, rootfs, nil, UInt(MS_BIND | MS_REC), nil), "bind mount rootfs \(rootfs)")
@@ -39,6 +40,7 @@ struct InitRootfs {
         if config.process.terminal == true {
             try bindConsole()
         }
+        try beforePivot()
         try pivotRoot()
         if let name = spec.linux?.rootfsPropagation, let flag = MountOptions.propagationFlags[name] {
             try InitFailure.check(engine_mount(nil, "/", nil, flag, nil), "set rootfsPropagation \(name)")
