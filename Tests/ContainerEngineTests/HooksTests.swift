@@ -119,3 +119,17 @@ final class HooksTests: XCTestCase {
         XCTAssertEqual(HookKind.poststop.hooks(in: merged).count, 2)
     }
 }
+
+/// The agent <-> init messages that carry the hook sync points and states.
+final class HookSyncMessageTests: XCTestCase {
+    func testHookMessagesAndStatesRoundTrip() throws {
+        let state = State(id: "c1", status: "created", pid: 4242, bundle: "/run/kata-containers/c1", annotations: ["a": "b"])
+        for message in [SyncMessage(kind: .hooks), SyncMessage(kind: .hooksDone), SyncMessage(kind: .start, state: state)] {
+            let decoded = try JSONDecoder().decode(SyncMessage.self, from: JSONEncoder().encode(message))
+            XCTAssertEqual(decoded, message)
+        }
+        // An older peer's message without a state still decodes.
+        let old = try JSONDecoder().decode(SyncMessage.self, from: Data(#"{"kind":"start"}"#.utf8))
+        XCTAssertNil(old.state)
+    }
+}
