@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Memory hot-plug facts the runtime asks for in GetGuestDetails.
 public struct GuestMemoryInfo: Sendable, Equatable {
@@ -22,7 +26,7 @@ public struct GuestMemoryInfo: Sendable, Equatable {
             let path = roots.memoryBlockSizeFile
             if try GuestFileIO.exists(path, operation: "read memory block size") {
                 let text = try GuestFileIO.read(path, operation: "read memory block size")
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                    .trimmingWhitespace()
                 guard let value = parseHex(text) else {
                     throw GuestOperationError(
                         .system, operation: "read memory block size", path: path,

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// OnlineCPUMem: bring offline CPUs and memory blocks online through sysfs, as upstream does.
 public struct GuestOnlineResources: Sendable {
@@ -37,7 +41,7 @@ public struct GuestOnlineResources: Sendable {
     public func onlineCPUCount() throws(GuestOperationError) -> Int {
         let path = roots.cpuOnlineFile
         let text = try GuestFileIO.read(path, operation: "read online cpus")
-        guard let count = Self.countCPUList(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let count = Self.countCPUList(text.trimmingWhitespace()) else {
             throw GuestOperationError(
                 .system, operation: "read online cpus", path: path, reason: "cannot parse cpu list '\(text.prefix(80))'")
         }
@@ -72,7 +76,7 @@ public struct GuestOnlineResources: Sendable {
             else { continue }
             let file = directory + "/" + name + "/online"
             guard let state = try? GuestFileIO.read(file, operation: operation),
-                state.trimmingCharacters(in: .whitespacesAndNewlines) == "0"
+                state.trimmingWhitespace() == "0"
             else { continue }
             if (try? GuestFileIO.write(file, "1", operation: operation)) != nil {
                 count += 1
