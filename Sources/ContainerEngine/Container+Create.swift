@@ -1,5 +1,9 @@
 import Cgroups
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
 import OCISpec
 
