@@ -75,7 +75,10 @@ let package = Package(
             linkerSettings: staticExecutable),
         .executableTarget(
             name: "kata-agent-ctl",
-            dependencies: ["KataProtocols", "AgentConfig", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf, argumentParser],
+            dependencies: [
+                "KataProtocols", "AgentConfig", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf,
+                argumentParser, nioCore, nioPosix,
+            ],
             linkerSettings: staticExecutable),
         .executableTarget(name: "osbuilder", dependencies: ["OSBuilder", argumentParser]),
         // Test helper: applies seccomp/capabilities to itself (ContainerEngineTests spawn it).

@@ -3,12 +3,16 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import LinuxKit
+import NIOCore
+import NIOPosix
 
 /// Opens the gRPC connection for a server address (the agent's own `ServerAddress` forms).
 enum AgentConnection {
-    /// Runs `body` with a connected client, then shuts the connection down.
+    /// Runs `body` with a connected client, then shuts the connection down. `eventLoopGroup`
+    /// is where the connection's I/O runs (the bench pins it to one loop it also runs tasks on).
     static func with<Result: Sendable>(
         address text: String, timeout: Duration?,
+        eventLoopGroup: any EventLoopGroup = .singletonMultiThreadedEventLoopGroup,
         _ body: (AgentClient) async throws(CtlError) -> Result
     ) async throws(CtlError) -> Result {
         let address: ServerAddress
@@ -47,7 +51,7 @@ enum AgentConnection {
         let transport: HTTP2ClientTransport.Posix
         do {
             transport = try HTTP2ClientTransport.Posix(
-                target: target, transportSecurity: .plaintext)
+                target: target, transportSecurity: .plaintext, eventLoopGroup: eventLoopGroup)
         } catch {
             throw CtlError.connection("cannot set up a connection to \(text): \(error)")
         }

@@ -20,6 +20,7 @@ struct KataAgentCtl: AsyncParsableCommand {
     static let subcommands: [any ParsableCommand.Type] = [
         ConnectCommand.self, CallCommand.self, ListCommand.self,
         ConsoleCommand.self,
+        BenchCommand.self,
     ]
 
     @Option(name: [.customLong("server-address"), .customLong("server-addr")],
