@@ -1,5 +1,9 @@
 import ContainerEngine
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import GRPCCore
 import KataProtocols
 import OCISpec
