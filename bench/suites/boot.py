@@ -98,6 +98,15 @@ def run(ctx) -> list:
                           f"{results[baseline].get('estimate_error_median_s', 0.0):+.2f} s)")
         fig.met = fig.ratio is not None and fig.ratio <= TARGET_RATIO
         figures.append(fig)
+        # When the agent itself says it serves: the gap to "ready" is the host's first RPC
+        # getting through the channel (over virtio-serial, early host connections are lost).
+        listening = [s["agent_listening_s"] for s in results[name]["samples"] if s.get("agent_listening_s") is not None]
+        if listening:
+            figures.append(Figure(
+                f"boot-{_slug(name)}-listening", f"Boot: {name.split(',')[0]}, agent listening ({data['accel']})",
+                Series(f"{name.split(',')[0]}: 'agent server listening' on the console", "s", listening),
+                series(baseline, baseline), command=command,
+                note=f"{setup}; the agent's own log line, in guest uptime from printk stamps"))
     rss = data.get("rss") or {}
     for key, value in rss.items():
         what = key.removeprefix("rss_").removesuffix("_kib").replace("_", " ")
