@@ -141,6 +141,6 @@ public struct HookRunner: Sendable {
         var buffer = [UInt8](repeating: 0, count: Int(size) - start)
         let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
         guard n > 0 else { return "" }
-        return String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(decoding: buffer[0..<n], as: UTF8.self).trimmingWhitespace()
     }
 }
