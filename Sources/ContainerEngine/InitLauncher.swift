@@ -201,7 +201,7 @@ struct InitLauncher {
         defer { close(fd) }
         let bytes = Array(text.utf8)
         let n = Glibc.write(fd, bytes, bytes.count)
-        if n != bytes.count { throw EngineError.sys("write", id, "\(path) (\(text.trimmingCharacters(in: .newlines)))", errno) }
+        if n != bytes.count { throw EngineError.sys("write", id, "\(path) (\(text.trimmingWhitespace()))", errno) }
     }
 
     private func kill(pid: pid_t) {
