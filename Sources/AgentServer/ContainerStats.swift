@@ -15,10 +15,12 @@ extension AgentService {
         }
     }
 
-    /// Long poll: the id of the next container whose memory cgroup saw an OOM kill.
+    /// Long poll: the id of the next container whose memory cgroup saw an OOM (queued since
+    /// the container was created; a cancelled call takes nothing from the queue).
     func getOOMEvent(request: Grpc_GetOOMEventRequest, context: ServerContext) async throws -> Grpc_OOMEvent {
         try await serveRPC("GetOOMEvent", logger: logger) {
-            let id = try await OOMEvents.next(engine: pod.engine)
+            let events = try pod.oomEvents
+            let id = try await cancellableByRPC { try await events.next() }
             var response = Grpc_OOMEvent()
             response.containerID = id
             return response
@@ -82,44 +84,5 @@ extension AgentService {
         out.op = entry.op
         out.value = entry.value
         return out
-    }
-}
-
-/// Waits for the next OOM event of any current container (re-checking the container list so
-/// containers created while waiting are watched too).
-enum OOMEvents {
-    static func next(engine: Engine) async throws -> String {
-        while true {
-            let ids = engine.containerIDs
-            let found: String? = await withTaskGroup(of: String?.self) { group in
-                for id in ids {
-                    guard let stream = try? engine.container(id).oomEvents() else { continue }
-                    group.addTask {
-                        for await _ in stream { return id }
-                        return nil
-                    }
-                }
-                group.addTask {
-                    // Re-scan for new containers now and then.
-                    try? await Task.sleep(for: .seconds(1))
-                    return nil
-                }
-                for await result in group {
-                    if let result {
-                        group.cancelAll()
-                        return result
-                    }
-                    if Task.isCancelled { break }
-                    // Timer fired (or a watched cgroup went away) and the set may have changed.
-                    if engine.containerIDs != ids {
-                        group.cancelAll()
-                        return nil
-                    }
-                }
-                return nil
-            }
-            if let found { return found }
-            try Task.checkCancellation()
-        }
     }
 }

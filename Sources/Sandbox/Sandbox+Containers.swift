@@ -28,6 +28,8 @@ public final class PodContainers: SandboxContainers {
 
     public let engine: Engine
     public let paths: Paths
+    /// OOM events of the pod's containers, queued for GetOOMEvent.
+    public let oomEvents: PodOOMEvents
     let logger: Logger
 
     struct State {
@@ -46,6 +48,7 @@ public final class PodContainers: SandboxContainers {
         self.engine = engine
         self.paths = paths
         self.logger = logger
+        oomEvents = PodOOMEvents(logger: logger)
     }
 
     // MARK: the process-wide instance
@@ -92,7 +95,7 @@ public final class PodContainers: SandboxContainers {
         applyPodNamespaces(&spec, sandboxPidns: sandboxPidns)
         try? FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
         if let data = try? spec.encoded(pretty: true) {
-            FileManager.default.createFile(atPath: bundle + "/config.json", contents: data)
+            _ = FileManager.default.createFile(atPath: bundle + "/config.json", contents: data)
         }
         let container: Container
         do {
@@ -105,6 +108,7 @@ public final class PodContainers: SandboxContainers {
         if let pid = container.pid {
             persistNamespaces(from: pid, spec: spec)
         }
+        oomEvents.watch(container)
         state.withLock { $0.order.append(id) }
         return container
     }
@@ -112,7 +116,14 @@ public final class PodContainers: SandboxContainers {
     /// RemoveContainer: the engine's delete, then the bundle's config (never the rootfs).
     public func remove(id: String, timeout: Duration?) async throws {
         let container = try engine.container(id)
-        try await container.delete(timeout: timeout)
+        oomEvents.stopWatching(id)
+        do {
+            try await container.delete(timeout: timeout)
+        } catch {
+            // Still there (e.g. the timeout passed): keep reporting its OOMs.
+            if (try? engine.container(id)) != nil { oomEvents.watch(container) }
+            throw error
+        }
         removeBundle(paths.bundles + "/" + id)
         let empty = state.withLock { state in
             state.order.removeAll { $0 == id }
@@ -129,6 +140,7 @@ public final class PodContainers: SandboxContainers {
                 logger.error("remove container at sandbox destruction", metadata: ["container": "\(id)", "error": "\(error)"])
             }
         }
+        oomEvents.close()
         releaseSharedNamespaces()
     }
 
@@ -144,6 +156,13 @@ public final class PodContainers: SandboxContainers {
             guard (namespaces[index].path ?? "").isEmpty else { continue }
             if type == "ipc" || type == "uts", let path = shared[type] {
                 namespaces[index].path = path
+                // The pod's hostname is the first container's: as upstream, a container
+                // joining the shared UTS namespace does not set its own.
+                if type == "uts", let hostname = spec.hostname, !hostname.isEmpty {
+                    logger.debug("hostname of a container joining the pod's uts namespace ignored",
+                                 metadata: ["hostname": "\(hostname)"])
+                    spec.hostname = nil
+                }
             }
             if type == "pid", sandboxPidns, let path = firstPid {
                 namespaces[index].path = path
@@ -162,7 +181,7 @@ public final class PodContainers: SandboxContainers {
         try? FileManager.default.createDirectory(atPath: paths.sharedNamespaces, withIntermediateDirectories: true)
         for type in ["ipc", "uts"] where spec.linux?.namespaces?.contains(where: { $0.type == type && ($0.path ?? "").isEmpty }) ?? false {
             let target = paths.sharedNamespaces + "/" + type
-            FileManager.default.createFile(atPath: target, contents: nil)
+            _ = FileManager.default.createFile(atPath: target, contents: nil)
             if mount("/proc/\(pid)/ns/\(type)", target, nil, UInt(MS_BIND), nil) == 0 {
                 shared[type] = target
             } else {
