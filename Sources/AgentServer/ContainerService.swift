@@ -33,7 +33,11 @@ extension AgentService {
             }
             let spec = OCIConversion.spec(request.oci)
             try RequestValidation.id(request.execID, field: "exec_id", allowEmpty: true)
-            _ = try await pod.create(id: request.containerID, spec: spec, sandboxPidns: request.sandboxPidns)
+            // Either request may ask for the shared pid namespace (upstream's runtime copies the
+            // sandbox's setting into every CreateContainer; a direct client may set only one).
+            let sandboxWide = await environment.sandbox.sandboxPidns
+            let sandboxPidns = request.sandboxPidns || sandboxWide
+            _ = try await pod.create(id: request.containerID, spec: spec, sandboxPidns: sandboxPidns)
             ContainerInitExecIDs.record(containerID: request.containerID, execID: request.execID)
             return Google_Protobuf_Empty()
         }
