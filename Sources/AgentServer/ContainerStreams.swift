@@ -48,8 +48,12 @@ extension AgentService {
             guard request.row <= UInt32(UInt16.max), request.column <= UInt32(UInt16.max) else {
                 throw ValidationError(field: "row/column", reason: "\(request.row)x\(request.column) exceeds 65535")
             }
-            try streamProcess(request.containerID, request.execID)
-                .stdio.resize(rows: UInt16(request.row), cols: UInt16(request.column))
+            let process = try streamProcess(request.containerID, request.execID)
+            // Upstream's answer for a process without a terminal.
+            guard process.stdio.terminal else {
+                throw RPCError(code: .unavailable, message: "TtyWinResize: no tty for exec id '\(request.execID)' of container \(request.containerID)")
+            }
+            try process.stdio.resize(rows: UInt16(request.row), cols: UInt16(request.column))
             return Google_Protobuf_Empty()
         }
     }
