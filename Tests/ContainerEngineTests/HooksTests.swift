@@ -87,6 +87,28 @@ final class HooksTests: XCTestCase {
         XCTAssertFalse(alive, "hook child \(child) survived the timeout")
     }
 
+    func testAFailedHooksBackgroundChildrenAreKilled() async throws {
+        let pidFile = directory + "/child.pid"
+        do {
+            try await runner().run([sh("sleep 300 & echo $! > \(pidFile); exit 2")], kind: .prestart, state: state)
+            XCTFail("the hook must fail")
+        } catch let error as HookError {
+            guard case let .failed(kind, _, status, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(kind, .prestart)
+            XCTAssertEqual(status, 2)
+        }
+        let childText = try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let child = try XCTUnwrap(Int32(childText))
+        let deadline = Date().addingTimeInterval(10)
+        var alive = true
+        while alive && Date() < deadline {
+            let stat = (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8)) ?? ""
+            alive = !stat.isEmpty && !stat.contains(") Z ")
+            if alive { usleep(10_000) }
+        }
+        XCTAssertFalse(alive, "a failed hook's child \(child) survived")
+    }
+
     func testInvalidHooks() async throws {
         let runner = try runner()
         for (hook, reason) in [(Hook(path: "relative/hook"), "absolute"), (Hook(path: "/bin/true", timeout: 0), "timeout")] {

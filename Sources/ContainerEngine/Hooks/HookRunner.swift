@@ -92,6 +92,10 @@ public struct HookRunner: Sendable {
             throw HookError.timeout(kind: kind, path: hook.path, seconds: seconds)
         }
         guard status == 0 else {
+            // A failed step leaves nothing behind: what the hook started in its group dies too.
+            // The group id cannot have been reused while the group has members; once it has
+            // none this finds nobody (a new group with that id needs a full pid wrap-around).
+            _ = kill(-pid, SIGKILL)
             throw HookError.failed(kind: kind, path: hook.path, status: status, output: Self.tail(of: output))
         }
     }
