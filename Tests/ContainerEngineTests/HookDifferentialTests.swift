@@ -21,7 +21,7 @@ final class HookDifferentialTests: XCTestCase {
     override func setUpWithError() throws {
         let harness = try DifferentialHarness()
         self.harness = harness
-        FileManager.default.createFile(atPath: harness.rootfs.rootfs + "/" + HookProbe.marker, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: harness.rootfs.rootfs + "/" + HookProbe.marker, contents: Data()))
         logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("hook-diff-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
     }

@@ -19,7 +19,7 @@ final class HookTimingTests: XCTestCase {
         let agent = try EngineTestSupport.agentBinary()
         let rootfs = try BusyboxRootfs()
         self.rootfs = rootfs
-        FileManager.default.createFile(atPath: rootfs.rootfs + "/" + HookProbe.marker, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: rootfs.rootfs + "/" + HookProbe.marker, contents: Data()))
         let reaper = try Reaper(mode: .registeredOnly)
         self.reaper = reaper
         engine = Engine(reaper: reaper, options: Engine.Options(initExecutable: agent, initTimeoutMilliseconds: 20_000))
@@ -203,6 +203,51 @@ final class HookTimingTests: XCTestCase {
         try await container.delete(timeout: .seconds(10))
         XCTAssertEqual(engine.containerIDs, [])
         XCTAssertEqual(cgroupDirectories(id), [])
+    }
+
+    /// In a shared pid namespace the init's death does not end the hook's children. Two things
+    /// do: the init kills a failed hook's process group, and removing the container's cgroup
+    /// kills what is left in it (either alone passes this test; it checks the outcome).
+    func testAFailedCreateContainerHooksChildrenDieInASharedPidNamespace() async throws {
+        let engine = try XCTUnwrap(self.engine)
+        let rootfs = try XCTUnwrap(self.rootfs)
+        let first = try await Container.create(id: newID(), bundle: rootfs.bundle.path, spec: try spec(["sleep", "100"], id: newID()), engine: engine)
+        try await first.start()
+        let firstPid = try XCTUnwrap(first.pid)
+        let id = newID()
+        var spec = try spec(["true"], id: id)
+        let namespaces = spec.linux?.namespaces ?? []
+        spec.linux?.namespaces = namespaces.map { namespace in
+            namespace.type == "pid" ? LinuxNamespace(type: "pid", path: "/proc/\(firstPid)/ns/pid") : namespace
+        }
+        let token = "hook-child-\(UUID().uuidString.prefix(8))"
+        spec.hooks = Hooks(createContainer: [
+            Hook(path: "/bin/sh", args: ["sh", "-c", "sh -c 'sleep 300; : \(token)' & exit 5"], env: HookProbe.environment),
+        ])
+        do {
+            _ = try await Container.create(id: id, bundle: rootfs.bundle.path, spec: spec, engine: engine)
+            XCTFail("create succeeded with a failing createContainer hook")
+        } catch let error as EngineError {
+            XCTAssertTrue(error.description.contains("createContainer") && error.description.contains("exit status 5"), error.description)
+        }
+        func withToken() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+                guard Int32(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+                let stat = (try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8)) ?? ""
+                return String(decoding: data, as: UTF8.self).contains(token) && !stat.contains(") Z ")
+            }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        var left = withToken()
+        while !left.isEmpty && Date() < deadline {
+            usleep(20_000)
+            left = withToken()
+        }
+        XCTAssertEqual(left, [], "the failed hook's child survived in the shared pid namespace")
+        XCTAssertEqual(cgroupDirectories(id), [])
+        try first.kill(signal: SIGKILL)
+        _ = try await first.wait()
+        try await first.delete(timeout: .seconds(10))
     }
 
     func testAHookThatOutlivesItsTimeoutInTheContainerIsKilled() async throws {
