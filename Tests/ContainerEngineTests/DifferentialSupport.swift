@@ -52,11 +52,40 @@ enum DifferentialProbe {
         DifferentialItem(name: "list masked /sys/firmware", command: "ls -A /sys/firmware | wc -l"),
     ]
 
+    /// What a process with a terminal observes of it (the `tty` variant only: without a
+    /// terminal the stdio differ by construction, /dev/null and files for runc, pipes here).
+    static let terminalItems: [DifferentialItem] = [
+        DifferentialItem(name: "stdio are terminals",
+                         command: "for f in 0 1 2; do if [ -t $f ]; then echo \"$f tty\"; else echo \"$f not a tty\"; fi; done"),
+        DifferentialItem(name: "tty name", command: "tty"),
+        DifferentialItem(name: "stdio links", command: "readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2"),
+        DifferentialItem(name: "terminal size", command: "stty size"),
+        DifferentialItem(name: "terminal modes", command: "stty -a"),
+        DifferentialItem(name: "/dev/console", command: "ls -l /dev/console | awk '{ print $1, $3, $4, $5 }'"),  // major only: the pty index varies
+        DifferentialItem(name: "/dev/pts", command: "ls /dev/pts"),
+        DifferentialItem(name: "pid 1 has a controlling tty",
+                         command: "ps -o pid,tty | awk '$1 == 1 { print ($2 == \"?\" ? \"no\" : \"yes\") }'"),
+    ]
+
+    /// Terminal items where the engine knowingly differs from runc, with what the engine
+    /// shows and why. runc opens the PTY inside the container's own devpts (after pivot_root)
+    /// and bind-mounts that pts/0 on /dev/console; the engine, like upstream's rustjail,
+    /// opens it in the agent (the guest's devpts), which the container's fresh devpts does not
+    /// list, and bind-mounts it on /dev/console (rustjail does not even do that). Compared
+    /// exactly, so a change in either direction shows.
+    static let knownTerminalDifferences: [String: (engine: String, why: String)] = [
+        "tty name": ("/dev/console", "the PTY is not in the container's devpts, /dev/console is its only name"),
+        "/dev/pts": ("ptmx", "the PTY is not in the container's devpts"),
+        "/dev/console": ("crw------- root root 136,", "the agent's PTY keeps its own mode and group; runc's pts/0 gets devpts' mode=620,gid=5"),
+    ]
+
     static let marker = "@@item "
 
     /// One `sh -c` script printing a marker line before each item's output (stderr folded in,
     /// because error messages are part of what the container observes).
-    static var script: String {
+    static var script: String { script(items) }
+
+    static func script(_ items: [DifferentialItem]) -> String {
         items.map { "echo '\(marker)\($0.name)'; ( \($0.command) ) 2>&1" }.joined(separator: "; ")
     }
 
@@ -183,6 +212,25 @@ final class DifferentialHarness {
         return data
     }
 
+    /// Runs the bundle with a terminal: `runc run -d --console-socket` hands the container's PTY
+    /// master to a `ConsoleSocket`, read until the container closes its side. Detached runc
+    /// keeps no exit status, so the run's status is nil.
+    func runRuncWithTerminal(id: String) throws -> (run: ProbeRun, status: Int32?) {
+        runcIDs.append(id)
+        let bundle = rootfs.bundle.path
+        let root = runcRoot.path
+        let console = try ConsoleSocket(path: runcRoot.appendingPathComponent("console.sock").path)
+        defer { console.close() }
+        let started = try Self.runTool([Self.runc, "--root", root, "run", "-d", "--console-socket", console.path, "--bundle", bundle, id],
+                                       cwd: bundle, deadlineSeconds: Self.deadlineSeconds)
+        defer { _ = try? Self.runTool([Self.runc, "--root", root, "delete", "-f", id], cwd: "/", deadlineSeconds: 10) }
+        guard started.status == 0 else { return (started, started.status) }
+        let master = try console.receiveMaster(timeoutSeconds: Self.deadlineSeconds)
+        defer { close(master) }
+        let output = try ConsoleSocket.readToEnd(master, deadlineSeconds: Self.deadlineSeconds)
+        return (ProbeRun(status: 0, stdout: output, stderr: started.stderr), nil)
+    }
+
     func runRunc(id: String) throws -> ProbeRun {
         runcIDs.append(id)
         let bundle = rootfs.bundle.path
@@ -232,8 +280,8 @@ final class DifferentialHarness {
         defer { try? FileManager.default.removeItem(at: dir) }
         let outURL = dir.appendingPathComponent("stdout")
         let errURL = dir.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let process = Foundation.Process()
         process.executableURL = URL(fileURLWithPath: argv[0])
         process.arguments = Array(argv.dropFirst())
