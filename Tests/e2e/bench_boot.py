@@ -24,12 +24,10 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 from typing import Callable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import agentclient as ac  # noqa: E402
 import diskimage  # noqa: E402
 import guests  # noqa: E402
 import initramfs  # noqa: E402
@@ -82,48 +80,17 @@ def boot_bare(spec: BootSpec, workdir: pathlib.Path) -> dict:
                 **milestones(guest)}
 
 
-# grpcio's defaults suit a server that is up: a channel that first finds no server fails its
-# calls fast and reconnects after 1 s, 1.6 s, 2.6 s..., and an early connection attempt gives up
-# after 20 s; polled that way (agentclient.wait_ready), "ready" landed 0.3 to 5 s after the
-# agent listened. One pending wait_for_ready call on a channel that retries every 0.1-0.2 s and
-# lets a connection wait for the server's SETTINGS as long as the boot takes is answered
-# 0.35-0.55 s after the agent's "listening" line (the agent's first RPC); the bytes it sends
-# early wait in QEMU's chardev (or the vsock relay) until the agent reads them.
-PROBE_CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 200),
-                         ("grpc.min_reconnect_backoff_ms", int(READY_TIMEOUT * 1000))]
-
-
-def wait_ready(guest: Guest, timeout: float) -> float:
-    """Host monotonic time Health.Check first answered SERVING."""
-    import grpc
-    guest.wait_until("agent channel socket", lambda: True if guest.agent_socket.exists() else None, 60,
-                     interval=0.01)
-    channel = grpc.insecure_channel(f"unix:{guest.agent_socket}", options=PROBE_CHANNEL_OPTIONS)
-    health = ac.Stub(channel, ac.health_pb2.DESCRIPTOR.services_by_name["Health"])
-
-    def probe() -> float:
-        # Bounded so a guest that dies is noticed by wait_until between calls.
-        reply = health.Check(ac.health_pb2.CheckRequest(), timeout=10, wait_for_ready=True)
-        if reply.status != ac.health_pb2.HealthCheckResponse.SERVING:
-            raise RuntimeError(f"health status {reply.status}")
-        return time.monotonic()
-    try:
-        return guest.wait_until("agent Health.Check SERVING", probe, timeout, interval=0.01)
-    finally:
-        channel.close()
-
-
 def boot_agent(spec: BootSpec, workdir: pathlib.Path, containers: int | None = None) -> dict:
     with Guest(spec, workdir) as guest:
-        ready = wait_ready(guest, READY_TIMEOUT)
-        result = {"ready_s": guest.uptime_at(ready), **milestones(guest)}
-        if containers is not None:
-            client = ac.PyClient(guest.agent_socket)
-            try:
+        client = guests.ChannelClient(guests.ready_channel(guest, READY_TIMEOUT))
+        try:
+            ready = guests.wait_ready(guest, client.channel, READY_TIMEOUT)
+            result = {"ready_s": guest.uptime_at(ready), **milestones(guest)}
+            if containers is not None:
                 result.update(measure_rss(client, containers))
-            finally:
-                client.close()
-        return result
+            return result
+        finally:
+            client.close()
 
 
 def _rss_kib(client, exec_id: str) -> int:

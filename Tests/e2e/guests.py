@@ -222,6 +222,64 @@ def boot_agent(spec: BootSpec, workdir: pathlib.Path, client_kind: str,
         raise
 
 
+# For measuring readiness (bench_boot.py). grpcio's defaults suit a server that is up: a
+# channel that first finds no server fails its calls fast and reconnects after 1 s, 1.6 s,
+# 2.6 s..., and an early connection attempt gives up after 20 s; polled that way
+# (agentclient.wait_ready), readiness was seen 0.3 to 5 s after the agent listened. One pending
+# wait_for_ready call on a channel that retries every 0.1-0.2 s and lets a connection wait for
+# the server's SETTINGS as long as the boot may take is answered 0.35-0.55 s after the agent's
+# "listening" line (its first RPC): the bytes sent early wait in QEMU's chardev (or the vsock
+# relay) until the agent reads them. Keep using that channel afterwards: over virtio-serial a
+# second host connection right after the first closed can lose its HTTP/2 preface (README).
+def ready_channel(guest: Guest, timeout: float):
+    """A grpc channel to the guest's agent, for `wait_ready` and `ChannelClient`."""
+    import grpc
+    guest.wait_until("agent channel socket", lambda: True if guest.agent_socket.exists() else None,
+                     timeout, interval=0.01)
+    return grpc.insecure_channel(f"unix:{guest.agent_socket}", options=[
+        ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", int(timeout * 1000))])
+
+
+def wait_ready(guest: Guest, channel, timeout: float) -> float:
+    """Host monotonic time Health.Check first answered SERVING; GuestError (with the console)
+    if not within `timeout` or if the guest dies first."""
+    deadline = time.monotonic() + timeout
+    health = agentclient.Stub(channel, agentclient.health_pb2.DESCRIPTOR.services_by_name["Health"])
+
+    def probe() -> float:
+        # Bounded so that wait_until notices a dead guest or the deadline between calls.
+        remaining = min(10.0, max(0.1, deadline - time.monotonic()))
+        reply = health.Check(agentclient.health_pb2.CheckRequest(), timeout=remaining, wait_for_ready=True)
+        if reply.status != agentclient.health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError(f"health status {reply.status}")
+        return time.monotonic()
+    return guest.wait_until("agent Health.Check SERVING", probe, timeout, interval=0.01)
+
+
+class ChannelClient:
+    """agentclient.PyClient's `call` over an existing channel (`ready_channel`'s)."""
+
+    name = "grpcio"
+
+    def __init__(self, channel) -> None:
+        import grpc
+        self._grpc = grpc
+        self.channel = channel
+        self.agent = agentclient.Stub(channel, agentclient.agent_pb2.DESCRIPTOR.services_by_name["AgentService"])
+        self.health = agentclient.Stub(channel, agentclient.health_pb2.DESCRIPTOR.services_by_name["Health"])
+
+    def call(self, rpc: str, request, timeout: float = 60):
+        stub = self.health if rpc in agentclient.HEALTH_RPCS else self.agent
+        try:
+            return getattr(stub, rpc)(request, timeout=timeout)
+        except self._grpc.RpcError as error:
+            raise agentclient.RpcFailed(rpc, error.code().name, error.details() or "") from None
+
+    def close(self) -> None:
+        self.channel.close()
+
+
 def make_client(kind: str, guest: Guest):
     if kind == "grpcio":
         return agentclient.PyClient(guest.agent_socket)
