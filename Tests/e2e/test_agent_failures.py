@@ -18,8 +18,10 @@ def test_failing_agent_boot_fails_fast_with_console(kernel, tmp_path, case):
     if case == "bad-server-addr":
         initrd = guests.build(guests.GuestRecipe("minimal"), kernel)
         spec = guests.initrd_spec(kernel, initrd, case)
-        spec.append = spec.append.replace(f"agent.server_addr={guests.SERIAL_SERVER_ADDR}",
-                                          "agent.server_addr=bogus://nowhere")
+        # Whatever the transport put there (nothing on a vhost-vsock host), the agent gets
+        # one address it cannot serve.
+        params = [p for p in spec.append.split() if not p.startswith("agent.server_addr=")]
+        spec.append = " ".join(params + ["agent.server_addr=bogus://nowhere"])
     else:
         initrd = guests.build(guests.GuestRecipe("minimal", boot_modules=False), kernel)
         spec = guests.initrd_spec(kernel, initrd, case)
