@@ -67,8 +67,12 @@ extension AgentService {
 
     private func read(_ buffer: OutputBuffer, len: UInt32) async throws -> Grpc_ReadStreamResponse {
         guard len > 0 else { throw ValidationError(field: "len", reason: "must be greater than 0") }
+        let maxBytes = min(Int(len), Self.maximumReadLength)
+        // A read whose caller left (deadline, cancel) must stop waiting, or it would take the
+        // next output from the caller after it.
+        let data = try await cancellableByRPC { await buffer.read(maxBytes: maxBytes) }
         var response = Grpc_ReadStreamResponse()
-        response.data = await buffer.read(maxBytes: min(Int(len), Self.maximumReadLength))
+        response.data = data
         return response
     }
 }

@@ -23,7 +23,9 @@ public final class OutputBuffer: Sendable {
         var offset = 0
         var count = 0
         var finished = false
-        var readers: [CheckedContinuation<Void, Never>] = []
+        /// Waiting reads by token, so a cancelled one can leave.
+        var readers: [(token: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextToken: UInt64 = 0
         var spaceWaiters: [@Sendable () -> Void] = []
 
         mutating func append(_ bytes: Data) {
@@ -71,7 +73,7 @@ public final class OutputBuffer: Sendable {
             defer { state.readers = [] }
             return state.readers
         }
-        for reader in readers { reader.resume() }
+        for reader in readers { reader.continuation.resume() }
     }
 
     func finish() {
@@ -80,7 +82,7 @@ public final class OutputBuffer: Sendable {
             defer { state.readers = [] }
             return state.readers
         }
-        for reader in readers { reader.resume() }
+        for reader in readers { reader.continuation.resume() }
     }
 
     /// Whether the pump may read more now.
@@ -94,9 +96,11 @@ public final class OutputBuffer: Sendable {
     }
 
     /// Up to `maxBytes`, waiting while nothing is buffered and the stream is open.
-    /// Empty data means EOF.
+    /// Empty data means EOF. A read cancelled while waiting returns empty data and takes
+    /// nothing: its caller is gone, and the bytes stay for the next read.
     public func read(maxBytes: Int) async -> Data {
         while true {
+            if Task.isCancelled { return Data() }
             enum Step { case data(Data, [@Sendable () -> Void]), eof, wait }
             let step: Step = state.withLock { state in
                 if state.count > 0 {
@@ -114,13 +118,26 @@ public final class OutputBuffer: Sendable {
             case .eof:
                 return Data()
             case .wait:
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLock { state in
-                        if state.count > 0 || state.finished { return true }
-                        state.readers.append(continuation)
-                        return false
+                let token = state.withLock { state in
+                    state.nextToken &+= 1
+                    return state.nextToken
+                }
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let resumeNow = state.withLock { state in
+                            // Checked under the lock: a cancellation handler that already ran
+                            // found nothing to resume.
+                            if state.count > 0 || state.finished || Task.isCancelled { return true }
+                            state.readers.append((token, continuation))
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
                     }
-                    if resumeNow { continuation.resume() }
+                } onCancel: {
+                    let reader = state.withLock { state in
+                        state.readers.firstIndex { $0.token == token }.map { state.readers.remove(at: $0) }
+                    }
+                    reader?.continuation.resume()
                 }
             }
         }
