@@ -4,19 +4,19 @@ import PackageDescription
 // A fully static ELF for the guest. Only the link step of the executables gets these flags,
 // so tests and executables share one compilation. `-static-executable` alone misses
 // Foundation's transitive static archives (objects were compiled for dynamic linking and
-// do not autolink them), hence the explicit group. The agent uses FoundationEssentials only:
-// full Foundation would pull in ICU and its data (~40 MB of the binary).
-func staticExecutable(fullFoundation: Bool) -> [LinkerSetting] {
-    var archives = ["FoundationEssentials", "_FoundationCollections", "_FoundationCShims", "swiftSynchronization"]
-    if fullFoundation {
-        archives += ["Foundation", "FoundationInternationalization", "_FoundationICU", "CoreFoundation"]
-    }
-    archives += ["seccomp", "cap"]
+// do not autolink them), hence the explicit group. The executables use FoundationEssentials
+// only: full Foundation would pull in ICU and its data (~40 MB of the binary);
+// AgentConfigTests' AgentFootprintTests fails if the agent carries ICU again.
+let staticExecutable: [LinkerSetting] = {
+    let archives = [
+        "FoundationEssentials", "_FoundationCollections", "_FoundationCShims", "swiftSynchronization",
+        "seccomp", "cap",
+    ]
     var flags = ["-static-executable", "-Xlinker", "--start-group"]
     for archive in archives { flags += ["-Xlinker", "-l\(archive)"] }
     flags += ["-Xlinker", "--end-group", "-Xlinker", "-lstdc++"]
     return [.unsafeFlags(flags)]
-}
+}()
 
 let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
 let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
@@ -73,14 +73,14 @@ let package = Package(
         .executableTarget(
             name: "kata-agent",
             dependencies: ["AgentServer", "AgentConfig", "ContainerEngine", "LinuxKit", "Sandbox", argumentParser, logging],
-            linkerSettings: staticExecutable(fullFoundation: false)),
+            linkerSettings: staticExecutable),
         .executableTarget(
             name: "kata-agent-ctl",
             dependencies: [
                 "KataProtocols", "AgentConfig", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf,
                 argumentParser, nioCore, nioPosix,
             ],
-            linkerSettings: staticExecutable(fullFoundation: true)),
+            linkerSettings: staticExecutable),
         .executableTarget(name: "osbuilder", dependencies: ["OSBuilder", argumentParser]),
         // Test helper: applies seccomp/capabilities to itself (ContainerEngineTests spawn it).
         .executableTarget(name: "security-probe", dependencies: ["ContainerEngine", "OCISpec", "CLinuxShim"], path: "Tests/SecurityProbe"),

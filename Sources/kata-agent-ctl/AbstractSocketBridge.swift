@@ -1,8 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LinuxKit
+import Synchronization
 
 /// Reaches an abstract unix socket (`unix://@name`) through a private filesystem socket.
 ///
@@ -11,25 +16,25 @@ import LinuxKit
 /// client dials a socket in a fresh 0700 directory and each accepted connection is relayed to
 /// the exact-length abstract address. The first upstream connection is opened up front so an
 /// absent agent is reported plainly ("Connection refused") rather than as a gRPC failure.
-final class AbstractSocketBridge: @unchecked Sendable {
+final class AbstractSocketBridge: Sendable {
     /// The filesystem socket the gRPC client dials.
     let path: String
     private let directory: String
     private let listener: ConsoleListener
     private let abstractName: String
-    // Guarded by `lock`: the pre-connected upstream fd handed to the first accepted connection.
-    private let lock = NSLock()
-    private var firstUpstream: Int32
+    /// The pre-connected upstream fd handed to the first accepted connection (-1 once taken).
+    private let firstUpstream: Mutex<Int32>
 
     init(abstractName name: String) throws {
         abstractName = "@" + name
-        firstUpstream = try UnixSocket.connect(path: abstractName)
+        let upstream = try UnixSocket.connect(path: abstractName)
+        firstUpstream = Mutex(upstream)
         var template = Array("/tmp/kata-agent-ctl.XXXXXX".utf8CString)
         guard let created = template.withUnsafeMutableBufferPointer({ buffer in
             buffer.baseAddress.flatMap { mkdtemp($0) }
         }) else {
             let code = errno
-            ConsoleIO.closeQuietly(firstUpstream)
+            ConsoleIO.closeQuietly(upstream)
             throw ConsoleError("create a private directory", target: "/tmp/kata-agent-ctl.*", errno: code)
         }
         directory = String(cString: created)
@@ -37,13 +42,11 @@ final class AbstractSocketBridge: @unchecked Sendable {
         do {
             listener = try ConsoleListener.unix(path: path)
         } catch {
-            ConsoleIO.closeQuietly(firstUpstream)
+            ConsoleIO.closeQuietly(upstream)
             rmdir(directory)
             throw error
         }
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "abstract-bridge"
-        thread.start()
+        BackgroundThread.start(name: "abstract-bridge") { [self] in acceptLoop() }
     }
 
     /// Stops accepting and removes the private socket; relays in flight end with their peers.
@@ -51,17 +54,17 @@ final class AbstractSocketBridge: @unchecked Sendable {
         listener.stop()
         unlink(path)
         rmdir(directory)
-        lock.withLock {
-            ConsoleIO.closeQuietly(firstUpstream)
-            firstUpstream = -1
+        firstUpstream.withLock { fd in
+            ConsoleIO.closeQuietly(fd)
+            fd = -1
         }
     }
 
     private func acceptLoop() {
         while let client = try? listener.accept() {
-            let pending = lock.withLock {
-                defer { firstUpstream = -1 }
-                return firstUpstream
+            let pending = firstUpstream.withLock { fd in
+                defer { fd = -1 }
+                return fd
             }
             let upstream = pending >= 0 ? pending : ((try? UnixSocket.connect(path: abstractName)) ?? -1)
             guard upstream >= 0 else {
@@ -69,7 +72,7 @@ final class AbstractSocketBridge: @unchecked Sendable {
                 ConsoleIO.closeQuietly(client)
                 continue
             }
-            let relay = Thread {
+            BackgroundThread.start(name: "abstract-relay") {
                 try? ConsoleIO.setNonBlocking(client, target: "bridge client")
                 try? ConsoleIO.setNonBlocking(upstream, target: "unix socket \(self.abstractName)")
                 _ = ConsolePump(a: .init(fd: client, name: "bridge client"),
@@ -77,8 +80,6 @@ final class AbstractSocketBridge: @unchecked Sendable {
                 ConsoleIO.closeQuietly(client)
                 ConsoleIO.closeQuietly(upstream)
             }
-            relay.name = "abstract-relay"
-            relay.start()
         }
     }
 }

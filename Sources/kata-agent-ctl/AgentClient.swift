@@ -1,5 +1,9 @@
 import AgentConfig
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf

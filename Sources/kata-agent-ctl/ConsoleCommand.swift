@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LinuxKit
 
 /// `console`: a raw terminal on the agent's debug console (agent.debug_console_vport).

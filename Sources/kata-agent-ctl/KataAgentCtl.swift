@@ -1,5 +1,10 @@
+import AgentConfig
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// kata-agent-ctl: drives a Kata agent's gRPC API from the command line, in the spirit of
 /// upstream's tools/agent-ctl.
@@ -44,11 +49,11 @@ struct KataAgentCtl: AsyncParsableCommand {
 /// Output helpers: stdout carries only responses, stderr only errors, one line each.
 enum CtlOutput {
     static func printResponse(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        FileDescriptorLogSink(fd: 1).write(line: line)
     }
 
     static func printError(_ error: CtlError) {
-        FileHandle.standardError.write(Data("kata-agent-ctl: \(error)\n".utf8))
+        FileDescriptorLogSink(fd: 2).write(line: "kata-agent-ctl: \(error)")
     }
 
     /// Prints `error` and turns it into the exit status ArgumentParser exits with.

@@ -88,7 +88,7 @@ enum RPCCatalog {
     /// its full path ("grpc.AgentService/CreateSandbox", with or without a leading '/').
     static func lookup(_ name: String) -> (any UnaryMethod.Type)? {
         let path = name.hasPrefix("/") ? String(name.dropFirst()) : name
-        if path.contains("/") {
+        if path.contains("/" as Character) {
             return methods.first { $0.descriptor.fullyQualifiedMethod == path }
         }
         return methods.first { $0.descriptor.method == path }

@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import LinuxKit
 import SwiftProtobuf
 
 /// One command of `connect -c '...'`: an RPC and its request, decoded and checked before any
@@ -12,12 +20,12 @@ struct RequestSpec: Sendable {
 
     /// Parses `NAME`, `NAME json://{...}` or `NAME file://PATH`.
     init(parsing text: String) throws(CtlError) {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace()
         let name: String
         let argument: String?
         if let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) {
             name = String(trimmed[..<space])
-            argument = trimmed[space...].trimmingCharacters(in: .whitespaces)
+            argument = trimmed[space...].trimmingWhitespace()
         } else {
             name = trimmed
             argument = nil
@@ -96,9 +104,8 @@ struct RequestSpec: Sendable {
             case .messageDepthLimit: return "nesting too deep"
             }
         }
-        if let error = error as? CocoaError, let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError,
-           underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
+        if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
+            return String(cString: strerror(underlying.code.rawValue))
         }
         return "\(error)"
     }
