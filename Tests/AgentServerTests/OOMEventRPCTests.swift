@@ -118,4 +118,21 @@ final class OOMEventRPCTests: XCTestCase {
         XCTAssertEqual(event.containerID, hungry, "the event went to the cancelled call")
         await rpc.removeQuietly([hungry])
     }
+
+    func testDestroySandboxEndsAWaitingGetOOMEvent() async throws {
+        let agent = try await AgentProcess.start(for: self)
+        let pending = Task { [agent] in try await OOMEventRPCTests.nextOOMEvent(agent, seconds: 60) }
+        // Give the call time to reach the agent (if it did not, it fails on the closed queue
+        // or the stopped server all the same).
+        await assertNoOOMEvent(agent, seconds: 1)
+        _ = try await agent.agentService.destroySandbox(Grpc_DestroySandboxRequest(), options: ContainerRPCClient.options)
+        // Upstream closes its event channel here so the runtime's GetOOMEvent loop (and the
+        // server's shutdown) do not wait forever: the call ends with an error, not its deadline.
+        do {
+            let event = try await pending.value
+            XCTFail("GetOOMEvent answered \(event.containerID) after DestroySandbox")
+        } catch let error as RPCError {
+            XCTAssertNotEqual(error.code, .deadlineExceeded, "GetOOMEvent still waited after DestroySandbox: \(error)")
+        }
+    }
 }
