@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import KataProtocols
 import Logging
+import NIOPosix
 import Sandbox
 
 /// The agent's gRPC server: grpc.AgentService, grpc.Health and grpc.health.v1.Health on one listener.
@@ -73,18 +74,22 @@ public enum AgentServer {
             server.beginGracefulShutdown()
         }
         defer { shutdownWatcher.cancel() }
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask {
-                try await withTaskCancellationHandler {
-                    try await server.serve()
-                } onCancel: {
-                    server.beginGracefulShutdown()
+        // The transport's default group; the server's tasks follow its loops (see the executor).
+        let executor = EventLoopAffineExecutor(group: .singleton)
+        try await withTaskExecutorPreference(executor) {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    try await withTaskCancellationHandler {
+                        try await server.serve()
+                    } onCancel: {
+                        server.beginGracefulShutdown()
+                    }
                 }
-            }
-            group.addTask {
-                // serve() only reports a failed bind by returning; surface "listening" in the log.
-                if let address = try? await transport.listeningAddress {
-                    logger.info("agent server listening", metadata: ["address": "\(options.address)", "bound": "\(address)"])
+                group.addTask {
+                    // serve() only reports a failed bind by returning; surface "listening" in the log.
+                    if let address = try? await transport.listeningAddress {
+                        logger.info("agent server listening", metadata: ["address": "\(options.address)", "bound": "\(address)"])
+                    }
                 }
             }
         }

@@ -57,7 +57,9 @@ func serveRPC<Response: Sendable>(
 ) async throws -> Response {
     logger.debug("rpc", metadata: ["rpc": "\(name)"])
     do {
-        return try await body()
+        // Domain code may block in syscalls: it runs on the global executor, never on the
+        // event loop the server's own tasks prefer (EventLoopAffineExecutor).
+        return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await body() }
     } catch let error as RPCError {
         logger.info("rpc failed", metadata: ["rpc": "\(name)", "code": "\(error.code)", "error": "\(error.message)"])
         throw error
