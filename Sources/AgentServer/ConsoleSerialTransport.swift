@@ -8,8 +8,8 @@ import Logging
 /// `agent.server_addr=serial://NAME`: the gRPC API over a virtio-serial port.
 ///
 /// The gRPC server listens on a private abstract unix socket; a SerialBridge thread relays
-/// each host session on the port (found by its sysfs name) to a fresh connection to it, so a
-/// host that reconnects gets a new HTTP/2 session while containers keep running.
+/// each host HTTP/2 session on the port (found by its sysfs name) to a fresh connection to it,
+/// so a host that reconnects gets a new HTTP/2 session while containers keep running.
 public enum ConsoleSerialTransport {
     /// How long the agent waits for the port to appear after the virtio_console driver loads.
     public static let portTimeout: Double = 30
@@ -28,7 +28,8 @@ public enum ConsoleSerialTransport {
         let port = try VirtioSerialPort.waitFor(name: portName, timeout: portTimeout, sysfs: sysfs, devices: devices)
         let name = privateSocketName(portName: portName)
         let fd = try ListenerSocket.bindAbstract(name: name)
-        let bridge = try SerialBridge(source: port, backendPath: "@" + name, logger: logger)
+        let bridge = try SerialBridge(
+            port: port, backendPath: "@" + name, maxFrameSize: config.http2.maxFrameSize, logger: logger)
         // The bridge lives as long as the agent: the server never stops serving the port.
         bridge.start()
         return HTTP2ServerTransport.Posix(

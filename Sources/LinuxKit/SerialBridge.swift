@@ -10,126 +10,120 @@ import Glibc
 import Musl
 #endif
 
-/// Where the host's byte-stream sessions come from: a virtio-serial port in the guest, or a
-/// stand-in (a unix listener, each connection one host session) in tests.
-public protocol SerialSessionSource: Sendable {
+/// The guest end of a host byte stream whose connect state arrives out of band: a
+/// virtio-serial port, or a pty slave standing in for one in tests.
+public protocol SerialStreamPort: Sendable {
     /// For logs and errors.
     var name: String { get }
-    /// Blocks until a host is connected and returns the session's fd (non-blocking), or nil
-    /// once `stop` is raised.
-    func nextSession(stop: ConsoleWakeup) throws(ConsoleError) -> Int32?
-    /// Ends a session returned by `nextSession`.
-    func endSession(_ fd: Int32)
-}
-
-/// Stand-in host side for tests and host-only use: every accepted connection is one session.
-public struct ListenerSessionSource: SerialSessionSource {
-    public let listener: ConsoleListener
-    public var name: String { listener.name }
-
-    public init(listener: ConsoleListener) {
-        self.listener = listener
-    }
-
-    public func nextSession(stop: ConsoleWakeup) throws(ConsoleError) -> Int32? {
-        guard let fd = try listener.accept(alsoStop: stop) else { return nil }
-        try ConsoleIO.setNonBlocking(fd, target: "\(listener.name) session")
-        return fd
-    }
-
-    public func endSession(_ fd: Int32) {
-        _ = shutdown(fd, Int32(SHUT_RDWR))
-        close(fd)
-    }
+    /// Opens the port for the bridge's whole life (non-blocking). It is never closed between
+    /// host connections: closing a virtio-serial port discards what the host already sent,
+    /// which may be the next connection's preface.
+    func open() throws(ConsoleError) -> Int32
+    /// Blocks until a host is connected (true) or `stop` is raised (false).
+    func waitForHost(_ fd: Int32, stop: ConsoleWakeup) throws(ConsoleError) -> Bool
 }
 
 /// Serves the agent's gRPC API over a host byte stream (virtio-serial) by relaying each host
-/// session to a fresh connection to the gRPC server's private unix socket.
+/// HTTP/2 session to a fresh connection to the gRPC server's private unix socket.
 ///
-/// One host session at a time: HTTP/2 multiplexes every RPC over it. When the host
-/// disconnects (the port reads EOF / reports POLLHUP) the backend connection is closed, which
-/// ends that HTTP/2 session in the server (in-flight RPCs are cancelled; containers are
-/// unaffected), and the next host that connects gets a new one.
+/// One host connection at a time: HTTP/2 multiplexes every RPC over it. A new session starts
+/// where the host's bytes carry a new client preface (HTTP2SessionSplitter), whether or not
+/// the guest saw the previous host leave; the previous session's server connection is closed
+/// then (its in-flight RPCs are cancelled, containers are unaffected) and whatever it had not
+/// yet written is dropped, so nothing of it reaches the new host. A host seen gone (POLLHUP,
+/// end of stream) ends the session too.
 public final class SerialBridge: Sendable {
-    let source: any SerialSessionSource
+    /// Why a session ended.
+    public enum SessionEnd: Sendable, Equatable {
+        /// The host disconnected (the port reported it).
+        case hostClosed
+        /// The host's bytes started a new HTTP/2 connection.
+        case hostReconnected
+        /// The gRPC server closed the session's connection.
+        case serverClosed
+        /// The bridge was stopped.
+        case stopped
+        /// The server could not be reached, or a read, write or poll failed.
+        case failed(ConsoleError)
+    }
+
+    let port: any SerialStreamPort
     let backendPath: String
     let backendTimeout: Double
+    let maxFrameSize: Int
     let logger: Logger
     let stopSignal: ConsoleWakeup
-    let onSessionEnd: (@Sendable (Int, ConsolePump.Outcome) -> Void)?
+    let onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)?
 
     /// - Parameters:
     ///   - backendPath: the gRPC server's private unix socket ('@name' for abstract).
     ///   - backendTimeout: how long a session waits for the server to accept (it may still
     ///     be starting when the first host connects).
+    ///   - maxFrameSize: the server's SETTINGS_MAX_FRAME_SIZE; a larger frame from the host
+    ///     means the stream lost sync (see HTTP2SessionSplitter).
     public init(
-        source: any SerialSessionSource, backendPath: String, backendTimeout: Double = 30, logger: Logger,
-        onSessionEnd: (@Sendable (Int, ConsolePump.Outcome) -> Void)? = nil
+        port: any SerialStreamPort, backendPath: String, backendTimeout: Double = 30,
+        maxFrameSize: Int = (1 << 24) - 1, logger: Logger,
+        onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)? = nil
     ) throws(ConsoleError) {
-        self.source = source
+        self.port = port
         self.backendPath = backendPath
         self.backendTimeout = backendTimeout
+        self.maxFrameSize = maxFrameSize
         self.logger = logger
         self.stopSignal = try ConsoleWakeup()
         self.onSessionEnd = onSessionEnd
     }
 
-    /// Runs the session loop on a background thread; returns at once.
+    /// Runs the relay on a background thread; returns at once.
     public func start() {
         BackgroundThread.start(name: "serial-bridge") { [self] in
             run()
         }
     }
 
-    /// Ends the current session and the loop.
+    /// Ends the current session and the relay.
     public func stop() {
         stopSignal.raise()
     }
 
-    /// The session loop; blocks until `stop()` or a failure of the source (logged).
+    /// The relay; blocks until `stop()` or a failure of the port (logged).
     public func run() {
-        logger.info("serial transport waiting for the host", metadata: ["port": "\(source.name)", "backend": "\(backendPath)"])
-        var session = 0
+        let fd: Int32
+        do {
+            fd = try port.open()
+        } catch {
+            logger.error("serial transport stopped: cannot open the port", metadata: ["error": "\(error)"])
+            return
+        }
+        defer { close(fd) }
+        logger.info("serial transport waiting for the host", metadata: ["port": "\(port.name)", "backend": "\(backendPath)"])
+        var relay = SerialRelay(bridge: self, port: fd)
         while !stopSignal.isRaised {
-            let port: Int32
             do {
-                guard let fd = try source.nextSession(stop: stopSignal) else { break }
-                port = fd
+                guard try port.waitForHost(fd, stop: stopSignal) else { break }
             } catch {
-                logger.error("serial transport stopped: cannot get a host session", metadata: ["error": "\(error)"])
+                logger.error("serial transport stopped: cannot wait for the host", metadata: ["error": "\(error)"])
                 break
             }
-            session += 1
-            let outcome = serve(session: session, port: port)
-            source.endSession(port)
-            logger.info("serial transport session ended", metadata: ["session": "\(session)", "outcome": "\(outcome)"])
-            onSessionEnd?(session, outcome)
+            guard relay.serveHost() else { break }
         }
-        logger.info("serial transport stopped", metadata: ["port": "\(source.name)"])
+        relay.endSession(.stopped)
+        logger.info("serial transport stopped", metadata: ["port": "\(port.name)"])
     }
 
-    private func serve(session: Int, port: Int32) -> ConsolePump.Outcome {
-        let backend: Int32
-        do {
-            backend = try connectBackend()
-            try ConsoleIO.setNonBlocking(backend, target: "backend \(backendPath)")
-        } catch {
-            logger.error("serial transport cannot reach the gRPC server", metadata: ["session": "\(session)", "error": "\(error)"])
-            return .failed(error)
-        }
-        defer { ConsoleIO.closeQuietly(backend) }
-        logger.info("serial transport session started", metadata: ["session": "\(session)", "port": "\(source.name)"])
-        let pump = ConsolePump(
-            a: .init(fd: port, name: source.name), b: .init(fd: backend, name: "gRPC server \(backendPath)"),
-            wakeup: stopSignal)
-        return pump.run()
-    }
-
-    private func connectBackend() throws(ConsoleError) -> Int32 {
+    func connectBackend() throws(ConsoleError) -> Int32 {
         let deadline = ConsoleClock.now() + backendTimeout
         while true {
-            do {
-                return try UnixSocket.connect(path: backendPath)
+            do throws(ConsoleError) {
+                let fd = try UnixSocket.connect(path: backendPath)
+                do throws(ConsoleError) {
+                    try ConsoleIO.setNonBlocking(fd, target: "backend \(backendPath)")
+                } catch {
+                    close(fd)
+                    throw error
+                }
+                return fd
             } catch {
                 let retryable = error.errno == ECONNREFUSED || error.errno == ENOENT
                 if !retryable || ConsoleClock.now() >= deadline || stopSignal.isRaised { throw error }
@@ -137,5 +131,211 @@ public final class SerialBridge: Sendable {
             // The server may not be listening yet; there is no event to wait for across processes.
             usleep(20_000)
         }
+    }
+}
+
+/// Bytes on their way to one fd.
+struct ByteQueue {
+    var bytes: [UInt8] = []
+    var offset = 0
+    var isEmpty: Bool { offset >= bytes.count }
+    var count: Int { bytes.count - offset }
+
+    mutating func append(_ more: [UInt8]) {
+        if isEmpty { bytes = more; offset = 0 } else { bytes.append(contentsOf: more) }
+    }
+
+    mutating func clear() {
+        bytes = []
+        offset = 0
+    }
+
+    /// Writes what the fd takes now.
+    mutating func write(to fd: Int32) -> ConsoleIO.Transfer {
+        let result = bytes.withUnsafeBytes { raw in
+            ConsoleIO.write(fd, from: UnsafeRawBufferPointer(rebasing: raw[offset...]))
+        }
+        if case let .bytes(n) = result {
+            offset += n
+            if isEmpty { clear() }
+        }
+        return result
+    }
+}
+
+/// The relay's state across host connections: the port, the current session's server
+/// connection, and the bytes in flight each way.
+struct SerialRelay {
+    let bridge: SerialBridge
+    let port: Int32
+    var splitter: HTTP2SessionSplitter
+    var backend: Int32?
+    var session = 0
+    var toBackend = ByteQueue()
+    var toPort = ByteQueue()
+    var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    /// Past this many queued bytes the relay stops reading the side that fills the queue.
+    let queueLimit = 1 << 20
+
+    init(bridge: SerialBridge, port: Int32) {
+        self.bridge = bridge
+        self.port = port
+        self.splitter = HTTP2SessionSplitter(maxFrameSize: bridge.maxFrameSize)
+    }
+
+    var portName: String { bridge.port.name }
+
+    /// Closes the session's server connection and drops what it had not yet delivered.
+    mutating func endSession(_ why: SerialBridge.SessionEnd) {
+        guard let fd = backend else { return }
+        ConsoleIO.closeQuietly(fd)
+        backend = nil
+        toBackend.clear()
+        toPort.clear()
+        bridge.logger.info("serial transport session ended", metadata: ["session": "\(session)", "outcome": "\(why)"])
+        bridge.onSessionEnd?(session, why)
+    }
+
+    /// Starts the session whose preface the splitter just found.
+    mutating func startSession() {
+        endSession(.hostReconnected)
+        toPort.clear()
+        session += 1
+        do {
+            backend = try bridge.connectBackend()
+            bridge.logger.info("serial transport session started", metadata: ["session": "\(session)", "port": "\(portName)"])
+        } catch {
+            bridge.logger.error(
+                "serial transport cannot reach the gRPC server", metadata: ["session": "\(session)", "error": "\(error)"])
+            splitter.sessionEnded()
+            bridge.onSessionEnd?(session, .failed(error))
+        }
+    }
+
+    /// The host went away: whatever the port carries next is a new connection's.
+    mutating func hostGone() {
+        endSession(.hostClosed)
+        splitter.reset()
+        toPort.clear()
+    }
+
+    /// Relays while this host is connected. False when the bridge must stop.
+    mutating func serveHost() -> Bool {
+        while true {
+            var fds: [pollfd] = [pollfd(fd: bridge.stopSignal.readFD, events: Int16(POLLIN), revents: 0)]
+            var portEvents = Int32(0)
+            if toBackend.count < queueLimit { portEvents |= POLLIN }
+            if !toPort.isEmpty { portEvents |= POLLOUT }
+            fds.append(pollfd(fd: port, events: Int16(portEvents), revents: 0))
+            if let backend {
+                var events = Int32(0)
+                if toPort.count < queueLimit { events |= POLLIN }
+                if !toBackend.isEmpty { events |= POLLOUT }
+                fds.append(pollfd(fd: backend, events: Int16(events), revents: 0))
+            }
+            let ready = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), -1) }
+            if ready < 0 {
+                let err = errno
+                if err == EINTR { continue }
+                fail(ConsoleError("poll", target: "\(portName) <-> \(bridge.backendPath)", errno: err))
+                return false
+            }
+            if fds[0].revents != 0 { return false }
+            let portReady = Int32(fds[1].revents)
+            let polledSession = session
+            if portReady != 0 {
+                switch pumpPort(portReady) {
+                case .keepGoing: break
+                case .hostGone: hostGone(); return true
+                case .failed: return false
+                }
+            }
+            // A session started while the port was served: the polled fd was the old
+            // session's (its number may already be reused by the new one).
+            if fds.count > 2, session == polledSession, let backend, fds[2].revents != 0 {
+                pumpBackend(backend, Int32(fds[2].revents))
+            }
+        }
+    }
+
+    enum PortStep { case keepGoing, hostGone, failed }
+
+    private mutating func pumpPort(_ revents: Int32) -> PortStep {
+        let hangup = revents & (POLLHUP | POLLERR) != 0
+        if revents & (POLLIN | POLLHUP | POLLERR) != 0, toBackend.count < queueLimit {
+            let result = scratch.withUnsafeMutableBytes { ConsoleIO.read(port, into: $0) }
+            switch result {
+            case let .bytes(n):
+                for event in splitter.feed(Array(scratch[0..<n])) {
+                    switch event {
+                    case .newSession: startSession()
+                    case let .bytes(data): if backend != nil { toBackend.append(data) }
+                    case let .discarded(count):
+                        bridge.logger.debug("serial transport dropped bytes of no live session", metadata: ["bytes": "\(count)"])
+                    }
+                }
+                // Read the rest first; the hang-up shows again once the port is drained.
+                return .keepGoing
+            case .wouldBlock:
+                if hangup { return .hostGone }
+            case .endOfStream:
+                return .hostGone
+            case let .failed(err):
+                fail(ConsoleError("read from", target: portName, errno: err))
+                return .failed
+            }
+        }
+        if revents & POLLOUT != 0, !toPort.isEmpty {
+            switch toPort.write(to: port) {
+            case .bytes: break
+            case .wouldBlock:
+                // A virtio-serial port whose host left reports POLLHUP and EAGAIN.
+                if hangup { return .hostGone }
+            case .endOfStream: return .hostGone
+            case let .failed(err):
+                fail(ConsoleError("write to", target: portName, errno: err))
+                return .failed
+            }
+        } else if hangup, revents & POLLIN == 0 {
+            return .hostGone
+        }
+        return .keepGoing
+    }
+
+    private mutating func pumpBackend(_ fd: Int32, _ revents: Int32) {
+        if revents & (POLLIN | POLLHUP | POLLERR) != 0, toPort.count < queueLimit {
+            let result = scratch.withUnsafeMutableBytes { ConsoleIO.read(fd, into: $0) }
+            switch result {
+            case let .bytes(n):
+                toPort.append(Array(scratch[0..<n]))
+                return
+            case .wouldBlock:
+                break
+            case .endOfStream, .failed:
+                serverClosed()
+                return
+            }
+        }
+        if revents & POLLOUT != 0, !toBackend.isEmpty {
+            switch toBackend.write(to: fd) {
+            case .bytes, .wouldBlock: break
+            case .endOfStream, .failed:
+                serverClosed()
+            }
+        }
+    }
+
+    /// The server ended the session while the host stays connected; its last words (a
+    /// GOAWAY) still go to that host, and the host's frames are dropped until it reconnects.
+    private mutating func serverClosed() {
+        let last = toPort
+        endSession(.serverClosed)
+        toPort = last
+        splitter.sessionEnded()
+    }
+
+    private mutating func fail(_ error: ConsoleError) {
+        bridge.logger.error("serial transport stopped", metadata: ["error": "\(error)"])
+        endSession(.failed(error))
     }
 }

@@ -14,7 +14,7 @@ import Musl
 ///
 /// Without udev there is no /dev/virtio-ports/<name> link, so the port is looked up in
 /// /sys/class/virtio-ports/vportNpM/name and opened as /dev/vportNpM.
-public struct VirtioSerialPort: SerialSessionSource {
+public struct VirtioSerialPort: SerialStreamPort {
     public static let sysfsDirectory = "/sys/class/virtio-ports"
 
     /// The device node, e.g. /dev/vport0p1.
@@ -61,21 +61,25 @@ public struct VirtioSerialPort: SerialSessionSource {
         }
     }
 
-    /// Opens the port and waits until a host is connected to its chardev.
-    public func nextSession(stop: ConsoleWakeup) throws(ConsoleError) -> Int32? {
-        let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+    /// Opens the port (non-blocking) for the bridge's whole life.
+    public func open() throws(ConsoleError) -> Int32 {
+        let fd = openDevice(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             throw ConsoleError("open", target: name, errno: errno, hint: errno == EBUSY ? "another process holds the port open" : "")
         }
-        let result = console_wait_port_writable(fd, stop.readFD, -1)
-        if result == 1 { return fd }
-        close(fd)
-        if result == 2 { return nil }
-        throw ConsoleError("wait for the host on", target: name, errno: result < 0 ? -result : ETIMEDOUT)
+        return fd
     }
 
-    /// Closing the port discards what the old host left unread, so the next host starts clean.
-    public func endSession(_ fd: Int32) {
-        close(fd)
+    /// Waits until a host is connected to the port's chardev (the port turns writable).
+    public func waitForHost(_ fd: Int32, stop: ConsoleWakeup) throws(ConsoleError) -> Bool {
+        let result = console_wait_port_writable(fd, stop.readFD, -1)
+        if result == 1 { return true }
+        if result == 2 { return false }
+        throw ConsoleError("wait for the host on", target: name, errno: result < 0 ? -result : ETIMEDOUT)
     }
+}
+
+/// open(2), out of reach of VirtioSerialPort.open's name.
+private func openDevice(_ path: String, _ flags: Int32) -> Int32 {
+    open(path, flags)
 }

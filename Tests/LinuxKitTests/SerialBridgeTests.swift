@@ -35,75 +35,123 @@ final class NumberingEchoServer: @unchecked Sendable {
     func stop() { listener.stop() }
 }
 
+/// A pty stands in for the virtio-serial port: the bridge holds the slave as it holds
+/// /dev/vportNpM, the test writes the host's bytes on the master as QEMU does. The master
+/// never hangs up between host connections, which is the case where the guest cannot see
+/// a disconnect at all (QEMU's close and the next connect land between two polls).
 final class SerialBridgeTests: XCTestCase {
-    func testReconnectGetsAFreshBackendSession() throws {
-        let portPath = ConsoleTestSupport.socketPath("port")
+    private struct Rig {
+        let pty: PtyPair
+        let slavePath: String
+
+        init() throws {
+            pty = try PtyPair.open()
+            var raw = termios()
+            tcgetattr(pty.slave, &raw)
+            cfmakeraw(&raw)
+            tcsetattr(pty.slave, TCSANOW, &raw)
+            slavePath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(pty.slave)")
+        }
+
+        var port: VirtioSerialPort { VirtioSerialPort(path: slavePath, portName: "test") }
+
+        func close() {
+            Glibc.close(pty.master)
+            Glibc.close(pty.slave)
+        }
+    }
+
+    func testBackToBackHostConnectionsGetFreshBackendSessions() throws {
         let backendPath = ConsoleTestSupport.socketPath("grpc")
-        defer { unlink(portPath); unlink(backendPath) }
+        defer { unlink(backendPath) }
         let backend = try NumberingEchoServer(path: backendPath)
         defer { backend.stop() }
-        let sessions = ConsoleMailbox<Int>()
+        let rig = try Rig()
+        defer { rig.close() }
+        let sessions = ConsoleMailbox<SerialBridge.SessionEnd>()
         let bridge = try SerialBridge(
-            source: ListenerSessionSource(listener: .unix(path: portPath)), backendPath: backendPath,
-            logger: ConsoleTestSupport.logger, onSessionEnd: { number, _ in sessions.put(number) })
+            port: rig.port, backendPath: backendPath, logger: ConsoleTestSupport.logger,
+            onSessionEnd: { _, why in sessions.put(why) })
         bridge.start()
         defer { bridge.stop() }
 
-        let host1 = try UnixSocket.connect(path: portPath)
-        ConsoleTestSupport.send(host1, "hello")
-        let first = ConsoleTestSupport.read(host1) { $0 == "1:hello" }
-        XCTAssertEqual(first.text, "1:hello")
-        close(host1)
-        XCTAssertEqual(sessions.take(), 1, "the bridge did not notice the host leaving")
-        XCTAssertEqual(backend.ended.take(), 1, "the backend connection of the old session stayed open")
-
-        let host2 = try UnixSocket.connect(path: portPath)
-        defer { close(host2) }
-        ConsoleTestSupport.send(host2, "again")
-        let second = ConsoleTestSupport.read(host2) { $0 == "2:again" }
-        XCTAssertEqual(second.text, "2:again", "a reconnecting host must reach a new backend connection")
+        // Stale bytes from before any connection, then three connections with no hang-up
+        // between them; each must reach a backend connection of its own, preface first.
+        ConsoleIO.writeAll(rig.pty.master, Array("stale".utf8))
+        for round in 1...3 {
+            let tag = "round-\(round)"
+            XCTAssertTrue(ConsoleIO.writeAll(rig.pty.master, HTTP2Bytes.connection(tag)))
+            let reply = ConsoleTestSupport.read(rig.pty.master) { $0.contains(tag) }
+            XCTAssertTrue(reply.text.hasPrefix("\(round):PRI * HTTP/2.0"), "round \(round): \(reply.text.debugDescription)")
+            XCTAssertFalse(reply.text.contains("stale"), reply.text)
+            if round > 1 {
+                XCTAssertEqual(sessions.take(), .hostReconnected, "session \(round - 1) did not end at the new preface")
+                XCTAssertEqual(backend.ended.take(), round - 1, "the old session's backend connection stayed open")
+            }
+        }
     }
 
-    func testBackendClosingEndsTheSession() throws {
-        let portPath = ConsoleTestSupport.socketPath("port")
+    func testHostHangupEndsTheSession() throws {
+        let backendPath = ConsoleTestSupport.socketPath("hup")
+        defer { unlink(backendPath) }
+        let backend = try NumberingEchoServer(path: backendPath)
+        defer { backend.stop() }
+        let rig = try Rig()
+        defer { Glibc.close(rig.pty.slave) }
+        let sessions = ConsoleMailbox<SerialBridge.SessionEnd>()
+        let bridge = try SerialBridge(
+            port: rig.port, backendPath: backendPath, logger: ConsoleTestSupport.logger,
+            onSessionEnd: { _, why in sessions.put(why) })
+        bridge.start()
+        defer { bridge.stop() }
+        ConsoleIO.writeAll(rig.pty.master, HTTP2Bytes.connection("hello"))
+        XCTAssertTrue(ConsoleTestSupport.read(rig.pty.master) { $0.contains("hello") }.text.contains("1:"))
+        Glibc.close(rig.pty.master)
+        XCTAssertEqual(sessions.take(), .hostClosed)
+        XCTAssertEqual(backend.ended.take(), 1)
+    }
+
+    func testBackendClosingEndsTheSessionAndItsLastBytesReachTheHost() throws {
         let backendPath = ConsoleTestSupport.socketPath("gone")
-        defer { unlink(portPath); unlink(backendPath) }
+        defer { unlink(backendPath) }
         // A backend that answers once and hangs up, like a server ending an HTTP/2 session.
         let listener = try ConsoleListener.unix(path: backendPath)
         Thread {
-            if let fd = try? listener.accept() {
+            while let fd = try? listener.accept() {
                 ConsoleIO.writeAll(fd, Array("bye".utf8))
                 close(fd)
             }
         }.start()
-        let sessions = ConsoleMailbox<ConsolePump.Outcome>()
+        let rig = try Rig()
+        defer { rig.close() }
+        let sessions = ConsoleMailbox<SerialBridge.SessionEnd>()
         let bridge = try SerialBridge(
-            source: ListenerSessionSource(listener: .unix(path: portPath)), backendPath: backendPath,
-            logger: ConsoleTestSupport.logger, onSessionEnd: { _, outcome in sessions.put(outcome) })
+            port: rig.port, backendPath: backendPath, logger: ConsoleTestSupport.logger,
+            onSessionEnd: { _, why in sessions.put(why) })
         bridge.start()
         defer { bridge.stop(); listener.stop() }
-        let host = try UnixSocket.connect(path: portPath)
-        defer { close(host) }
-        let (text, eof) = ConsoleTestSupport.read(host) { _ in false }
-        XCTAssertEqual(text, "bye")
-        XCTAssertTrue(eof)
-        XCTAssertEqual(sessions.take(), .sideBClosed)
+        ConsoleIO.writeAll(rig.pty.master, HTTP2Bytes.connection("one"))
+        XCTAssertEqual(ConsoleTestSupport.read(rig.pty.master) { $0 == "bye" }.text, "bye")
+        XCTAssertEqual(sessions.take(), .serverClosed)
+        // The same host connection goes on; a new one (its preface) gets a new session.
+        ConsoleIO.writeAll(rig.pty.master, HTTP2Bytes.frame(Array("late".utf8)) + HTTP2Bytes.connection("two"))
+        XCTAssertEqual(ConsoleTestSupport.read(rig.pty.master) { $0 == "bye" }.text, "bye")
+        XCTAssertEqual(sessions.take(), .serverClosed)
     }
 
     func testUnreachableBackendIsReportedAndTheBridgeKeepsServing() throws {
-        let portPath = ConsoleTestSupport.socketPath("port")
-        defer { unlink(portPath) }
-        let sessions = ConsoleMailbox<ConsolePump.Outcome>()
+        let rig = try Rig()
+        defer { rig.close() }
+        let sessions = ConsoleMailbox<SerialBridge.SessionEnd>()
         let bridge = try SerialBridge(
-            source: ListenerSessionSource(listener: .unix(path: portPath)), backendPath: "/nonexistent/grpc.sock",
-            backendTimeout: 0, logger: ConsoleTestSupport.logger, onSessionEnd: { _, outcome in sessions.put(outcome) })
+            port: rig.port, backendPath: "/nonexistent/grpc.sock", backendTimeout: 0,
+            logger: ConsoleTestSupport.logger, onSessionEnd: { _, why in sessions.put(why) })
         bridge.start()
         defer { bridge.stop() }
-        for _ in 0..<2 {
-            let host = try UnixSocket.connect(path: portPath)
+        for round in 0..<2 {
+            ConsoleIO.writeAll(rig.pty.master, HTTP2Bytes.connection("try-\(round)"))
             guard case let .failed(error)? = sessions.take() else { return XCTFail("no failed session reported") }
             XCTAssertTrue(error.description.contains("/nonexistent/grpc.sock"), "\(error)")
-            close(host)
         }
     }
 
@@ -120,29 +168,5 @@ final class SerialBridgeTests: XCTestCase {
         XCTAssertThrowsError(try VirtioSerialPort.waitFor(name: "agent.channel.1", timeout: 0, sysfs: root)) { error in
             XCTAssertTrue("\(error)".contains("agent.channel.1"), "\(error)")
         }
-    }
-
-    func testPortDeviceSessionOverAPty() throws {
-        // A pty slave stands in for /dev/vportNpM (the host is the master): exercises the real
-        // port source's open, wait-for-host and relay path.
-        let backendPath = ConsoleTestSupport.socketPath("pty-grpc")
-        defer { unlink(backendPath) }
-        let backend = try NumberingEchoServer(path: backendPath)
-        defer { backend.stop() }
-        let pty = try PtyPair.open()
-        defer { close(pty.master); close(pty.slave) }
-        var raw = termios()
-        tcgetattr(pty.slave, &raw)
-        cfmakeraw(&raw)
-        tcsetattr(pty.slave, TCSANOW, &raw)
-        let slavePath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(pty.slave)")
-        let bridge = try SerialBridge(
-            source: VirtioSerialPort(path: slavePath, portName: "test"), backendPath: backendPath,
-            logger: ConsoleTestSupport.logger)
-        bridge.start()
-        defer { bridge.stop() }
-        ConsoleTestSupport.send(pty.master, "ping")
-        let reply = ConsoleTestSupport.read(pty.master) { $0 == "1:ping" }
-        XCTAssertEqual(reply.text, "1:ping")
     }
 }
