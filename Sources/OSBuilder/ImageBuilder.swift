@@ -125,7 +125,11 @@ public struct ImageBuilder {
     }
 
     func totalBytes(filesystemBytes: UInt64) -> UInt64 {
-        let alignment = options.alignmentMB * Self.mib
+        // With the DAX header the file is an NVDIMM namespace, whose end the kernel's nd_pfn
+        // wants on a 2 MiB boundary ("resource end misaligned", probe fails with EOPNOTSUPP):
+        // an odd number of MiB would build fine and never boot from /dev/pmem0p1.
+        let alignmentMB = options.dax ? max(options.alignmentMB, Self.daxHeaderBytes / Self.mib) : options.alignmentMB
+        let alignment = alignmentMB * Self.mib
         let raw = partitionOffset + filesystemBytes + options.freeSpaceMB * Self.mib
         // Whole 4 KiB blocks always; whole alignment units for the file.
         return (raw + alignment - 1) / alignment * alignment

@@ -111,6 +111,27 @@ final class BuildTests: XCTestCase {
         XCTAssertTrue(try Checker().check("\(dir)/plain.img").passed)
     }
 
+    /// A DAX image is an NVDIMM namespace: whatever the requested alignment and free space,
+    /// its size stays a whole number of 2 MiB (the kernel's nd_pfn refuses anything else);
+    /// without DAX, alignment 1 keeps odd sizes possible.
+    func testDaxImageSizeIsAlwaysWholeTwoMiB() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        let root = try rootfs("minimal", into: dir)
+        var plainSizes: Set<UInt64> = []
+        for free in [UInt64(1), 2] {
+            var options = ImageOptions(rootfs: root)
+            options.alignmentMB = 1
+            options.freeSpaceMB = free
+            options.sourceDateEpoch = Self.epoch
+            let dax = try ImageBuilder(options: options, progress: BuildProgress(quiet: true)).build(output: "\(dir)/dax\(free).img")
+            XCTAssertEqual(dax.totalBytes % (2 << 20), 0, "free space \(free) MiB: \(dax.totalBytes) bytes")
+            options.dax = false
+            let plain = try ImageBuilder(options: options, progress: BuildProgress(quiet: true)).build(output: "\(dir)/plain\(free).img")
+            plainSizes.insert(plain.totalBytes / (1 << 20) % 2)
+        }
+        XCTAssertEqual(plainSizes, [0, 1], "one more MiB of free space flips the parity of a plain image")
+    }
+
     /// Same inputs, different directories, different file times: byte-identical outputs.
     func testReproducibleAcrossDirectoriesAndTimes() throws {
         let agent = try TestSupport.standInAgent()
