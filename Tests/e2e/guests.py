@@ -229,8 +229,9 @@ def boot_agent(spec: BootSpec, workdir: pathlib.Path, client_kind: str,
 # wait_for_ready call on a channel that retries every 0.1-0.2 s and lets a connection wait for
 # the server's SETTINGS as long as the boot may take is answered 0.35-0.55 s after the agent's
 # "listening" line (its first RPC): the bytes sent early wait in QEMU's chardev (or the vsock
-# relay) until the agent reads them. Keep using that channel afterwards: over virtio-serial a
-# second host connection right after the first closed can lose its HTTP/2 preface (README).
+# relay) until the agent reads them. Keep using that channel afterwards: QEMU's chardev serves
+# one host connection at a time, and grpcio 1.51 can leave a closed channel's connection open,
+# holding that slot (test_serial_reconnect.py covers the agent's side of reconnects).
 def ready_channel(guest: Guest, timeout: float):
     """A grpc channel to the guest's agent, for `wait_ready` and `ChannelClient`."""
     import grpc
