@@ -24,7 +24,7 @@ struct InitrdCommand: ParsableCommand {
         try OSBuilderCommand.runReporting {
             let epoch = try build.epoch()
             let pack = { (dir: String) throws in
-                try InitrdBuilder(rootfs: dir, compression: compression, sourceDateEpoch: epoch, progress: build.progress).build(output: output)
+                _ = try InitrdBuilder(rootfs: dir, compression: compression, sourceDateEpoch: epoch, progress: build.progress).build(output: output)
             }
             if let rootfs { try pack(rootfs) } else { try build.withTemporaryRootfs(near: output) { try pack($0) } }
         }
