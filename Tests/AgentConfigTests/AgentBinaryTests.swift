@@ -4,12 +4,7 @@ import XCTest
 /// The kata-agent executable as an ordinary process: command line, configuration and logs.
 final class AgentBinaryTests: XCTestCase {
     private func agentBinary() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["KATA_AGENT_BIN"] { return path }
-        let package = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        let path = package.appendingPathComponent(".build/debug/kata-agent").path
-        guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("kata-agent not built at \(path)") }
-        return path
+        try builtAgentBinary()
     }
 
     /// Runs the agent until `until` holds for its stdout lines or `deadline` passes; always

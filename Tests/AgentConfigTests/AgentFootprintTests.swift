@@ -4,12 +4,7 @@ import XCTest
 /// The agent links FoundationEssentials only: full Foundation brings ICU and ~40 MB of its data.
 final class AgentFootprintTests: XCTestCase {
     private func agentBinary() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["KATA_AGENT_BIN"] { return path }
-        let package = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        let path = package.appendingPathComponent(".build/debug/kata-agent").path
-        guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("kata-agent not built at \(path)") }
-        return path
+        try builtAgentBinary()
     }
 
     /// Whether `needle` occurs in the file, read in chunks that overlap by the needle's length.

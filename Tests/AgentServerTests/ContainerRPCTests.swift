@@ -17,35 +17,7 @@ final class ContainerRPCTests: XCTestCase {
     }
 
     func spec(_ args: [String]) -> Grpc_Spec {
-        var spec = Grpc_Spec()
-        spec.version = "1.0.2"
-        var process = Grpc_Process()
-        process.args = args
-        process.env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
-        process.cwd = "/"
-        spec.process = process
-        var root = Grpc_Root()
-        root.path = rootfs
-        spec.root = root
-        spec.hostname = "rpc-box"
-        var proc = Grpc_Mount()
-        proc.destination = "/proc"
-        proc.type = "proc"
-        proc.source = "proc"
-        var dev = Grpc_Mount()
-        dev.destination = "/dev"
-        dev.type = "tmpfs"
-        dev.source = "tmpfs"
-        dev.options = ["nosuid", "mode=755"]
-        spec.mounts = [proc, dev]
-        var linux = Grpc_Linux()
-        linux.namespaces = ["pid", "ipc", "uts", "mount"].map { type in
-            var namespace = Grpc_LinuxNamespace()
-            namespace.type = type
-            return namespace
-        }
-        spec.linux = linux
-        return spec
+        ContainerRPCClient.spec(args, rootfs: rootfs)
     }
 
     func create(_ agent: AgentProcess, id: String, spec: Grpc_Spec, execID: String = "") async throws {

@@ -7,17 +7,8 @@ import XCTest
 /// Root tests: GetOOMEvent through the real agent. It is a long poll, as upstream's: it answers
 /// the id of a container whose memory cgroup hit an OOM, queued from the moment the container
 /// exists (an OOM while nobody asks is not lost), and blocks while there is none.
-final class OOMEventRPCTests: XCTestCase {
-    var rootfs = ""
-
-    override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("needs root: containers need namespaces, mounts and cgroups") }
-        rootfs = try ContainerRPCClient.rootfs(extraApplets: ["yes", "head", "ps"])
-    }
-
-    override func tearDown() {
-        ContainerRPCClient.removeRootfs(rootfs)
-    }
+final class OOMEventRPCTests: ContainerRPCTestCase {
+    override var extraApplets: [String]? { ["yes", "head", "ps"] }
 
     /// A container limited to 32 MiB whose shell, once it reads a line, grows a variable
     /// to 256 MiB: the memory cgroup's OOM killer ends it.

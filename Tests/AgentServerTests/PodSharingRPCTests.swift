@@ -8,18 +8,7 @@ import XCTest
 /// container's, persisted under /run/sandbox-ns) and the agent's network namespace; with
 /// sandbox_pidns (CreateContainer's, or CreateSandbox's for every container) they join the
 /// first container's pid namespace, otherwise each has its own.
-final class PodSharingRPCTests: XCTestCase {
-    var rootfs = ""
-
-    override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("needs root: containers need namespaces and mounts") }
-        rootfs = try ContainerRPCClient.rootfs()
-    }
-
-    override func tearDown() {
-        ContainerRPCClient.removeRootfs(rootfs)
-    }
-
+final class PodSharingRPCTests: ContainerRPCTestCase {
     /// readlink of the namespace links as the container sees them.
     private func namespaces(_ rpc: ContainerRPCClient, _ id: String) async throws -> [String] {
         let (out, status) = try await rpc.output(id, ["sh", "-c", "for ns in ipc uts pid net; do readlink /proc/self/ns/$ns; done"])

@@ -7,18 +7,7 @@ import XCTest
 /// the next ReadStdout should get. gRPC tells the server through the RPC's cancellation
 /// handle, not by cancelling the handler's task, so a read that waits for output has to
 /// listen for it.
-final class StreamCancellationRPCTests: XCTestCase {
-    var rootfs = ""
-
-    override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("needs root: containers need namespaces and mounts") }
-        rootfs = try ContainerRPCClient.rootfs()
-    }
-
-    override func tearDown() {
-        ContainerRPCClient.removeRootfs(rootfs)
-    }
-
+final class StreamCancellationRPCTests: ContainerRPCTestCase {
     func testAbandonedReadDoesNotSwallowLaterOutput() async throws {
         let agent = try await AgentProcess.start(for: self)
         let rpc = ContainerRPCClient(agent: agent, rootfs: rootfs)

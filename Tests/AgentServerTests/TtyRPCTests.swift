@@ -6,18 +6,7 @@ import XCTest
 /// Root tests: processes with a terminal (process.terminal = true) through the real agent:
 /// output through ReadStdout, input through WriteStdin, TtyWinResize seen by `stty size`,
 /// CloseStdin ending a `cat`; and the errors for processes that are not there or have no tty.
-final class TtyRPCTests: XCTestCase {
-    var rootfs = ""
-
-    override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("needs root: containers need namespaces and mounts") }
-        rootfs = try ContainerRPCClient.rootfs()
-    }
-
-    override func tearDown() {
-        ContainerRPCClient.removeRootfs(rootfs)
-    }
-
+final class TtyRPCTests: ContainerRPCTestCase {
     func testExecWithTerminalResizesAndTakesInput() async throws {
         let agent = try await AgentProcess.start(for: self)
         let rpc = ContainerRPCClient(agent: agent, rootfs: rootfs)

@@ -29,9 +29,15 @@ struct ContainerRPCClient {
 
     static var options: CallOptions { AgentProcess.callOptions(seconds: 30) }
 
-    /// A busybox spec with its own pid, ipc, uts and mount namespaces, /proc and a tmpfs /dev.
+    /// `Self.spec` on this client's rootfs.
     func spec(_ args: [String], hostname: String = "rpc-box", terminal: Bool = false,
               consoleSize: (rows: UInt32, cols: UInt32)? = nil) -> Grpc_Spec {
+        Self.spec(args, rootfs: rootfs, hostname: hostname, terminal: terminal, consoleSize: consoleSize)
+    }
+
+    /// A busybox spec with its own pid, ipc, uts and mount namespaces, /proc and a tmpfs /dev.
+    static func spec(_ args: [String], rootfs: String, hostname: String = "rpc-box", terminal: Bool = false,
+                     consoleSize: (rows: UInt32, cols: UInt32)? = nil) -> Grpc_Spec {
         var spec = Grpc_Spec()
         spec.version = "1.0.2"
         spec.process = process(args, terminal: terminal, consoleSize: consoleSize)
@@ -60,6 +66,10 @@ struct ContainerRPCClient {
     }
 
     func process(_ args: [String], terminal: Bool = false, consoleSize: (rows: UInt32, cols: UInt32)? = nil) -> Grpc_Process {
+        Self.process(args, terminal: terminal, consoleSize: consoleSize)
+    }
+
+    static func process(_ args: [String], terminal: Bool = false, consoleSize: (rows: UInt32, cols: UInt32)? = nil) -> Grpc_Process {
         var process = Grpc_Process()
         process.args = args
         process.env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=dumb"]
