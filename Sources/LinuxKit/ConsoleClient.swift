@@ -24,9 +24,9 @@ public enum ConsoleClient {
         }
 
         /// Parses the forms above; the error says which part is wrong.
-        public static func parse(_ text: String) throws(ConsoleError) -> Target {
-            func bad(_ why: String) -> ConsoleError {
-                ConsoleError("parse console address", target: "'\(text)'", errno: 0, hint: why)
+        public static func parse(_ text: String) throws(SyscallError) -> Target {
+            func bad(_ why: String) -> SyscallError {
+                SyscallError("parse console address", target: "'\(text)'", errno: 0, detail: why)
             }
             guard let range = text.firstRange(of: "://") else {
                 throw bad("expected vsock://CID:PORT, unix:///path, unix://@name or hvsock:///path:PORT")
@@ -60,7 +60,7 @@ public enum ConsoleClient {
     }
 
     /// Opens a connection to `target` (blocking fd, close-on-exec).
-    public static func connect(_ target: Target, timeout: Double = 10) throws(ConsoleError) -> Int32 {
+    public static func connect(_ target: Target, timeout: Double = 10) throws(SyscallError) -> Int32 {
         switch target {
         case let .vsock(cid, port): return try Vsock.connect(cid: cid, port: port)
         case let .unix(path): return try UnixSocket.connect(path: path)

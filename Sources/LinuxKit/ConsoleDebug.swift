@@ -46,7 +46,7 @@ public final class DebugConsole: Sendable {
     }
 
     /// Opens the listener the configuration asks for: vsock (CID_ANY, vport).
-    public static func vsockListener(port: UInt32) throws(ConsoleError) -> ConsoleListener {
+    public static func vsockListener(port: UInt32) throws(SyscallError) -> ConsoleListener {
         try ConsoleListener.vsock(port: port)
     }
 
@@ -100,9 +100,9 @@ public final class DebugConsole: Sendable {
     }
 
     /// The blocking body of `runOnConsole`: returns the shell's exit status.
-    public func runOnConsoleBlocking(path: String) throws(ConsoleError) -> Int32 {
+    public func runOnConsoleBlocking(path: String) throws(SyscallError) -> Int32 {
         let fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY)
-        guard fd >= 0 else { throw ConsoleError("open console", target: path, errno: errno) }
+        guard fd >= 0 else { throw SyscallError("open console", target: path, errno: errno) }
         defer { close(fd) }
         let pid = try ConsoleShell.spawn(
             path: shell, arguments: [shell, "-i"], environment: environment, tty: fd, newSession: false, reaper: reaper)
@@ -112,7 +112,7 @@ public final class DebugConsole: Sendable {
         switch result {
         case let .success(status): return status
         case let .failure(error):
-            throw ConsoleError("wait for console shell", target: "pid \(pid)", errno: 0, hint: "\(error)")
+            throw SyscallError("wait for console shell", target: "pid \(pid)", errno: 0, detail: "\(error)")
         }
     }
 

@@ -16,11 +16,11 @@ public enum ConsoleIO {
     }
 
     /// Sets O_NONBLOCK on `fd`; only for fds the bridge owns (never a shared stdin/stdout).
-    public static func setNonBlocking(_ fd: Int32, target: String) throws(ConsoleError) {
+    public static func setNonBlocking(_ fd: Int32, target: String) throws(SyscallError) {
         let flags = fcntl(fd, F_GETFL)
-        guard flags >= 0 else { throw ConsoleError("get flags of", target: target, errno: Glibc.errno) }
+        guard flags >= 0 else { throw SyscallError("get flags of", target: target, errno: Glibc.errno) }
         guard fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            throw ConsoleError("set O_NONBLOCK on", target: target, errno: Glibc.errno)
+            throw SyscallError("set O_NONBLOCK on", target: target, errno: Glibc.errno)
         }
     }
 
@@ -94,9 +94,9 @@ public final class ConsoleWakeup: @unchecked Sendable {
     let readFD: Int32
     private let writeFD: Int32
 
-    public init() throws(ConsoleError) {
+    public init() throws(SyscallError) {
         var fds: [Int32] = [-1, -1]
-        _ = try ConsoleError.check(console_pipe(&fds), "create wakeup pipe", target: "pipe2")
+        _ = try SyscallError.check(console_pipe(&fds), "create wakeup pipe", target: "pipe2")
         readFD = fds[0]
         writeFD = fds[1]
     }

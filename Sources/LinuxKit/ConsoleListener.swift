@@ -14,27 +14,27 @@ public final class ConsoleListener: @unchecked Sendable {
     let wakeup: ConsoleWakeup
 
     /// Takes ownership of an already listening socket.
-    public init(fd: Int32, name: String) throws(ConsoleError) {
+    public init(fd: Int32, name: String) throws(SyscallError) {
         self.fd = fd
         self.name = name
         self.wakeup = try ConsoleWakeup()
     }
 
     /// Listens on AF_VSOCK (CID_ANY, port).
-    public static func vsock(port: UInt32, cid: UInt32 = Vsock.cidAny) throws(ConsoleError) -> ConsoleListener {
+    public static func vsock(port: UInt32, cid: UInt32 = Vsock.cidAny) throws(SyscallError) -> ConsoleListener {
         let fd = try Vsock.listen(cid: cid, port: port)
         return try ConsoleListener(fd: fd, name: "vsock \(Vsock.describe(cid: cid)):\(port)")
     }
 
     /// Listens on a unix socket path ('@name' for abstract).
-    public static func unix(path: String) throws(ConsoleError) -> ConsoleListener {
+    public static func unix(path: String) throws(SyscallError) -> ConsoleListener {
         let fd = try UnixSocket.listen(path: path)
         return try ConsoleListener(fd: fd, name: "unix socket \(path)")
     }
 
     /// Blocks until a connection arrives (returned, close-on-exec) or `stop()` (nil).
     /// `alsoStop` is a second wakeup that ends the wait (the owner's shutdown signal).
-    public func accept(alsoStop: ConsoleWakeup? = nil) throws(ConsoleError) -> Int32? {
+    public func accept(alsoStop: ConsoleWakeup? = nil) throws(SyscallError) -> Int32? {
         while true {
             var fds = [
                 pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
@@ -44,7 +44,7 @@ public final class ConsoleListener: @unchecked Sendable {
             let ready = poll(&fds, 3, -1)
             if ready < 0 {
                 if errno == EINTR { continue }
-                throw ConsoleError("poll", target: name, errno: errno)
+                throw SyscallError("poll", target: name, errno: errno)
             }
             if fds[1].revents != 0 || fds[2].revents != 0 { return nil }
             if fds[0].revents == 0 { continue }
@@ -53,7 +53,7 @@ public final class ConsoleListener: @unchecked Sendable {
             switch -conn {
             // A peer that vanished between poll and accept is not the listener's failure.
             case EINTR, EAGAIN, ECONNABORTED, EPROTO: continue
-            default: throw ConsoleError("accept on", target: name, errno: -conn)
+            default: throw SyscallError("accept on", target: name, errno: -conn)
             }
         }
     }

@@ -31,7 +31,7 @@ public struct ConsolePump {
         /// The deadline passed.
         case timedOut
         /// A read, write or poll failed with this errno.
-        case failed(ConsoleError)
+        case failed(SyscallError)
     }
 
     /// One end of the pump.
@@ -111,7 +111,7 @@ public struct ConsolePump {
             if ready < 0 {
                 let err = errno
                 if err == EINTR { continue }
-                return .failed(ConsoleError("poll", target: "\(a.name) <-> \(b.name)", errno: err))
+                return .failed(SyscallError("poll", target: "\(a.name) <-> \(b.name)", errno: err))
             }
             if ready == 0 { continue }
 
@@ -141,7 +141,7 @@ public struct ConsolePump {
                         // The receiver is gone: nothing more can be delivered to it.
                         return finishing ?? peerClosedOutcome
                     case let .failed(err):
-                        return .failed(ConsoleError("write to", target: to.name, errno: err))
+                        return .failed(SyscallError("write to", target: to.name, errno: err))
                     }
                     if role.lane == 0 { ab = lane } else { ba = lane }
                 } else {
@@ -159,7 +159,7 @@ public struct ConsolePump {
                         lane.reading = false
                         if from.onEnd == .flushAndStop, finishing == nil { finishing = closedOutcome }
                     case let .failed(err):
-                        return .failed(ConsoleError("read from", target: from.name, errno: err))
+                        return .failed(SyscallError("read from", target: from.name, errno: err))
                     }
                     if role.lane == 0 { ab = lane } else { ba = lane }
                 }

@@ -39,9 +39,9 @@ public enum ConsoleShell {
     public static func spawn(
         path: String, arguments: [String], environment: [String], tty: Int32,
         newSession: Bool, reaper: Reaper
-    ) throws(ConsoleError) -> pid_t {
+    ) throws(SyscallError) -> pid_t {
         for text in [path] + arguments + environment where text.utf8.contains(0) {
-            throw ConsoleError("spawn", target: path, errno: 0, hint: "an argument or environment entry contains a NUL byte")
+            throw SyscallError("spawn", target: path, errno: 0, detail: "an argument or environment entry contains a NUL byte")
         }
         let argv = arguments.isEmpty ? [path] : arguments
         let result: pid_t = withCStringArray(argv) { cArgv in
@@ -51,7 +51,7 @@ public enum ConsoleShell {
                 }
             }
         }
-        return try ConsoleError.check(result, "spawn shell", target: path)
+        return try SyscallError.check(result, "spawn shell", target: path)
     }
 
     /// The agent's environment for the shell, with a TERM the bridge's pty can honour.
@@ -71,7 +71,7 @@ public enum ConsoleShell {
             done.signal()
         }
         done.wait()
-        return box.get() ?? .failure(ConsoleError("wait for", target: "pid \(pid)", errno: ECHILD))
+        return box.get() ?? .failure(SyscallError("wait for", target: "pid \(pid)", errno: ECHILD))
     }
 }
 

@@ -13,17 +13,17 @@ public struct PtyPair: Sendable {
     public let slave: Int32
 
     /// Opens a new pair through /dev/ptmx.
-    public static func open() throws(ConsoleError) -> PtyPair {
+    public static func open() throws(SyscallError) -> PtyPair {
         var master: Int32 = -1
         var slave: Int32 = -1
-        _ = try ConsoleError.check(
+        _ = try SyscallError.check(
             console_openpty(&master, &slave), "open pty pair", target: "/dev/ptmx",
-            hint: "is devpts mounted on /dev/pts and /dev/ptmx present?")
+            detail: "is devpts mounted on /dev/pts and /dev/ptmx present?")
         return PtyPair(master: master, slave: slave)
     }
 
     /// Sets the terminal size the shell sees.
-    public static func setWindowSize(_ fd: Int32, rows: UInt16, columns: UInt16) throws(ConsoleError) {
-        _ = try ConsoleError.check(console_set_winsize(fd, rows, columns), "set window size of", target: "fd \(fd)")
+    public static func setWindowSize(_ fd: Int32, rows: UInt16, columns: UInt16) throws(SyscallError) {
+        _ = try SyscallError.check(console_set_winsize(fd, rows, columns), "set window size of", target: "fd \(fd)")
     }
 }

@@ -36,7 +36,7 @@ public struct PtyBridge: Sendable {
     /// Serves `connection` (taken over and closed) until one side ends; blocks the calling
     /// thread, so call it from a dedicated thread, never from the cooperative pool.
     /// `stop` ends the session early (agent shutdown, tests).
-    public func run(connection: Int32, name: String, stop: ConsoleWakeup? = nil) throws(ConsoleError) -> Report {
+    public func run(connection: Int32, name: String, stop: ConsoleWakeup? = nil) throws(SyscallError) -> Report {
         defer { ConsoleIO.closeQuietly(connection) }
         let pty = try PtyPair.open()
         // A zero-sized terminal confuses line editors; the client may resize later.
@@ -89,7 +89,7 @@ public struct PtyBridge: Sendable {
         case let .success(code): status = code
         case let .failure(error):
             reaper.forget(pid)
-            throw ConsoleError("wait for debug console shell", target: "pid \(pid)", errno: 0, hint: "\(error)")
+            throw SyscallError("wait for debug console shell", target: "pid \(pid)", errno: 0, detail: "\(error)")
         }
         reaper.forget(pid)
         logger.info("debug console session ended", metadata: [

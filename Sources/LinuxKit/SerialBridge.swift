@@ -18,9 +18,9 @@ public protocol SerialStreamPort: Sendable {
     /// Opens the port for the bridge's whole life (non-blocking). It is never closed between
     /// host connections: closing a virtio-serial port discards what the host already sent,
     /// which may be the next connection's preface.
-    func open() throws(ConsoleError) -> Int32
+    func open() throws(SyscallError) -> Int32
     /// Blocks until a host is connected (true) or `stop` is raised (false).
-    func waitForHost(_ fd: Int32, stop: ConsoleWakeup) throws(ConsoleError) -> Bool
+    func waitForHost(_ fd: Int32, stop: ConsoleWakeup) throws(SyscallError) -> Bool
 }
 
 /// Serves the agent's gRPC API over a host byte stream (virtio-serial) by relaying each host
@@ -44,7 +44,7 @@ public final class SerialBridge: Sendable {
         /// The bridge was stopped.
         case stopped
         /// The server could not be reached, or a read, write or poll failed.
-        case failed(ConsoleError)
+        case failed(SyscallError)
     }
 
     let port: any SerialStreamPort
@@ -65,7 +65,7 @@ public final class SerialBridge: Sendable {
         port: any SerialStreamPort, backendPath: String, backendTimeout: Double = 30,
         maxFrameSize: Int = (1 << 24) - 1, logger: Logger,
         onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)? = nil
-    ) throws(ConsoleError) {
+    ) throws(SyscallError) {
         self.port = port
         self.backendPath = backendPath
         self.backendTimeout = backendTimeout
@@ -112,12 +112,12 @@ public final class SerialBridge: Sendable {
         logger.info("serial transport stopped", metadata: ["port": "\(port.name)"])
     }
 
-    func connectBackend() throws(ConsoleError) -> Int32 {
+    func connectBackend() throws(SyscallError) -> Int32 {
         let deadline = ConsoleClock.now() + backendTimeout
         while true {
-            do throws(ConsoleError) {
+            do throws(SyscallError) {
                 let fd = try UnixSocket.connect(path: backendPath)
-                do throws(ConsoleError) {
+                do throws(SyscallError) {
                     try ConsoleIO.setNonBlocking(fd, target: "backend \(backendPath)")
                 } catch {
                     close(fd)
@@ -237,7 +237,7 @@ struct SerialRelay {
             if ready < 0 {
                 let err = errno
                 if err == EINTR { continue }
-                fail(ConsoleError("poll", target: "\(portName) <-> \(bridge.backendPath)", errno: err))
+                fail(SyscallError("poll", target: "\(portName) <-> \(bridge.backendPath)", errno: err))
                 return false
             }
             if fds[0].revents != 0 { return false }
@@ -281,7 +281,7 @@ struct SerialRelay {
             case .endOfStream:
                 return .hostGone
             case let .failed(err):
-                fail(ConsoleError("read from", target: portName, errno: err))
+                fail(SyscallError("read from", target: portName, errno: err))
                 return .failed
             }
         }
@@ -293,7 +293,7 @@ struct SerialRelay {
                 if hangup { return .hostGone }
             case .endOfStream: return .hostGone
             case let .failed(err):
-                fail(ConsoleError("write to", target: portName, errno: err))
+                fail(SyscallError("write to", target: portName, errno: err))
                 return .failed
             }
         } else if hangup, revents & POLLIN == 0 {
@@ -334,7 +334,7 @@ struct SerialRelay {
         splitter.sessionEnded()
     }
 
-    private mutating func fail(_ error: ConsoleError) {
+    private mutating func fail(_ error: SyscallError) {
         bridge.logger.error("serial transport stopped", metadata: ["error": "\(error)"])
         endSession(.failed(error))
     }

@@ -45,16 +45,16 @@ public struct VirtioSerialPort: SerialStreamPort {
     /// virtio_console driver probes asynchronously after its module loads).
     public static func waitFor(
         name: String, timeout: Double, sysfs: String = sysfsDirectory, devices: String = "/dev"
-    ) throws(ConsoleError) -> VirtioSerialPort {
+    ) throws(SyscallError) -> VirtioSerialPort {
         let deadline = ConsoleClock.now() + timeout
         while true {
             if let path = find(name: name, sysfs: sysfs, devices: devices), access(path, R_OK | W_OK) == 0 {
                 return VirtioSerialPort(path: path, portName: name)
             }
             if ConsoleClock.now() >= deadline {
-                throw ConsoleError(
+                throw SyscallError(
                     "find virtio-serial port", target: "named '\(name)' in \(sysfs)", errno: ENOENT,
-                    hint: "is virtio_console loaded and does the VMM define a virtserialport with name=\(name)?")
+                    detail: "is virtio_console loaded and does the VMM define a virtserialport with name=\(name)?")
             }
             // Device probing has no event we can wait on without udev; poll briefly.
             usleep(50_000)
@@ -62,20 +62,20 @@ public struct VirtioSerialPort: SerialStreamPort {
     }
 
     /// Opens the port (non-blocking) for the bridge's whole life.
-    public func open() throws(ConsoleError) -> Int32 {
+    public func open() throws(SyscallError) -> Int32 {
         let fd = openDevice(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
-            throw ConsoleError("open", target: name, errno: errno, hint: errno == EBUSY ? "another process holds the port open" : "")
+            throw SyscallError("open", target: name, errno: errno, detail: errno == EBUSY ? "another process holds the port open" : "")
         }
         return fd
     }
 
     /// Waits until a host is connected to the port's chardev (the port turns writable).
-    public func waitForHost(_ fd: Int32, stop: ConsoleWakeup) throws(ConsoleError) -> Bool {
+    public func waitForHost(_ fd: Int32, stop: ConsoleWakeup) throws(SyscallError) -> Bool {
         let result = console_wait_port_writable(fd, stop.readFD, -1)
         if result == 1 { return true }
         if result == 2 { return false }
-        throw ConsoleError("wait for the host on", target: name, errno: result < 0 ? -result : ETIMEDOUT)
+        throw SyscallError("wait for the host on", target: name, errno: result < 0 ? -result : ETIMEDOUT)
     }
 }
 

@@ -1,14 +1,15 @@
 import Glibc
 
-/// A failed system call made by agent-core code: the operation, what it acted on, the errno.
+/// A failed system call (agent core, console, vsock, pty, serial): the operation, what it acted
+/// on, the errno.
 public struct SyscallError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What was attempted, e.g. "mount proc".
     public let operation: String
-    /// The path, pid or name acted on.
+    /// The path, pid, name or "vsock CID:PORT" acted on.
     public let target: String
     /// The errno, or 0 when the failure is not a syscall's.
     public let errno: Int32
-    /// Extra explanation (why it may have failed).
+    /// Extra explanation for the reader (why it may have failed, what to try).
     public let detail: String
 
     public init(_ operation: String, target: String, errno: Int32, detail: String = "") {
@@ -31,9 +32,9 @@ public struct SyscallError: Error, Sendable, Equatable, CustomStringConvertible 
 
     /// Turns a shim's `-errno` return into a thrown error, passing non-negative values through.
     @discardableResult
-    static func check(_ result: Int32, _ operation: String, target: String) throws(SyscallError) -> Int32 {
+    static func check(_ result: Int32, _ operation: String, target: String, detail: String = "") throws(SyscallError) -> Int32 {
         if result < 0 {
-            throw SyscallError(operation, target: target, errno: -result)
+            throw SyscallError(operation, target: target, errno: -result, detail: detail)
         }
         return result
     }

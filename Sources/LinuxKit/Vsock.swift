@@ -19,23 +19,23 @@ public enum Vsock {
         + "a machine without /dev/vhost-vsock or vsock loopback cannot use it (use a unix socket there)"
 
     /// A listening vsock socket on (cid, port).
-    public static func listen(cid: UInt32 = cidAny, port: UInt32, backlog: Int32 = 16) throws(ConsoleError) -> Int32 {
+    public static func listen(cid: UInt32 = cidAny, port: UInt32, backlog: Int32 = 16) throws(SyscallError) -> Int32 {
         let target = "vsock \(describe(cid: cid)):\(port)"
         let result = console_vsock_listen(cid, port, backlog)
         if result == -EAFNOSUPPORT || result == -ENODEV || result == -EADDRNOTAVAIL {
-            throw ConsoleError("listen on", target: target, errno: -result, hint: unavailableHint)
+            throw SyscallError("listen on", target: target, errno: -result, detail: unavailableHint)
         }
-        return try ConsoleError.check(result, "listen on", target: target)
+        return try SyscallError.check(result, "listen on", target: target)
     }
 
     /// A connected vsock stream socket.
-    public static func connect(cid: UInt32, port: UInt32) throws(ConsoleError) -> Int32 {
+    public static func connect(cid: UInt32, port: UInt32) throws(SyscallError) -> Int32 {
         let target = "vsock \(describe(cid: cid)):\(port)"
         let result = console_vsock_connect(cid, port)
         if result == -EAFNOSUPPORT || result == -ENODEV {
-            throw ConsoleError("connect to", target: target, errno: -result, hint: unavailableHint)
+            throw SyscallError("connect to", target: target, errno: -result, detail: unavailableHint)
         }
-        return try ConsoleError.check(result, "connect to", target: target)
+        return try SyscallError.check(result, "connect to", target: target)
     }
 
     /// CID as the URI form prints it (-1 for CID_ANY).
@@ -47,18 +47,18 @@ public enum Vsock {
 /// Unix stream sockets by path; a leading '@' names the abstract namespace.
 public enum UnixSocket {
     /// A listening socket at `path`; a stale socket file there is replaced when `replace`.
-    public static func listen(path: String, backlog: Int32 = 16, replace: Bool = true) throws(ConsoleError) -> Int32 {
+    public static func listen(path: String, backlog: Int32 = 16, replace: Bool = true) throws(SyscallError) -> Int32 {
         if replace, !path.hasPrefix("@") {
             var st = stat()
             if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK {
                 unlink(path)
             }
         }
-        return try ConsoleError.check(console_unix_listen(path, backlog), "listen on", target: "unix socket \(path)")
+        return try SyscallError.check(console_unix_listen(path, backlog), "listen on", target: "unix socket \(path)")
     }
 
     /// A connected unix stream socket.
-    public static func connect(path: String) throws(ConsoleError) -> Int32 {
-        try ConsoleError.check(console_unix_connect(path), "connect to", target: "unix socket \(path)")
+    public static func connect(path: String) throws(SyscallError) -> Int32 {
+        try SyscallError.check(console_unix_connect(path), "connect to", target: "unix socket \(path)")
     }
 }

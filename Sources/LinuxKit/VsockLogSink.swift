@@ -33,7 +33,7 @@ public final class VsockLogSink: Sendable {
     let done = DispatchSemaphore(value: 0)
 
     /// Takes ownership of `listener` and starts the sending thread.
-    public init(listener: ConsoleListener, bufferLimit: Int = 1 << 20) throws(ConsoleError) {
+    public init(listener: ConsoleListener, bufferLimit: Int = 1 << 20) throws(SyscallError) {
         self.listener = listener
         self.bufferLimit = max(4096, bufferLimit)
         self.notify = try ConsoleWakeup()
@@ -44,7 +44,7 @@ public final class VsockLogSink: Sendable {
     }
 
     /// Opens the vsock listener for `agent.log_vport`.
-    public static func vsock(port: UInt32, bufferLimit: Int = 1 << 20) throws(ConsoleError) -> VsockLogSink {
+    public static func vsock(port: UInt32, bufferLimit: Int = 1 << 20) throws(SyscallError) -> VsockLogSink {
         try VsockLogSink(listener: .vsock(port: port), bufferLimit: bufferLimit)
     }
 

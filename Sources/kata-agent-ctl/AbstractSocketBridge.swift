@@ -35,7 +35,7 @@ final class AbstractSocketBridge: Sendable {
         }) else {
             let code = errno
             ConsoleIO.closeQuietly(upstream)
-            throw ConsoleError("create a private directory", target: "/tmp/kata-agent-ctl.*", errno: code)
+            throw SyscallError("create a private directory", target: "/tmp/kata-agent-ctl.*", errno: code)
         }
         directory = String(cString: created)
         path = directory + "/bridge.sock"
