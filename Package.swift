@@ -28,6 +28,7 @@ let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: 
 let systemPackage = Target.Dependency.product(name: "SystemPackage", package: "swift-system")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioHTTP2 = Target.Dependency.product(name: "NIOHTTP2", package: "swift-nio-http2")
 
 let package = Package(
     name: "kata-swift",
@@ -42,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system.git", exact: "1.8.1"),
@@ -67,6 +69,8 @@ let package = Package(
                 "KataProtocols", "AgentConfig", "LinuxKit", "OCISpec", "Cgroups", "ContainerEngine", "Sandbox",
                 grpcCore, grpcProtobuf, grpcTransport, nioCore, nioPosix, logging,
             ]),
+        // The wire codecs beneath the handlers: ttrpc and gRPC over HTTP/2 (no TLS), sniffed per connection.
+        .target(name: "AgentWire", dependencies: ["LinuxKit", grpcCore, protobuf, nioCore, nioPosix, nioHTTP2, logging]),
         .target(name: "OSBuilder", dependencies: [logging]),
 
         // Executables.
