@@ -22,26 +22,6 @@ public struct CreateSandboxRequest: Sendable, Equatable {
     }
 }
 
-/// One agent.proto Storage: what to mount where, by which driver.
-public struct StorageRequest: Sendable, Equatable {
-    public var driver: String
-    public var driverOptions: [String]
-    public var source: String
-    public var fsType: String
-    public var options: [String]
-    public var mountPoint: String
-
-    public init(driver: String, driverOptions: [String] = [], source: String = "", fsType: String = "",
-                options: [String] = [], mountPoint: String) {
-        self.driver = driver
-        self.driverOptions = driverOptions
-        self.source = source
-        self.fsType = fsType
-        self.options = options
-        self.mountPoint = mountPoint
-    }
-}
-
 /// One agent.proto KernelModule: a module name and its parameters ("key=value").
 public struct KernelModuleRequest: Sendable, Equatable {
     public var name: String

@@ -9,7 +9,10 @@ public actor SandboxState {
     public private(set) var dns: [String] = []
     /// CreateSandbox.sandbox_pidns: containers share one pid namespace.
     public private(set) var sandboxPidns = false
+    /// The storages CreateSandbox set up (the sandbox's share of `storageManager`).
     public private(set) var storages: [MountedStorage] = []
+    /// Every storage of the pod (sandbox and containers), ref-counted by mount point.
+    public nonisolated let storageManager: StorageManager
     public private(set) var guestHooks = GuestHooks()
     public private(set) var kernelModules: [KernelModuleRequest] = []
     public private(set) var created = false
@@ -18,8 +21,17 @@ public actor SandboxState {
     public private(set) var containers: (any SandboxContainers)?
     private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
 
+    private var creating = false
+
     public init(environment: SandboxEnvironment) {
         self.environment = environment
+        storageManager = StorageManager(registry: environment.storageDrivers) { owner in
+            var context = StorageContext(
+                system: environment.system, files: environment.storageFiles, hotplugTimeout: environment.hotplugTimeout,
+                paths: environment.storagePaths, logger: environment.logger)
+            if case .container(let id) = owner { context.containerID = id }
+            return context
+        }
     }
 
     /// Plugs in the container side (done once at agent start).
@@ -31,11 +43,14 @@ public actor SandboxState {
     /// CreateSandbox: hostname, kernel modules, storages, guest hooks, DNS; in that order
     /// (modules first: storages may need their filesystems). Fails as a whole on the first
     /// error; storages mounted by this call are undone. A second CreateSandbox is refused.
-    public func create(_ request: CreateSandboxRequest) throws(SandboxError) {
-        guard !created else {
+    public func create(_ request: CreateSandboxRequest) async throws(SandboxError) {
+        guard !created, !creating else {
             throw SandboxError(.failedPrecondition, "sandbox \(id.isEmpty ? "(unnamed)" : id) was already created")
         }
         guard !destroyed else { throw SandboxError(.failedPrecondition, "sandbox was destroyed") }
+        // Storages may wait (hot-plug): a second CreateSandbox meanwhile is refused, not interleaved.
+        creating = true
+        defer { creating = false }
         let logger = environment.logger
         let system = environment.system
 
@@ -59,20 +74,15 @@ public actor SandboxState {
             }
         }
 
-        var mounted: [MountedStorage] = []
         for storage in request.storages {
-            do {
-                mounted.append(try SandboxStorage.add(storage, system: system))
-            } catch {
-                Self.undo(mounted, system: system, logger: logger)
-                throw error
-            }
+            try Self.validateMountPoint(storage.mountPoint)
         }
+        let mounted = try await storageManager.add(request.storages, owner: .sandbox)
 
         do {
             try SandboxDNS.write(request.dns, to: environment.resolvConfPath, system: system, logger: logger)
         } catch {
-            Self.undo(mounted, system: system, logger: logger)
+            await storageManager.release(owner: .sandbox)
             throw error
         }
 
@@ -106,7 +116,7 @@ public actor SandboxState {
         if let containers {
             await containers.destroyAll(logger: logger)
         }
-        Self.undo(storages, system: environment.system, logger: logger)
+        await storageManager.releaseAll()
         storages = []
         created = false
         destroyed = true
@@ -122,13 +132,12 @@ public actor SandboxState {
         await withCheckedContinuation { shutdownWaiters.append($0) }
     }
 
-    private static func undo(_ storages: [MountedStorage], system: any SystemCalls, logger: Logger) {
-        for storage in storages.reversed() where storage.isMount {
-            do {
-                try system.unmount(target: storage.mountPoint, detach: true)
-            } catch {
-                logger.warning("cannot unmount sandbox storage", metadata: ["mount-point": "\(storage.mountPoint)", "error": "\(error)"])
-            }
+    static func validateMountPoint(_ path: String) throws(SandboxError) {
+        let components = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard path.hasPrefix("/"), path != "/", !path.utf8.contains(0),
+              !components.dropFirst().contains(where: { $0 == "." || $0 == ".." }),
+              !components.dropFirst().dropLast().contains("") else {
+            throw SandboxError(.invalidArgument, "storage mount point \"\(path)\" must be an absolute, clean path other than /")
         }
     }
 }

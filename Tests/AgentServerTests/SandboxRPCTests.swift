@@ -91,8 +91,8 @@ final class SandboxRPCTests: XCTestCase {
 
         var unknownDriver = Grpc_CreateSandboxRequest()
         unknownDriver.sandboxID = "s1"
-        unknownDriver.storages = [storage("virtio-fs", base + "/shared")]
-        await assertRPCError(.unimplemented, containing: "virtio-fs") {
+        unknownDriver.storages = [storage("9p", base + "/shared")]
+        await assertRPCError(.unimplemented, containing: "9p") {
             try await agent.agentService.createSandbox(unknownDriver, options: options)
         }
         await agent.assertServing()

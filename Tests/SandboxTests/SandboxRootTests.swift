@@ -21,9 +21,10 @@ final class SandboxRootTests: XCTestCase {
             try system.setHostname("kata-sandbox-test")
             XCTAssertEqual(currentHostname(), "kata-sandbox-test")
 
-            let ephemeral = try SandboxStorage.add(
+            let context = StorageContext(system: system, files: LinuxStorageSystemCalls(), logger: logger)
+            let ephemeral = try EphemeralDriver().mountTmpfs(
                 StorageRequest(driver: "ephemeral", source: "tmpfs", fsType: "tmpfs", options: ["size=1m", "nodev"], mountPoint: dir + "/eph"),
-                system: system)
+                context: context)
             let mounts = try String(contentsOfFile: "/proc/thread-self/mounts", encoding: .utf8)
             let line = mounts.split(separator: "\n").first { $0.split(separator: " ").dropFirst().first.map(String.init) == dir + "/eph" }
             XCTAssertNotNil(line, "tmpfs not mounted at \(dir)/eph")
@@ -31,7 +32,7 @@ final class SandboxRootTests: XCTestCase {
             XCTAssertTrue(line?.contains("nodev") ?? false, String(line ?? ""))
             XCTAssertTrue(line?.contains("size=1024k") ?? false, String(line ?? ""))
 
-            _ = try SandboxStorage.add(StorageRequest(driver: "local", options: ["mode=0750"], mountPoint: dir + "/local/vol"), system: system)
+            _ = try LocalDriver().prepare(StorageRequest(driver: "local", options: ["mode=0750"], mountPoint: dir + "/local/vol"), context: context)
             XCTAssertEqual(system.fileKind(dir + "/local/vol"), FileKind(kind: .directory, permissions: 0o750))
 
             // A container's bind mount of resolv.conf keeps seeing what CreateSandbox writes.

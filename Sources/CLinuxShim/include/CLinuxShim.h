@@ -10,4 +10,5 @@
 #include "core.h"
 #include "engine.h"
 #include "core_early_init.h"
+#include "storage.h"
 #endif
