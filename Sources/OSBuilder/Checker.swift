@@ -57,36 +57,6 @@ public struct Checker {
         return report
     }
 
-    func checkImage(_ path: String, head: [UInt8]) throws -> Report {
-        var report = Report(kind: "disk image \(path)")
-        guard let mbr = MBR.decode(head) else { throw OSBuilderError("check", path, "no MBR") }
-        let offset = UInt64(mbr.startSector) * MBR.sectorSize
-        report.ok("MBR: partition type 0x\(String(mbr.type, radix: 16)) at \(offset) bytes, \(UInt64(mbr.sectorCount) * MBR.sectorSize) bytes")
-        if head.count >= PFNHeader.offset + PFNHeader.size, Array(head[PFNHeader.offset..<PFNHeader.offset + 16]) == PFNHeader.signature {
-            if let pfn = PFNHeader.decode(Array(head[PFNHeader.offset..<PFNHeader.offset + PFNHeader.size])) {
-                report.ok("DAX header: nd_pfn_sb v\(pfn.versionMajor).\(pfn.versionMinor), dataoff \(pfn.dataOffset), mode \(pfn.mode), checksum valid")
-                if let inner = readBytes(path, at: pfn.dataOffset, count: 512), let second = MBR.decode(inner),
-                    pfn.dataOffset + UInt64(second.startSector) * MBR.sectorSize == offset {
-                    report.ok("MBR #2 at \(pfn.dataOffset) points at the same partition (pmem0p1 == vda1)")
-                } else {
-                    report.fail("MBR #2 at the DAX data offset is missing or points elsewhere")
-                }
-            } else {
-                report.fail("DAX header present but its checksum is wrong")
-            }
-        }
-        let spec = "\(path)?offset=\(offset)"
-        let fsck = try Tool.e2fsck.run(["-f", "-n", spec], check: false)
-        if fsck.status == 0 { report.ok("e2fsck -fn: clean") } else { report.fail("e2fsck -fn: exit \(fsck.status)") }
-        let extracted = NSTemporaryDirectory() + "/osbuilder-check-\(getpid())"
-        try? FileManager.default.removeItem(atPath: extracted)
-        try makeDirectory(extracted)
-        defer { try? FileManager.default.removeItem(atPath: extracted) }
-        try Tool.debugfs.run(["-R", "rdump / \(extracted)", spec], operation: "debugfs rdump")
-        checkTree(DirectoryView(root: extracted), report: &report, needsInit: false)
-        return report
-    }
-
     func readBytes(_ path: String, at offset: UInt64, count: Int) -> [UInt8]? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }

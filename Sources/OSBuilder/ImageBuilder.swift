@@ -3,8 +3,14 @@ import Foundation
 /// Options of `osbuilder image`.
 public struct ImageOptions: Sendable {
     public var rootfs: String
+    /// Root filesystem type (FS_TYPE).
+    public var fsType: FilesystemType = .ext4
     /// Prepend upstream's 2 MiB MBR #1 + nd_pfn_sb header (boots as /dev/pmem0p1 and /dev/vda1).
     public var dax = true
+    /// MEASURED_ROOTFS: a dm-verity hash tree in partition 2 and a root hash file beside the image.
+    public var verity = false
+    /// mkfs.erofs compressor ("lz4", "lz4hc,9"); nil = uncompressed, as upstream.
+    public var erofsCompression: String?
     public var freeSpaceMB: UInt64 = 0
     /// IMAGE_SIZE_ALIGNMENT_MB: 128 as upstream (memory-hotplug alignment for NVDIMM); 1 = smallest.
     public var alignmentMB: UInt64 = 128
@@ -18,8 +24,9 @@ public struct ImageOptions: Sendable {
     }
 }
 
-/// Builds a raw disk image: MBR, one ext4 partition from 1 MiB populated with `mkfs.ext4 -d`
-/// on a regular file (no root, no loop device, no mount), optional DAX header.
+/// Builds a raw disk image: MBR, the root filesystem (ext4, xfs or erofs, built rootless in a
+/// file of its own) as partition 1 from 1 MiB, optionally a dm-verity hash partition 2, and
+/// optionally the DAX header in front.
 public struct ImageBuilder {
     public static let mib: UInt64 = 1 << 20
     public static let blockSize: UInt64 = 4096
@@ -38,9 +45,24 @@ public struct ImageBuilder {
         public var totalBytes: UInt64
         public var partitionOffset: UInt64
         public var filesystemUUID: String
+        public var filesystem: FilesystemType = .ext4
+        /// Size of partition 1 (the filesystem may use less: erofs).
+        public var partitionBytes: UInt64 = 0
+        /// Bytes the filesystem itself occupies.
+        public var filesystemBytes: UInt64 = 0
+        public var verity: VerityParameters?
+        public var hashPartitionOffset: UInt64?
+        public var rootHashFile: String?
     }
 
-    /// Byte offset of the ext4 partition in the final file.
+    /// Where partition 1 and the hash partition sit in the file.
+    struct Layout {
+        var total: UInt64
+        var partitionBytes: UInt64
+        var hashOffset: UInt64?
+    }
+
+    /// Byte offset of partition 1 in the final file.
     public var partitionOffset: UInt64 { (options.dax ? Self.daxHeaderBytes : 0) + Self.mib }
 
     @discardableResult
@@ -50,36 +72,99 @@ public struct ImageBuilder {
             throw OSBuilderError("build image", options.rootfs, "rootfs directory does not exist")
         }
         guard options.alignmentMB >= 1 else { throw OSBuilderError("build image", output, "IMAGE_SIZE_ALIGNMENT_MB must be at least 1") }
-        for tool in [Tool.mkfsExt4, .debugfs, .e2fsck] { _ = try tool.locate() }
+        if options.fsType == .erofs, options.freeSpaceMB > 0 {
+            throw OSBuilderError("build image", output, "erofs is read-only: --free-space does not apply")
+        }
+        if options.erofsCompression != nil, options.fsType != .erofs {
+            throw OSBuilderError("build image", output, "--erofs-compression needs --fs-type erofs")
+        }
+        for tool in options.fsType.tools + (options.verity ? [Tool.veritysetup] : []) { _ = try tool.locate() }
         let attributes = try TreeAttributes.load(rootfs: options.rootfs)
         let tree = try FileTree.scan(root: options.rootfs, attributes: attributes, epoch: options.sourceDateEpoch)
         let digest = TreeDigest.compute(tree, epoch: options.sourceDateEpoch)
         let uuid = try options.uuid.map { try Self.checkUUID($0) } ?? digest.uuid(salt: 1)
         let seed = try options.hashSeed.map { try Self.checkUUID($0) } ?? digest.uuid(salt: 2)
-        var fsBytes = estimateFilesystemBytes(tree)
-        return try AtomicOutput(output).produce { temporary in
-            for attempt in 1...6 {
-                let total = totalBytes(filesystemBytes: fsBytes)
-                let partitionBytes = total - partitionOffset
-                progress.step("image \(total / Self.mib) MiB, ext4 \(partitionBytes / Self.mib) MiB at offset \(partitionOffset / Self.mib) MiB (attempt \(attempt))")
-                unlink(temporary)
-                guard FileManager.default.createFile(atPath: temporary, contents: nil), truncate(temporary, off_t(total)) == 0 else {
-                    throw OSBuilderError.errno("create", temporary)
-                }
-                do {
-                    try makeFilesystem(temporary, bytes: partitionBytes, tree: tree, uuid: uuid, seed: seed)
-                } catch let error as OSBuilderError where error.reason.contains("Could not allocate") || error.reason.contains("No space") {
-                    // The estimate was short (alignment 1 leaves no slack): grow and retry.
-                    fsBytes = fsBytes + fsBytes / 4 + 4 * Self.mib
-                    continue
-                }
-                try fixUp(temporary, tree: tree)
-                try writeHeaders(temporary, total: total, uuid: uuid)
-                try verify(temporary)
-                return Result(totalBytes: total, partitionOffset: partitionOffset, filesystemUUID: uuid)
-            }
-            throw OSBuilderError("build image", output, "rootfs does not fit after 6 size increases")
+        let salt = (digest.uuid(salt: 3) + digest.uuid(salt: 4)).filter { $0 != "-" }
+        let formatter = options.fsType.formatter(FilesystemContext(tree: tree, options: options, uuid: uuid, hashSeed: seed, progress: progress))
+        let rootHashFile = VerityParameters.rootHashFile(forImage: output)
+        let scratch = try AtomicOutput(output)
+        let fsFile = scratch.temporary + ".fs"
+        let hashFile = scratch.temporary + ".hash"
+        defer {
+            unlink(fsFile)
+            unlink(hashFile)
         }
+        var result = try scratch.produce { temporary in
+            // Build the filesystem in a file of its own (grown and retried when the estimate
+            // was short), then lay it out.
+            var layout: Layout
+            var fsBytes: UInt64
+            if var wanted = formatter.estimateBytes() {
+                var attempt = 1
+                while true {
+                    layout = self.layout(filesystemBytes: wanted + options.freeSpaceMB * Self.mib)
+                    progress.step("\(options.fsType.rawValue) \(layout.partitionBytes / Self.mib) MiB in an image of \(layout.total / Self.mib) MiB (attempt \(attempt))")
+                    unlink(fsFile)
+                    guard FileManager.default.createFile(atPath: fsFile, contents: nil), truncate(fsFile, off_t(layout.partitionBytes)) == 0 else {
+                        throw OSBuilderError.errno("create", fsFile)
+                    }
+                    do {
+                        fsBytes = try formatter.make(fsFile, bytes: layout.partitionBytes)
+                        break
+                    } catch is FilesystemFull where attempt < 6 {
+                        wanted = wanted + wanted / 4 + 4 * Self.mib
+                        attempt += 1
+                    } catch let full as FilesystemFull {
+                        throw OSBuilderError("build image", output, "rootfs does not fit after 6 size increases: \(full.detail)")
+                    }
+                }
+            } else {
+                fsBytes = try formatter.make(fsFile, bytes: nil)
+                layout = self.layout(filesystemBytes: fsBytes)
+                guard truncate(fsFile, off_t(layout.partitionBytes)) == 0 else { throw OSBuilderError.errno("extend", fsFile) }
+            }
+            try formatter.verify(fsFile)
+            var verity: VerityParameters?
+            if let hashOffset = layout.hashOffset {
+                progress.step("veritysetup format: \(layout.partitionBytes / Self.blockSize) data blocks, hash tree at \(hashOffset)")
+                let parameters = try VerityParameters.format(dataFile: fsFile, hashFile: hashFile, salt: salt)
+                guard parameters.dataBlocks * Self.blockSize == layout.partitionBytes,
+                    parameters.hashTreeBytesFit(layout.total - hashOffset)
+                else { throw OSBuilderError("veritysetup format", fsFile, "hash tree does not match the planned layout") }
+                verity = parameters
+            }
+            unlink(temporary)
+            guard FileManager.default.createFile(atPath: temporary, contents: nil), truncate(temporary, off_t(layout.total)) == 0 else {
+                throw OSBuilderError.errno("create", temporary)
+            }
+            try SparseCopy.copy(from: fsFile, length: layout.partitionBytes, to: temporary, at: partitionOffset)
+            if let hashOffset = layout.hashOffset, let verity {
+                try SparseCopy.copy(from: hashFile, length: VerityParameters.hashTreeBytes(dataBytes: layout.partitionBytes), to: temporary, at: hashOffset)
+                if let problem = try verity.verify(dataFile: fsFile, hashFile: temporary, hashOffset: hashOffset) {
+                    throw OSBuilderError("veritysetup verify", output, problem)
+                }
+            }
+            try writeHeaders(temporary, layout: layout, uuid: uuid)
+            var result = Result(totalBytes: layout.total, partitionOffset: partitionOffset, filesystemUUID: uuid)
+            result.filesystem = options.fsType
+            result.partitionBytes = layout.partitionBytes
+            result.filesystemBytes = fsBytes
+            result.verity = verity
+            result.hashPartitionOffset = layout.hashOffset
+            return result
+        }
+        // The root hash file goes beside the image once the image is in place; a stale one
+        // from an earlier measured build would describe other bytes.
+        if let verity = result.verity {
+            try AtomicOutput(rootHashFile).produce { path in
+                try write(verity.rendered(image: output, filesystem: options.fsType, dax: options.dax), to: path)
+            }
+            result.rootHashFile = rootHashFile
+            progress.step("root hash \(verity.rootHash), kernel parameters in \(rootHashFile)")
+        } else {
+            unlink(rootHashFile)
+        }
+        return result
     }
 
     static func checkUUID(_ text: String) throws -> String {
@@ -87,41 +172,26 @@ public struct ImageBuilder {
         return text.lowercased()
     }
 
-    /// Content blocks plus inode tables, directories, journal and reserved blocks.
-    func estimateFilesystemBytes(_ tree: FileTree) -> UInt64 {
-        var blocks: UInt64 = 0
-        for entry in tree.entries {
-            switch entry.kind {
-            case .regular: blocks += (entry.size + Self.blockSize - 1) / Self.blockSize
-            case .directory: blocks += 1
-            case .symlink where entry.linkTarget.utf8.count >= 60: blocks += 1
-            default: break
-            }
-        }
-        let inodes = inodeCount(tree, filesystemBytes: 0)
-        var bytes = blocks * Self.blockSize + blocks * Self.blockSize / 20 + inodes * 256 + 2 * Self.mib
-        bytes += Self.journalBytes(filesystemBytes: bytes)
-        bytes = bytes * 100 / UInt64(100 - options.reservedPercent)
-        return bytes
+    /// The hash partition: the tree for `dataBytes`, whole MiB (parted's alignment).
+    static func hashPartitionBytes(dataBytes: UInt64) -> UInt64 {
+        let bytes = VerityParameters.hashTreeBytes(dataBytes: dataBytes)
+        return (bytes + mib - 1) / mib * mib
     }
 
-    /// mke2fs's default journal size for a filesystem of this size (ext2fs_default_journal_size).
-    static func journalBytes(filesystemBytes: UInt64) -> UInt64 {
-        let blocks = filesystemBytes / blockSize
-        let journalBlocks: UInt64
-        switch blocks {
-        case ..<2048: journalBlocks = 0
-        case ..<32768: journalBlocks = 1024
-        case ..<(256 * 1024): journalBlocks = 4096
-        case ..<(512 * 1024): journalBlocks = 8192
-        case ..<(4096 * 1024): journalBlocks = 16384
-        default: journalBlocks = 32768
+    /// Sizes for a filesystem needing `filesystemBytes`: the file rounded up to the alignment,
+    /// partition 1 taking all the slack (and the hash partition what its tree needs).
+    func layout(filesystemBytes: UInt64) -> Layout {
+        let needed = (filesystemBytes + Self.mib - 1) / Self.mib * Self.mib
+        var total = totalBytes(filesystemBytes: needed + (options.verity ? Self.hashPartitionBytes(dataBytes: needed) : 0))
+        while true {
+            guard options.verity else { return Layout(total: total, partitionBytes: total - partitionOffset, hashOffset: nil) }
+            // The hash partition sized for the whole remainder is an upper bound for the tree
+            // of what partition 1 ends up holding.
+            let hashBytes = Self.hashPartitionBytes(dataBytes: total - partitionOffset)
+            let partition = total - partitionOffset - hashBytes
+            if partition >= needed { return Layout(total: total, partitionBytes: partition, hashOffset: partitionOffset + partition) }
+            total = totalBytes(filesystemBytes: total - partitionOffset + Self.mib)
         }
-        return journalBlocks * blockSize
-    }
-
-    func inodeCount(_ tree: FileTree, filesystemBytes: UInt64) -> UInt64 {
-        max(UInt64(tree.entries.count) * 5 / 4 + 64, filesystemBytes / 16384)
     }
 
     func totalBytes(filesystemBytes: UInt64) -> UInt64 {
@@ -130,122 +200,42 @@ public struct ImageBuilder {
         // an odd number of MiB would build fine and never boot from /dev/pmem0p1.
         let alignmentMB = options.dax ? max(options.alignmentMB, Self.daxHeaderBytes / Self.mib) : options.alignmentMB
         let alignment = alignmentMB * Self.mib
-        let raw = partitionOffset + filesystemBytes + options.freeSpaceMB * Self.mib
+        let raw = partitionOffset + filesystemBytes
         // Whole 4 KiB blocks always; whole alignment units for the file.
         return (raw + alignment - 1) / alignment * alignment
     }
 
-    /// A fixed mke2fs.conf, so the host's configuration cannot change the features.
-    static let mke2fsConfig = """
-        [defaults]
-        \tbase_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
-        \tdefault_mntopts = acl,user_xattr
-        \tenable_periodic_fsck = 0
-        \tblocksize = 4096
-        \tinode_size = 256
-        \tinode_ratio = 16384
-
-        [fs_types]
-        \text4 = {
-        \t\tfeatures = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
-        \t}
-
-        """
-
-    func toolEnvironment() throws -> [String: String] {
-        let config = NSTemporaryDirectory() + "/osbuilder-mke2fs-\(getpid()).conf"
-        try write(Self.mke2fsConfig, to: config)
-        var env = ["MKE2FS_CONFIG": config]
-        if let epoch = options.sourceDateEpoch { env["E2FSPROGS_FAKE_TIME"] = String(epoch) }
-        return env
-    }
-
-    func makeFilesystem(_ file: String, bytes: UInt64, tree: FileTree, uuid: String, seed: String) throws {
-        let env = try toolEnvironment()
-        defer { if let config = env["MKE2FS_CONFIG"] { unlink(config) } }
-        let blocks = bytes / Self.blockSize
-        progress.step("mkfs.ext4 -d \(options.rootfs)")
-        try Tool.mkfsExt4.run([
-            "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", String(options.reservedPercent),
-            "-N", String(inodeCount(tree, filesystemBytes: bytes)), "-U", uuid,
-            "-E", "hash_seed=\(seed),root_owner=0:0,offset=\(partitionOffset),nodiscard",
-            "-d", options.rootfs, file, String(blocks),
-        ], environment: env, operation: "mkfs.ext4")
-    }
-
-    /// The filesystem as e2fsprogs addresses a partition inside a file.
-    func partitionSpec(_ file: String) -> String { "\(file)?offset=\(partitionOffset)" }
-
-    /// mkfs -d copies on-disk owners and times; set what the outputs must carry instead
-    /// (template owners, clamped mtimes, atime = ctime = mtime) and add device nodes.
-    func fixUp(_ file: String, tree: FileTree) throws {
-        var script = ""
-        for entry in tree.entries {
-            let path = try Self.debugfsPath(entry.absolutePath)
-            if case .device(let kind) = entry.kind, entry.sourcePath == nil {
-                // debugfs's mknod creates its argument as a name in the current directory.
-                let parent = try Self.debugfsPath("/" + entry.path.split(separator: "/").dropLast().joined(separator: "/"))
-                let name = try Self.debugfsPath(String(entry.path.split(separator: "/").last ?? ""))
-                script += "cd \(parent)\nmknod \(name) \(kind.rawValue) \(entry.rdevMajor) \(entry.rdevMinor)\ncd \"/\"\n"
-                script += "sif \(path) mode 0\(String(entry.mode, radix: 8))\n"
-            }
-        }
-        for entry in tree.entries {
-            let path = try Self.debugfsPath(entry.absolutePath)
-            script += "sif \(path) uid \(entry.owner.uid)\nsif \(path) gid \(entry.owner.gid)\n"
-            for field in ["mtime", "atime", "ctime"] { script += "sif \(path) \(field) @\(entry.mtime)\n" }
-            if options.sourceDateEpoch != nil { script += "sif \(path) crtime @\(entry.mtime)\n" }
-        }
-        let scriptPath = NSTemporaryDirectory() + "/osbuilder-debugfs-\(getpid()).cmds"
-        try write(script, to: scriptPath)
-        defer { unlink(scriptPath) }
-        progress.step("debugfs: owners, times and device nodes for \(tree.entries.count) entries")
-        let env = try toolEnvironment()
-        defer { if let config = env["MKE2FS_CONFIG"] { unlink(config) } }
-        let output = try Tool.debugfs.run(["-w", "-f", scriptPath, partitionSpec(file)], environment: env, operation: "debugfs")
-        // debugfs exits 0 even when a command fails; its complaints go to stderr.
-        let complaints = output.stderr.split(separator: "\n").filter { !$0.hasPrefix("debugfs ") }
-        if let first = complaints.first {
-            throw OSBuilderError("debugfs", file, String(first))
-        }
-    }
-
-    static func debugfsPath(_ path: String) throws -> String {
-        // debugfs's parser takes backslashes literally inside quotes, but not quotes or newlines.
-        guard !path.contains("\""), !path.contains("\n") else {
-            throw OSBuilderError("build image", path, "file names with double quotes or newlines are not supported")
-        }
-        return "\"\(path)\""
-    }
-
-    func writeHeaders(_ file: String, total: UInt64, uuid: String) throws {
+    func writeHeaders(_ file: String, layout: Layout, uuid: String) throws {
         let fd = open(file, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw OSBuilderError.errno("open", file) }
         defer { close(fd) }
-        let sectors = (total - partitionOffset) / MBR.sectorSize
-        guard sectors <= UInt64(UInt32.max) else { throw OSBuilderError("build image", file, "larger than an MBR can describe (2 TiB)") }
+        let sectors = layout.partitionBytes / MBR.sectorSize
+        let hashSectors = layout.hashOffset.map { (layout.total - $0) / MBR.sectorSize } ?? 0
+        guard layout.total / MBR.sectorSize <= UInt64(UInt32.max) else { throw OSBuilderError("build image", file, "larger than an MBR can describe (2 TiB)") }
         let signature = TreeDigest.diskSignature(uuid: uuid)
         func put(_ bytes: [UInt8], at offset: UInt64) throws {
             let wrote = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, bytes.count, off_t(offset)) }
             guard wrote == bytes.count else { throw OSBuilderError.errno("write header", file) }
         }
+        /// The table as seen from `base` (0 for virtio-blk, 2 MiB for the pmem namespace).
+        func table(base: UInt64) -> MBR {
+            var mbr = MBR(diskSignature: signature, startSector: UInt32((partitionOffset - base) / MBR.sectorSize), sectorCount: UInt32(sectors))
+            if let hashOffset = layout.hashOffset {
+                mbr.second = MBR.Entry(startSector: UInt32((hashOffset - base) / MBR.sectorSize), sectorCount: UInt32(hashSectors))
+            }
+            return mbr
+        }
         if options.dax {
-            let first = MBR(diskSignature: signature, startSector: UInt32(partitionOffset / MBR.sectorSize), sectorCount: UInt32(sectors))
-            try put(first.encoded(), at: 0)
+            try put(table(base: 0).encoded(), at: 0)
             try put(PFNHeader(dataOffset: Self.daxHeaderBytes, alignment: UInt32(Self.daxHeaderBytes)).encoded(), at: UInt64(PFNHeader.offset))
         }
-        let base: UInt64 = options.dax ? Self.daxHeaderBytes : 0
-        let mbr = MBR(diskSignature: signature, startSector: UInt32(Self.mib / MBR.sectorSize), sectorCount: UInt32(sectors))
-        try put(mbr.encoded(), at: base)
+        try put(table(base: options.dax ? Self.daxHeaderBytes : 0).encoded(), at: options.dax ? Self.daxHeaderBytes : 0)
     }
+}
 
-    func verify(_ file: String) throws {
-        progress.step("e2fsck -fn")
-        let output = try Tool.e2fsck.run(["-f", "-n", partitionSpec(file)], check: false)
-        guard output.status == 0 else {
-            let text = String(decoding: output.stdout, as: UTF8.self) + output.stderr
-            let line = text.split(separator: "\n").first(where: { !$0.hasPrefix("e2fsck ") && !$0.hasPrefix("Pass ") }) ?? "exit \(output.status)"
-            throw OSBuilderError("e2fsck", file, String(line))
-        }
+extension VerityParameters {
+    /// Whether this tree fits in a hash partition of `bytes`.
+    func hashTreeBytesFit(_ bytes: UInt64) -> Bool {
+        VerityParameters.hashTreeBytes(dataBytes: dataBlocks * dataBlockSize) <= bytes
     }
 }

@@ -1,13 +1,28 @@
-/// A classic MS-DOS partition table with a single primary partition, as parted writes it.
+/// A classic MS-DOS partition table with one primary partition (the root filesystem) and, for
+/// a measured rootfs, a second one holding its dm-verity hash tree, as parted writes it.
 public struct MBR: Sendable, Equatable {
     public static let sectorSize: UInt64 = 512
     /// Linux native partition type.
     public static let linuxType: UInt8 = 0x83
 
+    /// A further primary partition (entry 2).
+    public struct Entry: Sendable, Equatable {
+        public var startSector: UInt32
+        public var sectorCount: UInt32
+        public var type: UInt8 = MBR.linuxType
+
+        public init(startSector: UInt32, sectorCount: UInt32) {
+            self.startSector = startSector
+            self.sectorCount = sectorCount
+        }
+    }
+
     public var diskSignature: UInt32
     public var startSector: UInt32
     public var sectorCount: UInt32
     public var type: UInt8 = MBR.linuxType
+    /// Partition 2 (the verity hash partition), when present.
+    public var second: Entry?
 
     public init(diskSignature: UInt32, startSector: UInt32, sectorCount: UInt32) {
         self.diskSignature = diskSignature
@@ -30,16 +45,22 @@ public struct MBR: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var sector = [UInt8](repeating: 0, count: 512)
         put32(&sector, 440, diskSignature)
-        let entry = 446
-        sector[entry] = 0x00  // not bootable: the kernel is loaded by the hypervisor
-        sector.replaceSubrange(entry + 1..<entry + 4, with: Self.chs(startSector))
-        sector[entry + 4] = type
-        sector.replaceSubrange(entry + 5..<entry + 8, with: Self.chs(startSector &+ sectorCount &- 1))
-        put32(&sector, entry + 8, startSector)
-        put32(&sector, entry + 12, sectorCount)
+        Self.putEntry(&sector, 446, start: startSector, count: sectorCount, type: type)
+        if let second {
+            Self.putEntry(&sector, 446 + 16, start: second.startSector, count: second.sectorCount, type: second.type)
+        }
         sector[510] = 0x55
         sector[511] = 0xaa
         return sector
+    }
+
+    private static func putEntry(_ sector: inout [UInt8], _ entry: Int, start: UInt32, count: UInt32, type: UInt8) {
+        sector[entry] = 0x00  // not bootable: the kernel is loaded by the hypervisor
+        sector.replaceSubrange(entry + 1..<entry + 4, with: chs(start))
+        sector[entry + 4] = type
+        sector.replaceSubrange(entry + 5..<entry + 8, with: chs(start &+ count &- 1))
+        put32(&sector, entry + 8, start)
+        put32(&sector, entry + 12, count)
     }
 
     /// Parses a sector; nil when the 0x55AA signature or the first partition is missing.
@@ -50,6 +71,12 @@ public struct MBR: Sendable, Equatable {
         guard count > 0 else { return nil }
         var mbr = MBR(diskSignature: get32(bytes, 440), startSector: start, sectorCount: count)
         mbr.type = bytes[446 + 4]
+        let secondCount = get32(bytes, 462 + 12)
+        if secondCount > 0 {
+            var entry = Entry(startSector: get32(bytes, 462 + 8), sectorCount: secondCount)
+            entry.type = bytes[462 + 4]
+            mbr.second = entry
+        }
         return mbr
     }
 }

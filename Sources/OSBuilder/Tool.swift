@@ -21,6 +21,12 @@ public struct Tool: Sendable {
     public static let mmdebstrap = Tool("mmdebstrap", package: "mmdebstrap")
     public static let depmod = Tool("depmod", package: "kmod")
     public static let dpkgQuery = Tool("dpkg-query", package: "dpkg")
+    public static let mkfsXFS = Tool("mkfs.xfs", package: "xfsprogs")
+    public static let xfsDB = Tool("xfs_db", package: "xfsprogs")
+    public static let xfsRepair = Tool("xfs_repair", package: "xfsprogs")
+    public static let mkfsEROFS = Tool("mkfs.erofs", package: "erofs-utils")
+    public static let fsckEROFS = Tool("fsck.erofs", package: "erofs-utils")
+    public static let veritysetup = Tool("veritysetup", package: "cryptsetup-bin")
 
     /// The program's absolute path, or an error naming the package to install.
     public func locate() throws -> String {

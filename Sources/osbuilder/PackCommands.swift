@@ -3,6 +3,7 @@ import Foundation
 import OSBuilder
 
 extension Compression: ExpressibleByArgument {}
+extension FilesystemType: ExpressibleByArgument {}
 
 struct InitrdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,7 +35,7 @@ struct InitrdCommand: ParsableCommand {
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
-        abstract: "Build a raw disk image: MBR, ext4 partition from 1 MiB, DAX/NVDIMM header unless --no-dax.")
+        abstract: "Build a raw disk image: MBR, ext4/xfs/erofs partition from 1 MiB, optional dm-verity hash partition, DAX/NVDIMM header unless --no-dax.")
 
     @OptionGroup var build: RootfsOptionGroup
 
@@ -43,6 +44,15 @@ struct ImageCommand: ParsableCommand {
 
     @Option(name: [.customShort("o"), .long], help: "The image file to write.")
     var output: String
+
+    @Option(name: .long, help: "Root filesystem: ext4 (default), xfs or erofs (FS_TYPE).")
+    var fsType: FilesystemType = .ext4
+
+    @Option(name: .long, help: "erofs compression: none (default, as upstream; DAX-capable), lz4 or lz4hc[,LEVEL].")
+    var erofsCompression: String = "none"
+
+    @Flag(name: .long, help: "MEASURED_ROOTFS: dm-verity hash tree in partition 2; root hash and kernel parameters in IMAGE.root_hash.txt.")
+    var verity = false
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Prepend the 2 MiB MBR + nd_pfn_sb header so the image boots as /dev/pmem0p1 and /dev/vda1.")
     var dax = true
@@ -64,6 +74,9 @@ struct ImageCommand: ParsableCommand {
             let epoch = try build.epoch()
             let pack = { (dir: String) throws in
                 var options = ImageOptions(rootfs: dir)
+                options.fsType = fsType
+                options.verity = verity
+                options.erofsCompression = try EROFSCompression.parse(erofsCompression)
                 options.dax = dax
                 options.freeSpaceMB = freeSpace
                 options.alignmentMB = alignmentMb
@@ -71,7 +84,12 @@ struct ImageCommand: ParsableCommand {
                 options.hashSeed = hashSeed
                 options.sourceDateEpoch = epoch
                 let result = try ImageBuilder(options: options, progress: build.progress).build(output: output)
-                build.progress.step("wrote \(output): \(result.totalBytes) bytes, ext4 at offset \(result.partitionOffset), UUID \(result.filesystemUUID)")
+                build.progress.step("wrote \(output): \(result.totalBytes) bytes, \(result.filesystem.rawValue) at offset \(result.partitionOffset), UUID \(result.filesystemUUID)")
+                if let verity = result.verity, let file = result.rootHashFile {
+                    // The root hash is the one output a caller must carry forward: stdout, even with -q.
+                    print("root hash: \(verity.rootHash)")
+                    print("kernel parameters: \(verity.kernelParameters(filesystem: fsType, nvdimm: false)) (in \(file))")
+                }
             }
             if let rootfs { try pack(rootfs) } else { try build.withTemporaryRootfs(near: output) { try pack($0) } }
         }
