@@ -23,7 +23,7 @@ help:
 # Debian packages the build and the tests need; installed only when missing.
 APT_PACKAGES := protobuf-compiler libseccomp-dev libcap-dev busybox-static runc cpio \
 	e2fsprogs zstd file kmod iproute2 qemu-system-x86 python3-grpcio python3-grpc-tools \
-	python3-pytest python3-protobuf binutils mmdebstrap debootstrap
+	python3-pytest python3-protobuf binutils mmdebstrap debootstrap xfsprogs erofs-utils cryptsetup-bin
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -107,6 +107,9 @@ EXTRA_FILES ?=
 ROOT_FREE_SPACE ?= 0
 IMAGE_SIZE_ALIGNMENT_MB ?= 128
 USE_DAX ?= yes
+# ext4 | xfs | erofs; MEASURED_ROOTFS=yes adds a dm-verity hash partition and IMAGE.root_hash.txt.
+FS_TYPE ?= ext4
+MEASURED_ROOTFS ?= no
 INITRD_COMPRESSION ?= gzip
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 INITRD ?= $(OUT)/kata-containers-initrd-$(DISTRO).img
@@ -136,6 +139,7 @@ initrd: rootfs
 image: rootfs
 	$(OSBUILDER) image --rootfs $(ROOTFS_DIR) --output $(IMAGE) --free-space $(ROOT_FREE_SPACE) \
 		--alignment-mb $(IMAGE_SIZE_ALIGNMENT_MB) $(if $(filter no,$(USE_DAX)),--no-dax) \
+		--fs-type $(FS_TYPE) $(if $(filter yes,$(MEASURED_ROOTFS)),--verity) \
 		--source-date-epoch $(SOURCE_DATE_EPOCH)
 	$(OSBUILDER) check $(IMAGE)
 
