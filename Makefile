@@ -18,12 +18,14 @@ help:
 	@echo "make proto  regenerate Sources/KataProtocols from protos/"
 	@echo "make rootfs|initrd|image   build a guest with osbuilder (DISTRO=minimal|busybox|debian)"
 	@echo "make bench  measure and write BENCHMARKS.md"
+	@echo "make kernel-build   the guest kernel from Debian's linux-source (osbuilder/kernel/README.md)"
 
 ## ---- dependencies ---------------------------------------------------------------------
 # Debian packages the build and the tests need; installed only when missing.
 APT_PACKAGES := protobuf-compiler libseccomp-dev libcap-dev busybox-static runc cpio \
 	e2fsprogs zstd file kmod iproute2 qemu-system-x86 python3-grpcio python3-grpc-tools \
-	python3-pytest python3-protobuf binutils mmdebstrap debootstrap xfsprogs erofs-utils cryptsetup-bin
+	python3-pytest python3-protobuf binutils mmdebstrap debootstrap xfsprogs erofs-utils cryptsetup-bin \
+	linux-source-6.1 build-essential bc bison flex libelf-dev xz-utils patch
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -69,25 +71,35 @@ test: build
 E2E_PYTHON ?= /usr/bin/python3
 E2E_BINS := kata-agent kata-agent-ctl osbuilder
 
-.PHONY: kernel e2e-build e2e demo bench-boot
+.PHONY: kernel e2e-build e2e demo bench-boot kernel-build kernel-repro
 kernel: deps
 	@Tests/e2e/fetch-kernel.sh >/dev/null
+
+# The guest kernel the VM tests boot (KATA_E2E_KERNEL=debian boots the one above instead): built
+# from Debian's linux-source by osbuilder/kernel/build-kernel.sh, cached by its inputs.
+KERNEL_CACHE ?= .cache/guest-kernel
+kernel-build: deps
+	osbuilder/kernel/build-kernel.sh $(KERNEL_FLAGS) cached $(KERNEL_CACHE)
+
+# Opt-in (a second full build): rebuild in another directory, compare vmlinux and bzImage.
+kernel-repro: kernel-build
+	osbuilder/kernel/check-reproducible.sh $(KERNEL_CACHE)
 
 e2e-build: deps
 	@for p in $(E2E_BINS); do swift build -c $(CONFIG) --product $$p || exit 1; done
 
 # PYTEST_ARGS narrows the run, e.g. make e2e PYTEST_ARGS="-k harness".
-e2e: e2e-build kernel
+e2e: e2e-build kernel kernel-build
 	KATA_AGENT_BIN=$(SWIFT_BUILD_DIR)/kata-agent KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
 	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) -m pytest -v Tests/e2e $(PYTEST_ARGS)
 
-demo: e2e-build kernel
+demo: e2e-build kernel kernel-build
 	KATA_AGENT_BIN=$(SWIFT_BUILD_DIR)/kata-agent KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
 	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) Tests/e2e/demo.py
 
 # Boot timings (kernel start to agent ready, median of BOOT_RUNS) and agent RSS in the guest.
 BOOT_RUNS ?= 5
-bench-boot: e2e-build kernel
+bench-boot: e2e-build kernel kernel-build
 	KATA_AGENT_BIN=$(SWIFT_BUILD_DIR)/kata-agent KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
 	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) Tests/e2e/bench_boot.py --runs $(BOOT_RUNS) \
 		--json $(OUT)/bench-boot.json
@@ -167,7 +179,7 @@ BENCH_BINS := kata-agent kata-agent-ctl osbuilder
 bench-build: deps
 	@for p in $(BENCH_BINS); do swift build -c release --scratch-path $(BENCH_SCRATCH) --product $$p || exit 1; done
 
-bench: bench-build kernel
+bench: bench-build kernel kernel-build
 	$(E2E_PYTHON) bench/run.py $(if $(QUICK),--quick) --agent $(BENCH_SCRATCH)/release/kata-agent \
 		--agent-ctl $(BENCH_SCRATCH)/release/kata-agent-ctl --osbuilder $(BENCH_SCRATCH)/release/osbuilder
 
