@@ -17,21 +17,24 @@ public struct CgroupWrite: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Page-size spelling shared by both hierarchies ("2MB", "1GB", "64KB").
-enum HugePageSize {
+public enum HugePageSize {
     /// Accepts the spec's forms ("2MB", "2M", "2048kB") and returns the kernel's file spelling.
-    static func normalize(_ size: String) throws -> String {
-        let digits = size.prefix { $0.isNumber }
+    /// The size comes from a request: a value whose KiB count overflows is refused, not trapped on.
+    public static func normalize(_ size: String) throws -> String {
+        let digits = size.prefix { $0.isASCII && $0.isNumber }
         let unit = size.dropFirst(digits.count).uppercased()
         guard let value = UInt64(digits), value > 0 else {
             throw CgroupError.invalidResource("hugepage size '\(size)'")
         }
-        let kib: UInt64
+        let multiplier: UInt64
         switch unit {
-        case "KB", "K", "KIB": kib = value
-        case "MB", "M", "MIB": kib = value * 1024
-        case "GB", "G", "GIB": kib = value * 1024 * 1024
+        case "KB", "K", "KIB": multiplier = 1
+        case "MB", "M", "MIB": multiplier = 1024
+        case "GB", "G", "GIB": multiplier = 1024 * 1024
         default: throw CgroupError.invalidResource("hugepage size '\(size)'")
         }
+        let (kib, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { throw CgroupError.invalidResource("hugepage size '\(size)' is too large") }
         if kib % (1024 * 1024) == 0 { return "\(kib / (1024 * 1024))GB" }
         if kib % 1024 == 0 { return "\(kib / 1024)MB" }
         return "\(kib)KB"

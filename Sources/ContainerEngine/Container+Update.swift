@@ -4,6 +4,11 @@ import OCISpec
 extension Container {
     /// Applies new resource limits to the container's cgroup.
     public func update(resources: LinuxResources) throws {
+        do {
+            try ResourceValidation.validate(resources, field: "resources")
+        } catch {
+            throw EngineError(.invalidSpec, "update", container: id, error.description)
+        }
         guard let cgroup else { throw EngineError(.unsupported, "update", container: id, "no cgroups on this machine") }
         do {
             try cgroup.apply(resources)

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import LinuxKit
 import OCISpec
 
 /// Checks a spec before anything is created, so mistakes answer with the field at fault and
@@ -65,7 +66,21 @@ enum SpecValidation {
             guard device.path.hasPrefix("/dev/") else {
                 throw bad("spec.linux.devices[\(index)].path '\(device.path)' is not under /dev")
             }
+            do {
+                try ResourceValidation.checkDeviceNumbers(
+                    major: device.major, minor: device.minor, wildcardAllowed: false, field: "spec.linux.devices[\(index)]")
+            } catch {
+                throw bad(error.description)
+            }
         }
+        if let resources = spec.linux?.resources {
+            do {
+                try ResourceValidation.validate(resources, field: "spec.linux.resources")
+            } catch {
+                throw bad(error.description)
+            }
+        }
+        try validateHooks(spec.hooks, id: id)
         if let propagation = spec.linux?.rootfsPropagation, !propagation.isEmpty,
            MountOptions.propagationFlags[propagation] == nil {
             throw bad("spec.linux.rootfsPropagation '\(propagation)' is unknown")
@@ -79,6 +94,10 @@ enum SpecValidation {
         for limit in process.rlimits ?? [] {
             guard Rlimits.resource(limit.type) != nil else { throw bad("process.rlimits: unknown type '\(limit.type)'") }
             guard limit.soft <= limit.hard else { throw bad("process.rlimits: \(limit.type) soft \(limit.soft) > hard \(limit.hard)") }
+            // The kernel refuses an open-file limit above fs.nr_open even for root (EPERM).
+            if limit.type == "RLIMIT_NOFILE", let ceiling = nrOpen(), limit.hard > ceiling {
+                throw bad("process.rlimits: RLIMIT_NOFILE hard \(limit.hard) is above the kernel's fs.nr_open \(ceiling)")
+            }
         }
         for entry in process.env ?? [] where !entry.contains("=") {
             throw bad("process.env entry '\(entry)' has no '='")
@@ -86,6 +105,33 @@ enum SpecValidation {
         if let adj = process.oomScoreAdj, adj < -1000 || adj > 1000 {
             throw bad("process.oomScoreAdj \(adj) is outside -1000...1000")
         }
+    }
+
+    /// The longest hook timeout accepted: a deadline further away would overflow the clock's
+    /// arithmetic (a request once sent Int64.max), and no hook legitimately needs a year.
+    static let maxHookTimeoutSeconds = 365 * 24 * 3600
+
+    static func validateHooks(_ hooks: Hooks?, id: String) throws {
+        guard let hooks else { return }
+        let lists: [(String, [Hook]?)] = [
+            ("prestart", hooks.prestart), ("createRuntime", hooks.createRuntime), ("createContainer", hooks.createContainer),
+            ("startContainer", hooks.startContainer), ("poststart", hooks.poststart), ("poststop", hooks.poststop),
+        ]
+        for (kind, list) in lists {
+            for (index, hook) in (list ?? []).enumerated() {
+                if let timeout = hook.timeout, timeout <= 0 || timeout > maxHookTimeoutSeconds {
+                    throw EngineError(
+                        .invalidSpec, "create", container: id,
+                        "spec.hooks.\(kind)[\(index)].timeout \(timeout) is outside 1...\(maxHookTimeoutSeconds) seconds")
+                }
+            }
+        }
+    }
+
+    /// fs.nr_open, the ceiling of RLIMIT_NOFILE; nil when it cannot be read (the kernel then decides).
+    static func nrOpen() -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8) else { return nil }
+        return UInt64(text.trimmingWhitespace())
     }
 
     /// Container ids become paths (cgroups, bundles): keep them to a safe alphabet.

@@ -53,8 +53,9 @@ public struct HookRunner: Sendable {
         guard hook.path.hasPrefix("/") else {
             throw HookError.invalid(kind: kind, path: hook.path, reason: "path must be absolute")
         }
-        if let timeout = hook.timeout, timeout <= 0 {
-            throw HookError.invalid(kind: kind, path: hook.path, reason: "timeout \(timeout) must be positive")
+        if let timeout = hook.timeout, timeout <= 0 || timeout > SpecValidation.maxHookTimeoutSeconds {
+            throw HookError.invalid(
+                kind: kind, path: hook.path, reason: "timeout \(timeout) is outside 1...\(SpecValidation.maxHookTimeoutSeconds) seconds")
         }
         let seconds = hook.timeout ?? Self.defaultTimeoutSeconds
         // stdin is a socket so that writing to a hook that exited without reading gives EPIPE
