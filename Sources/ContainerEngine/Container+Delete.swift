@@ -33,7 +33,8 @@ extension Container {
         }
         if let socket { close(socket.fd) }
         for process in all {
-            process.stdio.release()
+            // Nobody can read a removed container's output: free it and its descriptors now.
+            process.stdio.discardOutput()
             engine.reaper.forget(process.pid)
         }
         engine.unregister(id)

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import LinuxKit
 import OCISpec
 
 extension Container {
@@ -27,8 +28,23 @@ extension Container {
         let stdio = try ProcessStdio(
             terminal: process.terminal ?? false, pipeSize: engine.options.pipeSize,
             rows: UInt16(clamping: process.consoleSize?.height ?? 0), cols: UInt16(clamping: process.consoleSize?.width ?? 0))
-        let join = Self.namespacesToJoin(of: initPid)
-        let pidPath = Self.differs("pid", initPid) ? "/proc/\(initPid)/ns/pid" : nil
+        let join: [LinuxNamespace]
+        let pidPath: String?
+        do {
+            join = try Self.namespacesToJoin(of: initPid)
+            pidPath = try Self.differs("pid", initPid) ? "/proc/\(initPid)/ns/pid" : nil
+        } catch {
+            stdio.release()
+            stdio.processExited()
+            throw EngineError(.wrongState, "exec \(execID)", container: id, "the init process \(initPid) is gone: \(error)")
+        }
+        // The reaper collects our init, so until it has, the pid cannot have been reused and
+        // the namespaces read above are the container's.
+        guard state.withLock({ $0.initProcess?.exited == nil }) else {
+            stdio.release()
+            stdio.processExited()
+            throw EngineError(.wrongState, "exec \(execID)", container: id, "the init process exited")
+        }
         let config = InitConfig(mode: .exec, containerID: id, process: process, spec: spec, joinNamespaces: join)
         let request = InitLauncher.Request(config: config, cloneFlags: 0, pidNamespacePath: pidPath, cgroup: cgroup)
         let launched: InitLauncher.Launched
@@ -49,25 +65,40 @@ extension Container {
         return child
     }
 
-    /// The init's namespaces that differ from the agent's, user first.
-    static func namespacesToJoin(of pid: pid_t) -> [LinuxNamespace] {
-        ["user", "ipc", "uts", "network", "cgroup", "mount"].compactMap { type in
-            differs(type, pid) ? LinuxNamespace(type: type, path: "/proc/\(pid)/ns/\(NamespaceType.procName(type) ?? type)") : nil
+    /// The init's namespaces that differ from the agent's, user first. Fails closed: a
+    /// namespace that cannot be read is an error, never "the same as the agent's" (an exec
+    /// racing the init's exit must not run in the agent's namespaces).
+    static func namespacesToJoin(of pid: pid_t) throws(SyscallError) -> [LinuxNamespace] {
+        var join: [LinuxNamespace] = []
+        for type in ["user", "ipc", "uts", "network", "cgroup", "mount"] where try differs(type, pid) {
+            join.append(LinuxNamespace(type: type, path: "/proc/\(pid)/ns/\(NamespaceType.procName(type) ?? type)"))
         }
+        return join
     }
 
-    static func differs(_ type: String, _ pid: pid_t) -> Bool {
+    static func differs(_ type: String, _ pid: pid_t) throws(SyscallError) -> Bool {
         guard let name = NamespaceType.procName(type) else { return false }
         var mine = stat()
         var theirs = stat()
-        guard stat("/proc/self/ns/\(name)", &mine) == 0, stat("/proc/\(pid)/ns/\(name)", &theirs) == 0 else { return false }
+        guard stat("/proc/self/ns/\(name)", &mine) == 0 else { throw SyscallError("stat", target: "/proc/self/ns/\(name)", errno: errno) }
+        guard stat("/proc/\(pid)/ns/\(name)", &theirs) == 0 else {
+            throw SyscallError("stat", target: "/proc/\(pid)/ns/\(name)", errno: errno)
+        }
         return mine.st_ino != theirs.st_ino || mine.st_dev != theirs.st_dev
     }
 
-    /// Drops an exited exec process's record (after WaitProcess delivered its status).
-    public func forgetExec(_ execID: String) {
-        let removed = state.withLock { $0.execs.removeValue(forKey: execID) }
-        if let removed, removed.exited != nil {
+    /// Drops an exec's record once it is finished with: exited, its status delivered by
+    /// WaitProcess, and its output read to the end (the Go runtime waits only after reading
+    /// EOF; a client that waits first still reads afterwards). Called after each of those
+    /// events; the last one frees it, so execs do not pile up until RemoveContainer.
+    public func releaseExecIfDone(_ execID: String) {
+        let removed: ContainerProcess? = state.withLock { state in
+            guard let process = state.execs[execID], process.exited != nil, process.waitDelivered.withLock({ $0 }),
+                process.stdio.stdout.reachedEOF, process.stdio.terminal || process.stdio.stderr.reachedEOF
+            else { return nil }
+            return state.execs.removeValue(forKey: execID)
+        }
+        if let removed {
             removed.stdio.release()
             engine.reaper.forget(removed.pid)
         }

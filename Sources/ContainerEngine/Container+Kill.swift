@@ -20,6 +20,12 @@ extension Container {
 
     /// Waits for a process's exit status.
     public func wait(execID: String = "") async throws -> Int32 {
-        try await process(execID).wait()
+        let process = try process(execID)
+        let status = await process.wait()
+        if !execID.isEmpty {
+            process.waitDelivered.withLock { $0 = true }
+            releaseExecIfDone(execID)
+        }
+        return status
     }
 }

@@ -20,6 +20,9 @@ public final class ContainerProcess: Sendable {
             let code = (try? await reaper.wait(pid)) ?? 255
             status.value.withLock { $0 = code }
             stdio.processExited()
+            // Nothing reads stdin any more: free its descriptor now, not at RemoveContainer
+            // (a thousand execs would otherwise exhaust the agent's descriptors).
+            stdio.release()
             onExit(code)
             return code
         }
@@ -29,6 +32,9 @@ public final class ContainerProcess: Sendable {
     public func wait() async -> Int32 {
         await exit.value
     }
+
+    /// WaitProcess delivered the exit status (an exec's record may then go once its output is read).
+    let waitDelivered = Mutex<Bool>(false)
 
     /// The exit status, or nil while it runs.
     public var exited: Int32? { exitStatus.value.withLock { $0 } }

@@ -23,6 +23,8 @@ public final class OutputBuffer: Sendable {
         var offset = 0
         var count = 0
         var finished = false
+        /// A read returned EOF (empty data after `finished`).
+        var eofDelivered = false
         /// Waiting reads by token, so a cancelled one can leave.
         var readers: [(token: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var nextToken: UInt64 = 0
@@ -85,10 +87,29 @@ public final class OutputBuffer: Sendable {
         for reader in readers { reader.continuation.resume() }
     }
 
+    /// Drops everything buffered and ends the stream (its process was removed unread): the
+    /// memory is freed now, and a pending read returns EOF.
+    func discard() {
+        let readers = state.withLock { state in
+            state.chunks = []
+            state.head = 0
+            state.offset = 0
+            state.count = 0
+            state.finished = true
+            state.spaceWaiters = []
+            defer { state.readers = [] }
+            return state.readers
+        }
+        for reader in readers { reader.continuation.resume() }
+    }
+
     /// Whether the pump may read more now.
     var hasRoom: Bool { state.withLock { $0.count < Self.limit } }
 
     var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// A reader was given EOF: the stream's consumer is done with it.
+    var reachedEOF: Bool { state.withLock { $0.eofDelivered } }
 
     /// Registers a callback for when a reader frees room (the pump resumes polling).
     func onRoom(_ callback: @escaping @Sendable () -> Void) {
@@ -109,7 +130,11 @@ public final class OutputBuffer: Sendable {
                     state.spaceWaiters = []
                     return .data(chunk, waiters)
                 }
-                return state.finished ? .eof : .wait
+                if state.finished {
+                    state.eofDelivered = true
+                    return .eof
+                }
+                return .wait
             }
             switch step {
             case let .data(chunk, waiters):

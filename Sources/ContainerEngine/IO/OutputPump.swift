@@ -12,7 +12,15 @@ import Synchronization
 /// the fd has nothing more (`drainAndClose`): a background process that keeps the pipe open
 /// cannot hold the stream open forever.
 public final class OutputPump: Sendable {
+    /// One drained stream. Streams are keyed by this identity, never by fd number: a number is
+    /// reused as soon as the pump closes it, and a late `processExited` or resume aimed at the
+    /// old stream would otherwise end or unpause another container's output.
+    public struct Stream: Hashable, Sendable {
+        let id: UInt64
+    }
+
     struct Entry {
+        let fd: Int32
         let buffer: OutputBuffer
         var paused = false
         /// Set once the process exited: stop at the first "nothing more" instead of waiting.
@@ -20,7 +28,8 @@ public final class OutputPump: Sendable {
     }
 
     struct State {
-        var entries: [Int32: Entry] = [:]
+        var entries: [Stream: Entry] = [:]
+        var nextID: UInt64 = 0
     }
 
     let state = Mutex(State())
@@ -46,18 +55,34 @@ public final class OutputPump: Sendable {
     }
 
     /// Starts draining `fd` (which the pump now owns and closes at the end) into `buffer`.
-    func add(fd: Int32, buffer: OutputBuffer) {
+    func add(fd: Int32, buffer: OutputBuffer) -> Stream {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        state.withLock { $0.entries[fd] = Entry(buffer: buffer) }
+        let stream = state.withLock { state in
+            state.nextID += 1
+            let stream = Stream(id: state.nextID)
+            state.entries[stream] = Entry(fd: fd, buffer: buffer)
+            return stream
+        }
         wake()
+        return stream
     }
 
     /// The writer exited: read what is left (waiting up to `grace` for a PTY's last bytes,
     /// which the kernel delivers asynchronously), then EOF.
-    func processExited(fd: Int32, grace: Duration = .seconds(2)) {
+    func processExited(_ stream: Stream, grace: Duration = .seconds(2)) {
         state.withLock { state in
-            state.entries[fd]?.exitDeadline = ContinuousClock.now.advanced(by: grace)
+            state.entries[stream]?.exitDeadline = ContinuousClock.now.advanced(by: grace)
         }
+        wake()
+    }
+
+    /// Nobody will read this stream any more (its process was removed): stop draining, close
+    /// its fd and drop what it buffered, so unread output of a removed container frees its
+    /// memory and descriptor. A paused writer then gets EPIPE/EIO instead of blocking forever.
+    func discard(_ stream: Stream) {
+        guard let entry = state.withLock({ $0.entries.removeValue(forKey: stream) }) else { return }
+        close(entry.fd)
+        entry.buffer.discard()
         wake()
     }
 
@@ -73,8 +98,10 @@ public final class OutputPump: Sendable {
             var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
             var timeout: Int32 = -1
             let now = ContinuousClock.now
-            for (fd, entry) in snapshot where !entry.paused {
-                fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+            var streams: [Stream] = []
+            for (stream, entry) in snapshot where !entry.paused {
+                fds.append(pollfd(fd: entry.fd, events: Int16(POLLIN), revents: 0))
+                streams.append(stream)
                 if let deadline = entry.exitDeadline {
                     // Exited writers are revisited soon, to notice "nothing more" without POLLHUP.
                     let left = now < deadline ? 20 : 0
@@ -85,19 +112,21 @@ public final class OutputPump: Sendable {
             if ready < 0 && errno != EINTR { continue }
             var drain = [UInt8](repeating: 0, count: 64)
             while Glibc.read(wakeRead, &drain, drain.count) > 0 {}
-            for item in fds.dropFirst() {
-                service(fd: item.fd, revents: item.revents, scratch: &buffer)
+            for (item, stream) in zip(fds.dropFirst(), streams) {
+                service(stream, revents: item.revents, scratch: &buffer)
             }
         }
     }
 
-    private func service(fd: Int32, revents: Int16, scratch: inout [UInt8]) {
-        guard let entry = state.withLock({ $0.entries[fd] }) else { return }
+    private func service(_ stream: Stream, revents: Int16, scratch: inout [UInt8]) {
+        // A stream discarded since the snapshot has had its fd closed (and maybe reused).
+        guard let entry = state.withLock({ $0.entries[stream] }) else { return }
+        let fd = entry.fd
         var ended = false
         // Bounded reads per wake-up keep one chatty stream from starving the others.
         for _ in 0..<16 {
             guard entry.buffer.hasRoom else {
-                pause(fd: fd, entry: entry)
+                pause(stream, entry: entry)
                 return
             }
             let n = Glibc.read(fd, &scratch, scratch.count)
@@ -117,16 +146,17 @@ public final class OutputPump: Sendable {
             break
         }
         if ended {
-            state.withLock { _ = $0.entries.removeValue(forKey: fd) }
+            // Only the pump thread closes a serviced fd, and only if discard did not take it first.
+            guard state.withLock({ $0.entries.removeValue(forKey: stream) }) != nil else { return }
             close(fd)
             entry.buffer.finish()
         }
     }
 
-    private func pause(fd: Int32, entry: Entry) {
-        state.withLock { $0.entries[fd]?.paused = true }
+    private func pause(_ stream: Stream, entry: Entry) {
+        state.withLock { $0.entries[stream]?.paused = true }
         entry.buffer.onRoom { [self] in
-            self.state.withLock { $0.entries[fd]?.paused = false }
+            self.state.withLock { $0.entries[stream]?.paused = false }
             self.wake()
         }
     }

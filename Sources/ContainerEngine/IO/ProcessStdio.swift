@@ -17,10 +17,12 @@ public final class ProcessStdio: Sendable {
     public let stderr = OutputBuffer()
     /// Child ends (to be closed after the spawn): stdin, stdout, stderr.
     let childFDs: [Int32]
-    let outputFDs: [Int32]
+    /// The pump's streams of stdout (and stderr), by identity: the fds belong to the pump.
+    let outputStreams: [OutputPump.Stream]
     let stdinFD = Mutex<Int32>(-1)
-    /// For a PTY: the master, kept for resize (stdin writes go to it too).
-    let ptyMaster: Int32
+    /// For a PTY: the master, kept for resize and stdin writes until `release` (under the
+    /// lock, so a late resize never reaches a reused descriptor number).
+    let ptyMaster = Mutex<Int32>(-1)
 
     /// - Parameters:
     ///   - pipeSize: agent.container_pipe_size (0: kernel default).
@@ -41,10 +43,9 @@ public final class ProcessStdio: Sendable {
                 throw EngineError(.system, "open pty", container: "-", "dup master", errno: code)
             }
             childFDs = [slave, slave, slave]
-            outputFDs = [master]
-            ptyMaster = writer
+            ptyMaster.withLock { $0 = writer }
             stdinFD.withLock { $0 = writer }
-            OutputPump.shared.add(fd: master, buffer: stdout)
+            outputStreams = [OutputPump.shared.add(fd: master, buffer: stdout)]
             stderr.finish()
             return
         }
@@ -65,11 +66,8 @@ public final class ProcessStdio: Sendable {
         let output = try makePipe()
         let error = try makePipe()
         childFDs = [input.0, output.1, error.1]
-        outputFDs = [output.0, error.0]
-        ptyMaster = -1
         stdinFD.withLock { $0 = input.1 }
-        OutputPump.shared.add(fd: output.0, buffer: stdout)
-        OutputPump.shared.add(fd: error.0, buffer: stderr)
+        outputStreams = [OutputPump.shared.add(fd: output.0, buffer: stdout), OutputPump.shared.add(fd: error.0, buffer: stderr)]
     }
 
     /// Closes the child's ends in the agent (after the spawn, or when it failed).
@@ -79,14 +77,17 @@ public final class ProcessStdio: Sendable {
 
     /// The process exited: outputs end once drained.
     func processExited() {
-        for fd in outputFDs { OutputPump.shared.processExited(fd: fd) }
+        for stream in outputStreams { OutputPump.shared.processExited(stream) }
     }
 
     /// Writes all of `data` to the process's stdin (blocking, off the cooperative pool).
     public func write(_ data: Data) async throws -> Int {
-        let fd = stdinFD.withLock { $0 }
+        // A descriptor of our own for the blocking write: CloseStdin or the process's exit may
+        // close stdin meanwhile, and the number could then name another container's file.
+        let fd = stdinFD.withLock { $0 >= 0 ? fcntl($0, F_DUPFD_CLOEXEC, 3) : -1 }
         guard fd >= 0 else { throw EngineError(.wrongState, "write stdin", container: "-", "stdin is closed") }
         return try await Blocking.run {
+            defer { close(fd) }
             var offset = 0
             while offset < data.count {
                 let n = data.withUnsafeBytes { raw in
@@ -106,8 +107,11 @@ public final class ProcessStdio: Sendable {
     /// carries output.
     public func closeStdin() {
         if terminal {
-            var eot: UInt8 = 4
-            _ = Glibc.write(ptyMaster, &eot, 1)
+            ptyMaster.withLock { master in
+                guard master >= 0 else { return }
+                var eot: UInt8 = 4
+                _ = Glibc.write(master, &eot, 1)
+            }
             return
         }
         let fd = stdinFD.withLock { fd in
@@ -120,17 +124,26 @@ public final class ProcessStdio: Sendable {
     /// Resizes the PTY.
     public func resize(rows: UInt16, cols: UInt16) throws {
         guard terminal else { throw EngineError(.wrongState, "resize tty", container: "-", "the process has no terminal") }
-        let rc = engine_set_winsize(ptyMaster, rows, cols)
+        let rc = ptyMaster.withLock { master in master >= 0 ? engine_set_winsize(master, rows, cols) : -EBADF }
         if rc < 0 { throw EngineError(.system, "resize tty", container: "-", "TIOCSWINSZ", errno: -rc) }
     }
 
     /// Releases the agent's stdin/PTY descriptors (the pump closes output fds itself).
     func release() {
+        // For a PTY, stdin is the master's second descriptor: closed once, under its lock.
+        ptyMaster.withLock { $0 = -1 }
         let fd = stdinFD.withLock { fd in
             defer { fd = -1 }
             return fd
         }
         if fd >= 0 { close(fd) }
+    }
+
+    /// The process is gone for good (its container or exec was removed): besides `release`,
+    /// output nobody read is dropped and its descriptors closed.
+    func discardOutput() {
+        release()
+        for stream in outputStreams { OutputPump.shared.discard(stream) }
     }
 }
 
