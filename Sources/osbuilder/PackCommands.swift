@@ -3,7 +3,6 @@ import Foundation
 import OSBuilder
 
 extension Compression: ExpressibleByArgument {}
-extension FilesystemType: ExpressibleByArgument {}
 
 struct InitrdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,8 +44,9 @@ struct ImageCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "The image file to write.")
     var output: String
 
+    // Strings parsed in run(): a bad value is then one `osbuilder: error:` line, not a usage dump.
     @Option(name: .long, help: "Root filesystem: ext4 (default), xfs or erofs (FS_TYPE).")
-    var fsType: FilesystemType = .ext4
+    var fsType: String = "ext4"
 
     @Option(name: .long, help: "erofs compression: none (default, as upstream; DAX-capable), lz4 or lz4hc[,LEVEL].")
     var erofsCompression: String = "none"
@@ -72,11 +72,15 @@ struct ImageCommand: ParsableCommand {
     func run() throws {
         try OSBuilderCommand.runReporting {
             let epoch = try build.epoch()
+            guard let fsType = FilesystemType(rawValue: fsType) else {
+                throw OSBuilderError("parse --fs-type", fsType, "expected ext4, xfs or erofs")
+            }
+            let compression = try EROFSCompression.parse(erofsCompression)
             let pack = { (dir: String) throws in
                 var options = ImageOptions(rootfs: dir)
                 options.fsType = fsType
                 options.verity = verity
-                options.erofsCompression = try EROFSCompression.parse(erofsCompression)
+                options.erofsCompression = compression
                 options.dax = dax
                 options.freeSpaceMB = freeSpace
                 options.alignmentMB = alignmentMb

@@ -49,4 +49,53 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(String(decoding: helpText, as: UTF8.self).contains(option), option)
         }
     }
+
+    /// Bad --fs-type / --erofs-compression combinations: one line, non-zero, nothing written
+    /// (no image, no partial, no root hash file, no staged rootfs).
+    func testImageFormatErrorsAreOneLineAndLeaveNothing() throws {
+        let osb = try binary()
+        let agent = try TestSupport.standInAgent()
+        let dir = try TestSupport.temporaryDirectory()
+        let common = ["image", "--templates", "\(TestSupport.repo)/rootfs-templates", "--template", "minimal", "--agent", agent, "-q", "-o", "\(dir)/a.img"]
+        let cases: [([String], String)] = [
+            (["--fs-type", "btrfs"], "parse --fs-type btrfs: expected ext4, xfs or erofs"),
+            (["--fs-type", "erofs", "--erofs-compression", "gzip"], "parse --erofs-compression gzip"),
+            (["--fs-type", "erofs", "--erofs-compression", "lz4hc,99"], "parse --erofs-compression"),
+            (["--fs-type", "erofs", "--free-space", "4", "--verity"], "erofs is read-only"),
+            (["--fs-type", "xfs", "--erofs-compression", "lz4"], "--erofs-compression needs --fs-type erofs"),
+        ]
+        for (args, expected) in cases {
+            let (status, _, stderr) = try TestSupport.run(osb, common + args)
+            XCTAssertNotEqual(status, 0, args.joined(separator: " "))
+            XCTAssertEqual(stderr.split(separator: "\n").count, 1, stderr)
+            XCTAssertTrue(stderr.hasPrefix("osbuilder: error: ") && stderr.contains(expected), stderr)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [], "nothing written")
+    }
+
+    /// A measured image through the CLI: root hash and kernel parameters on stdout even with -q,
+    /// the root hash file beside the image, check passing.
+    func testVerityImageThroughTheCLI() throws {
+        let osb = try binary()
+        guard Tool.veritysetup.isAvailable, Tool.mkfsEROFS.isAvailable else { throw XCTSkip("veritysetup or mkfs.erofs missing (make deps)") }
+        let agent = try TestSupport.standInAgent()
+        let dir = try TestSupport.temporaryDirectory()
+        let (status, out, stderr) = try TestSupport.run(osb, ["image", "--templates", "\(TestSupport.repo)/rootfs-templates", "--template", "minimal",
+                                                              "--agent", agent, "-q", "-o", "\(dir)/v.img", "--fs-type", "erofs", "--verity", "--alignment-mb", "1"],
+                                                        env: ["SOURCE_DATE_EPOCH": "1700000000"])
+        XCTAssertEqual(status, 0, stderr)
+        let text = String(decoding: out, as: UTF8.self)
+        let file = try String(contentsOfFile: "\(dir)/v.img.root_hash.txt", encoding: .utf8)
+        let parameters = try VerityParameters.parse(file, file: "v.img.root_hash.txt")
+        XCTAssertTrue(text.contains("root hash: \(parameters.rootHash)"), text)
+        XCTAssertTrue(text.contains("root=/dev/dm-0 ro rootfstype=erofs"), text)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["v.img", "v.img.root_hash.txt"])
+        let (checked, report, _) = try TestSupport.run(osb, ["check", "\(dir)/v.img"])
+        XCTAssertEqual(checked, 0, String(decoding: report, as: UTF8.self))
+        let (help, helpText, _) = try TestSupport.run(osb, ["image", "--help"])
+        XCTAssertEqual(help, 0)
+        for option in ["--fs-type", "--verity", "--erofs-compression"] {
+            XCTAssertTrue(String(decoding: helpText, as: UTF8.self).contains(option), option)
+        }
+    }
 }
