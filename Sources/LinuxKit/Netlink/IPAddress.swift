@@ -70,10 +70,16 @@ public struct HardwareAddress: Sendable, Hashable, CustomStringConvertible {
         guard (1...32).contains(parts.count) else { return nil }
         var bytes: [UInt8] = []
         for part in parts {
-            guard part.utf8.count == 2, let byte = UInt8(part, radix: 16) else { return nil }
+            guard part.utf8.count == 2, part.utf8.allSatisfy(Self.isHexDigit), let byte = UInt8(part, radix: 16) else { return nil }
             bytes.append(byte)
         }
         self.bytes = bytes
+    }
+
+    /// Whether `byte` is 0-9, a-f or A-F.
+    public static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
     /// Lower-case, as iproute2 prints it.
