@@ -1,0 +1,85 @@
+import GRPCCore
+import Logging
+import NIOCore
+import NIOHTTP2
+
+/// gRPC over cleartext HTTP/2 (prior knowledge, no TLS) on swift-nio-http2: the codec W1's
+/// listener hands every connection that starts with the HTTP/2 preface.
+enum GRPCHTTP2Codec: ConnectionCodec {
+    /// One configured HTTP/2 connection: its channel, the multiplexer yielding each new stream,
+    /// and the handler that drains it on graceful shutdown.
+    struct Connection: Sendable {
+        let channel: any Channel
+        let multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<GRPCHTTP2Stream>
+        let connectionHandler: NIOLoopBound<GRPCHTTP2ConnectionHandler>
+
+        /// Sends GOAWAY (no new streams), lets the streams already accepted finish, then closes
+        /// the connection. Safe to call from any thread, more than once.
+        func beginGracefulShutdown() {
+            let handler = self.connectionHandler
+            self.channel.eventLoop.execute {
+                handler.value.beginGracefulShutdown()
+            }
+        }
+    }
+
+    /// HTTP/2 settings of the agent's gRPC connections. A larger stream window than the HTTP/2
+    /// default (64 KiB) lets large requests (CopyFile, WriteStdin) arrive without a round trip
+    /// per 64 KiB; the stream limit allows many concurrent calls from one runtime.
+    static func http2Configuration() -> NIOHTTP2Handler.Configuration {
+        var configuration = NIOHTTP2Handler.Configuration()
+        configuration.connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1024),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 16 * 1024),
+            HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+        ]
+        configuration.stream.targetWindowSize = 1 << 20
+        return configuration
+    }
+
+    static func configure(channel: any Channel, limits: WireLimits, logger: Logger) -> EventLoopFuture<Connection> {
+        channel.eventLoop.makeCompletedFuture {
+            let sync = channel.pipeline.syncOperations
+            let multiplexer = try sync.configureAsyncHTTP2Pipeline(
+                mode: .server, configuration: http2Configuration()
+            ) { streamChannel in
+                streamChannel.eventLoop.makeCompletedFuture {
+                    try GRPCHTTP2Stream.configure(streamChannel, limits: limits)
+                }
+            }
+            let connectionHandler = GRPCHTTP2ConnectionHandler(logger: logger)
+            try sync.addHandler(connectionHandler)
+            return Connection(
+                channel: channel, multiplexer: multiplexer,
+                connectionHandler: NIOLoopBound(connectionHandler, eventLoop: channel.eventLoop))
+        }
+    }
+
+    static func serve(_ connection: Connection, handler: @escaping RPCStreamHandler, logger: Logger) async {
+        let peers = GRPCHTTP2Peers(channel: connection.channel)
+        await withDiscardingTaskGroup { group in
+            do {
+                for try await stream in connection.multiplexer.inbound {
+                    group.addTask {
+                        await stream.serve(handler: handler, peers: peers, logger: logger)
+                    }
+                }
+            } catch {
+                logger.debug("gRPC connection ended", metadata: ["peer": "\(peers.remote)", "error": "\(error)"])
+            }
+        }
+        // Reached when the connection closed, or when serve's task was cancelled (W1's shutdown).
+        connection.channel.close(promise: nil)
+    }
+}
+
+/// How the peers of one connection appear in ServerContext (unix/vsock sockets have no address).
+struct GRPCHTTP2Peers: Sendable {
+    let remote: String
+    let local: String
+
+    init(channel: any Channel) {
+        self.remote = channel.remoteAddress.map { "\($0)" } ?? "unknown"
+        self.local = channel.localAddress.map { "\($0)" } ?? "unknown"
+    }
+}

@@ -1,0 +1,69 @@
+import Logging
+import NIOCore
+import NIOHTTP2
+
+/// Connection-level part of the gRPC codec: counts the open streams and drives graceful
+/// shutdown (GOAWAY naming the last stream accepted, close once those streams finished).
+/// NIOHTTP2 answers PING and SETTINGS itself.
+final class GRPCHTTP2ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private let logger: Logger
+    private var context: ChannelHandlerContext?
+    private var openStreams = 0
+    private var lastStreamID = HTTP2StreamID.rootStream
+    private var draining = false
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Connection frames (SETTINGS, PING, GOAWAY) were handled by NIOHTTP2; nothing else wants them.
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let created as NIOHTTP2StreamCreatedEvent:
+            self.openStreams += 1
+            if created.streamID > self.lastStreamID {
+                self.lastStreamID = created.streamID
+            }
+        case is StreamClosedEvent:
+            self.openStreams -= 1
+            if self.draining, self.openStreams <= 0 {
+                context.close(promise: nil)
+            }
+        case is ChannelShouldQuiesceEvent:
+            self.beginGracefulShutdown()
+            return
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// GOAWAY with NO_ERROR and the last stream accepted: the client opens no more streams on
+    /// this connection, the open ones run to their end, then the connection closes.
+    func beginGracefulShutdown() {
+        guard !self.draining, let context = self.context else { return }
+        self.draining = true
+        self.logger.debug("gRPC connection draining", metadata: ["open_streams": "\(self.openStreams)"])
+        let goAway = HTTP2Frame(
+            streamID: .rootStream, payload: .goAway(lastStreamID: self.lastStreamID, errorCode: .noError, opaqueData: nil))
+        context.writeAndFlush(self.wrapOutboundOut(goAway), promise: nil)
+        if self.openStreams <= 0 {
+            context.close(promise: nil)
+        }
+    }
+}
