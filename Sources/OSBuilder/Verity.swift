@@ -94,10 +94,15 @@ public struct VerityParameters: Sendable, Equatable {
             }
             return value
         }
-        var result = VerityParameters(rootHash: try hex("Root hash"), salt: try hex("Salt"), dataBlocks: try number("Data blocks"))
-        result.dataBlockSize = try number("Data block size")
-        result.hashBlockSize = try number("Hash block size")
+        let result = VerityParameters(rootHash: try hex("Root hash"), salt: try hex("Salt"), dataBlocks: try number("Data blocks"))
+        // What osbuilder builds and verifies: 4 KiB blocks, sha256, a size that fits in bytes.
+        guard try number("Data block size") == blockSize, try number("Hash block size") == blockSize else {
+            throw OSBuilderError("read root hash file", file, "block sizes other than \(blockSize) are not supported")
+        }
         guard fields["Hash algorithm"] == algorithm else { throw OSBuilderError("read root hash file", file, "hash algorithm is not \(algorithm)") }
+        guard !result.dataBlocks.multipliedReportingOverflow(by: blockSize).overflow else {
+            throw OSBuilderError("read root hash file", file, "'Data blocks' is out of range")
+        }
         return result
     }
 

@@ -282,7 +282,8 @@ final class ImageFormatTests: XCTestCase {
         let good = VerityParameters(rootHash: String(repeating: "ab", count: 32), salt: String(repeating: "01", count: 32), dataBlocks: 10)
         let text = good.rendered(image: "x.img", filesystem: .ext4, dax: false)
         XCTAssertEqual(try VerityParameters.parse(text, file: "f"), good)
-        for (from, to) in [("Root hash:\t", "Root hash:\tzz"), ("Data blocks:\t10", "Data blocks:\t-1"), ("sha256\n", "md5\n")] {
+        for (from, to) in [("Root hash:\t", "Root hash:\tzz"), ("Data blocks:\t10", "Data blocks:\t-1"), ("sha256\n", "md5\n"),
+                           ("Data blocks:\t10", "Data blocks:\t18446744073709551615"), ("Data block size:\t4096", "Data block size:\t512")] {
             XCTAssertThrowsError(try VerityParameters.parse(text.replacingOccurrences(of: from, with: to), file: "f"), from)
         }
     }
