@@ -26,7 +26,7 @@ APT_PACKAGES := protobuf-compiler libseccomp-dev libcap-dev busybox-static runc 
 	e2fsprogs zstd file kmod iproute2 qemu-system-x86 python3-grpcio python3-grpc-tools \
 	python3-pytest python3-protobuf binutils mmdebstrap debootstrap xfsprogs erofs-utils cryptsetup-bin \
 	linux-source-6.1 build-essential bc bison flex libelf-dev xz-utils patch \
-	golang-go golang-github-containerd-ttrpc-dev golang-google-protobuf-dev
+	golang-go golang-github-containerd-ttrpc-dev golang-google-protobuf-dev iptables
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -14,9 +14,11 @@ public final class InMemoryRouteNetlink: RouteNetlink {
         /// Each change in order, e.g. "setlink 2 name eth0 up", "newaddr 10.0.0.2/24 dev 2".
         public var calls: [String] = []
         /// Operation ("setlink", "newaddr", "deladdr", "newroute", "delroute", "newneigh",
-        /// "delneigh", "dump") -> errno to fail with; `failAfter` delays it by that many successes.
+        /// "delneigh", "dump") -> errno to fail with; `failAfter` delays it by that many successes,
+        /// `failTimes` limits how often it fails (absent: every time).
         public var failures: [String: Int32] = [:]
         public var failAfter: [String: Int] = [:]
+        public var failTimes: [String: Int] = [:]
     }
 
     public let state = Mutex(State())
@@ -176,6 +178,14 @@ public final class InMemoryRouteNetlink: RouteNetlink {
         if let remaining = state.failAfter[operation], remaining > 0 {
             state.failAfter[operation] = remaining - 1
             return
+        }
+        if let times = state.failTimes[operation] {
+            if times <= 1 {
+                state.failures[operation] = nil
+                state.failTimes[operation] = nil
+            } else {
+                state.failTimes[operation] = times - 1
+            }
         }
         throw SyscallError("injected \(operation)", target: what, errno: code)
     }
