@@ -40,18 +40,17 @@ enum GRPCHTTP2Codec: ConnectionCodec {
     static func configure(channel: any Channel, limits: WireLimits, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
+            let connectionHandler = NIOLoopBound(GRPCHTTP2ConnectionHandler(logger: logger), eventLoop: channel.eventLoop)
             let multiplexer = try sync.configureAsyncHTTP2Pipeline(
-                mode: .server, configuration: http2Configuration()
+                mode: .server, streamDelegate: GRPCHTTP2StreamCounter(handler: connectionHandler),
+                configuration: http2Configuration()
             ) { streamChannel in
                 streamChannel.eventLoop.makeCompletedFuture {
                     try GRPCHTTP2Stream.configure(streamChannel, limits: limits)
                 }
             }
-            let connectionHandler = GRPCHTTP2ConnectionHandler(logger: logger)
-            try sync.addHandler(connectionHandler)
-            return Connection(
-                channel: channel, multiplexer: multiplexer,
-                connectionHandler: NIOLoopBound(connectionHandler, eventLoop: channel.eventLoop))
+            try sync.addHandler(connectionHandler.value)
+            return Connection(channel: channel, multiplexer: multiplexer, connectionHandler: connectionHandler)
         }
     }
 

@@ -33,24 +33,25 @@ final class GRPCHTTP2ConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case let created as NIOHTTP2StreamCreatedEvent:
-            self.openStreams += 1
-            if created.streamID > self.lastStreamID {
-                self.lastStreamID = created.streamID
-            }
-        case is StreamClosedEvent:
-            self.openStreams -= 1
-            if self.draining, self.openStreams <= 0 {
-                context.close(promise: nil)
-            }
-        case is ChannelShouldQuiesceEvent:
+        if event is ChannelShouldQuiesceEvent {
             self.beginGracefulShutdown()
-            return
-        default:
-            break
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
-        context.fireUserInboundEventTriggered(event)
+    }
+
+    fileprivate func streamCreated(_ id: HTTP2StreamID) {
+        self.openStreams += 1
+        if id > self.lastStreamID {
+            self.lastStreamID = id
+        }
+    }
+
+    fileprivate func streamClosed(_ id: HTTP2StreamID) {
+        self.openStreams -= 1
+        if self.draining, self.openStreams <= 0 {
+            self.context?.close(promise: nil)
+        }
     }
 
     /// GOAWAY with NO_ERROR and the last stream accepted: the client opens no more streams on
@@ -65,5 +66,19 @@ final class GRPCHTTP2ConnectionHandler: ChannelDuplexHandler {
         if self.openStreams <= 0 {
             context.close(promise: nil)
         }
+    }
+}
+
+/// NIOHTTP2's inline multiplexer reports streams to a delegate, not down the pipeline; this one
+/// forwards to the connection handler (both live on the connection's event loop).
+struct GRPCHTTP2StreamCounter: NIOHTTP2StreamDelegate {
+    let handler: NIOLoopBound<GRPCHTTP2ConnectionHandler>
+
+    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
+        self.handler.value.streamCreated(id)
+    }
+
+    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+        self.handler.value.streamClosed(id)
     }
 }
