@@ -75,10 +75,12 @@ extension Checker {
             if get32(head, 1024 + 0x60) & 0x80 != 0 { blocks |= UInt64(get32(head, 1024 + 0x150)) << 32 }
             let shift = get32(head, 1024 + 24)
             guard shift < 8 else { return nil }
-            return blocks * (1024 << UInt64(shift))
+            let (bytes, overflow) = blocks.multipliedReportingOverflow(by: 1024 << UInt64(shift))
+            return overflow ? nil : bytes
         case .xfs:
             guard head.count >= 16 else { return nil }
-            return be(4, 4) * be(8, 8)
+            let (bytes, overflow) = be(4, 4).multipliedReportingOverflow(by: be(8, 8))
+            return overflow ? nil : bytes
         case .erofs:
             guard head.count >= 1024 + 40, head[1024 + 12] < 20 else { return nil }
             return UInt64(get32(head, 1024 + 36)) << UInt64(head[1024 + 12])

@@ -298,5 +298,12 @@ final class ImageFormatTests: XCTestCase {
         var erofs = [UInt8](repeating: 0, count: 4096)
         erofs.replaceSubrange(1024..<1028, with: [0xe2, 0xe1, 0xf5, 0xe0])
         XCTAssertEqual(FilesystemType.detect(erofs), .erofs)
+        // Sizes from crafted superblocks: nil, never an overflow trap.
+        var xfs = [UInt8](repeating: 0xff, count: 4096)
+        xfs.replaceSubrange(0..<4, with: Array("XFSB".utf8))
+        XCTAssertNil(Checker.filesystemBytes(.xfs, head: xfs))
+        var ext4 = [UInt8](repeating: 0xff, count: 4096)
+        ext4.replaceSubrange(1024 + 24..<1024 + 28, with: [2, 0, 0, 0])
+        XCTAssertNil(Checker.filesystemBytes(.ext4, head: ext4))
     }
 }
