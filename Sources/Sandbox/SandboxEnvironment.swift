@@ -10,6 +10,9 @@ public struct SandboxEnvironment: Sendable {
     public var isInit: Bool
     /// Where CreateSandbox.dns goes.
     public var resolvConfPath: String
+    /// The sandbox's own resolv.conf, bind-mounted over `resolvConfPath` (upstream's
+    /// /run/kata-containers/sandbox/resolv.conf); nil writes `resolvConfPath` in place.
+    public var sandboxResolvConfPath: String?
     public var logger: Logger
     /// The storage seam beside `system` (ownership, statfs, byte copies, swapon).
     public var storageFiles: any StorageSystemCalls
@@ -24,11 +27,13 @@ public struct SandboxEnvironment: Sendable {
     public init(system: any SystemCalls, modules: KernelModuleLoader, isInit: Bool,
                 resolvConfPath: String = "/etc/resolv.conf", logger: Logger,
                 storageFiles: (any StorageSystemCalls)? = nil, storageDrivers: StorageDriverRegistry? = nil,
-                storagePaths: StoragePaths = StoragePaths(), hotplugTimeout: Duration = .seconds(3)) {
+                storagePaths: StoragePaths = StoragePaths(), hotplugTimeout: Duration = .seconds(3),
+                sandboxResolvConfPath: String? = nil) {
         self.system = system
         self.modules = modules
         self.isInit = isInit
         self.resolvConfPath = resolvConfPath
+        self.sandboxResolvConfPath = sandboxResolvConfPath
         self.logger = logger
         self.storageFiles = storageFiles
             ?? (system as? InMemorySystemCalls).map { InMemoryStorageSystemCalls(base: $0) } ?? LinuxStorageSystemCalls()
@@ -41,6 +46,6 @@ public struct SandboxEnvironment: Sendable {
     public static func live(logger: Logger) -> SandboxEnvironment {
         let system = LinuxSystemCalls()
         return SandboxEnvironment(system: system, modules: KernelModuleLoader(system: system, logger: logger),
-                                  isInit: getpid() == 1, logger: logger)
+                                  isInit: getpid() == 1, logger: logger, sandboxResolvConfPath: SandboxDNS.sandboxFile)
     }
 }

@@ -80,7 +80,8 @@ public actor SandboxState {
         let mounted = try await storageManager.add(request.storages, owner: .sandbox)
 
         do {
-            try SandboxDNS.write(request.dns, to: environment.resolvConfPath, system: system, logger: logger)
+            try SandboxDNS.write(request.dns, to: environment.resolvConfPath, via: environment.sandboxResolvConfPath,
+                                 system: system, logger: logger)
         } catch {
             await storageManager.release(owner: .sandbox)
             throw error
