@@ -26,11 +26,7 @@ public actor SandboxState {
     public init(environment: SandboxEnvironment) {
         self.environment = environment
         storageManager = StorageManager(registry: environment.storageDrivers) { owner in
-            var context = StorageContext(
-                system: environment.system, files: environment.storageFiles, hotplugTimeout: environment.hotplugTimeout,
-                paths: environment.storagePaths, logger: environment.logger)
-            if case .container(let id) = owner { context.containerID = id }
-            return context
+            SandboxState.storageContext(environment, owner: owner)
         }
     }
 

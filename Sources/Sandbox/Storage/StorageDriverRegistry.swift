@@ -14,7 +14,7 @@ public struct StorageDriverRegistry: Sendable {
 
     /// This area's filesystem drivers (block drivers are registered beside them at agent start).
     public static func standard() -> StorageDriverRegistry {
-        StorageDriverRegistry([VirtioFSDriver(), OverlayFSDriver(), EphemeralDriver(), LocalDriver()])
+        StorageDriverRegistry([VirtioFSDriver(), OverlayFSDriver(), EphemeralDriver(), LocalDriver(), WatchableBindDriver()])
     }
 
     public init(_ drivers: [any StorageDriver] = []) {
