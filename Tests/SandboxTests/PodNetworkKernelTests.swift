@@ -30,7 +30,7 @@ final class PodNetworkKernelTests: XCTestCase {
     private func network(commands: (any CapturingCommandRunner)? = nil) throws -> PodNetwork {
         let runner = try commands ?? NetnsRunner(namespace: namespace, reaper: Reaper(mode: .registeredOnly, logger: logger))
         return PodNetwork(netlink: LinuxRouteNetlink(namespacePath: "/run/netns/\(namespace)"),
-                          deviceWaiter: SysfsNetworkDeviceWaiter(), commands: runner, logger: logger)
+                          deviceWaiter: UeventNetworkDeviceWaiter(locator: DeviceLocator(hub: UeventHub(logger: logger))), commands: runner, logger: logger)
     }
 
     func testRuntimeSequenceIPv4AndIPv6MatchesIproute2() async throws {

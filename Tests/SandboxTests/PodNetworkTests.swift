@@ -160,8 +160,10 @@ final class PodNetworkTests: XCTestCase {
             (PodInterface(name: "eth0", addresses: [InterfaceAddress(family: 0, address: "fd00::1", mask: "64")]), "interface.IPAddresses[0].address"),
             (PodInterface(name: "eth0", addresses: [InterfaceAddress(family: 7, address: "10.0.0.1", mask: "8")]), "interface.IPAddresses[0].family"),
             (PodInterface(name: "eth0", addresses: [InterfaceAddress(family: 0, address: "10.0.0", mask: "8")]), "interface.IPAddresses[0].address"),
-            (PodInterface(name: "eth0", devicePath: "2"), "interface.devicePath"),
+            (PodInterface(name: "eth0", devicePath: "002"), "interface.devicePath"),
+            (PodInterface(name: "eth0", devicePath: "02//03"), "interface.devicePath"),
             (PodInterface(name: "eth0", devicePath: "02/+1"), "interface.devicePath"),
+            (PodInterface(name: "eth0", devicePath: "zz"), "interface.devicePath"),
         ]
         for (request, field) in cases {
             let netlink = InMemoryRouteNetlink(links: baseLinks())
@@ -178,7 +180,7 @@ final class PodNetworkTests: XCTestCase {
 
     func testDevicePathUsesTheInterfaceAtThatPCIPath() async throws {
         let netlink = InMemoryRouteNetlink(links: baseLinks() + [NetlinkLink(index: 3, name: "eth1", hardwareAddress: HardwareAddress(bytes: [2, 9, 9, 9, 9, 9]))])
-        let waiter = FixedDevice(slots: [0x01, 0x02], name: "eth1")
+        let waiter = FixedDevice(pciPath: "01/02", name: "eth1")
         let result = try await makeNetwork(netlink, waiter: waiter).updateInterface(
             PodInterface(name: "net1", hardwareAddress: "02:aa:aa:aa:aa:aa", devicePath: "01/02"))
         XCTAssertEqual(result.name, "net1")
@@ -360,38 +362,46 @@ final class PodNetworkTests: XCTestCase {
 
     // MARK: device waiter
 
-    func testSysfsWaiterFollowsBridgesAndVirtio() async throws {
-        let system = InMemorySystemCalls()
-        system.addEntry("/sys/devices/pci0000:00/0000:00:03.0/virtio1/net/eth0", kind: FileKind(kind: .directory, permissions: 0o755))
-        system.addEntry("/sys/devices/pci0000:00/0000:00:01.0/pci_bus/0000:01", kind: FileKind(kind: .directory, permissions: 0o755))
-        system.addEntry("/sys/devices/pci0000:00/0000:00:01.0/0000:01:02.0/net/ens2", kind: FileKind(kind: .directory, permissions: 0o755))
-        let waiter = SysfsNetworkDeviceWaiter(sysfs: "/sys", system: system)
-        let direct = try await waiter.interfaceName(pciPath: [3], timeout: .milliseconds(50))
-        XCTAssertEqual(direct, "eth0")
-        let bridged = try await waiter.interfaceName(pciPath: [1, 2], timeout: .milliseconds(50))
-        XCTAssertEqual(bridged, "ens2")
+    func testHotPluggedNICIsFoundThroughItsUevent() async throws {
+        let hub = UeventHub(paths: DevicePaths(sysfs: "/nonexistent-sysfs", dev: "/nonexistent-dev"), timeout: .seconds(30), logger: logger)
+        let waiter = UeventNetworkDeviceWaiter(locator: DeviceLocator(hub: hub))
+        let waiting = Task { try await waiter.interfaceName(pciPath: "02", timeout: .seconds(30)) }
+        // Another device first: only the net add event below 0000:00:02.0 ends the wait.
+        while hub.pendingWaiters == 0 { await Task.yield() }
+        hub.ingest(Uevent(action: "add", devpath: "/devices/pci0000:00/0000:00:03.0/virtio2/net/eth2",
+                          fields: ["SUBSYSTEM": "net", "INTERFACE": "eth2"]))
+        hub.ingest(Uevent(action: "add", devpath: "/devices/pci0000:00/0000:00:02.0/virtio1/net/eth1",
+                          fields: ["SUBSYSTEM": "net", "INTERFACE": "eth1"]))
+        let name = try await waiting.value
+        XCTAssertEqual(name, "eth1")
+    }
+
+    func testANICThatNeverComesSaysLinkNotFound() async throws {
+        let hub = UeventHub(paths: DevicePaths(sysfs: "/nonexistent-sysfs", dev: "/nonexistent-dev"), timeout: .seconds(30), logger: logger)
+        let waiter = UeventNetworkDeviceWaiter(locator: DeviceLocator(hub: hub))
         do {
-            _ = try await waiter.interfaceName(pciPath: [9], timeout: .milliseconds(30))
-            XCTFail("no device at 09")
+            _ = try await waiter.interfaceName(pciPath: "05", timeout: .milliseconds(20))
+            XCTFail("no NIC at 05")
         } catch {
-            XCTAssertTrue(error.message.contains("Link not found"), error.message)
+            XCTAssertTrue(error.message.hasPrefix("Link not found"), error.message)
         }
+        XCTAssertEqual(hub.pendingWaiters, 0)
     }
 }
 
 // MARK: fakes
 
 private struct NoDevices: NetworkDeviceWaiter {
-    func interfaceName(pciPath: [UInt8], timeout: Duration) async throws(SandboxError) -> String {
+    func interfaceName(pciPath: String, timeout: Duration) async throws(SandboxError) -> String {
         throw SandboxError(.system, "Link not found: no devices in this test")
     }
 }
 
 private struct FixedDevice: NetworkDeviceWaiter {
-    let slots: [UInt8]
+    let pciPath: String
     let name: String
-    func interfaceName(pciPath: [UInt8], timeout: Duration) async throws(SandboxError) -> String {
-        guard pciPath == slots else { throw SandboxError(.system, "Link not found at \(pciPath)") }
+    func interfaceName(pciPath: String, timeout: Duration) async throws(SandboxError) -> String {
+        guard pciPath == self.pciPath else { throw SandboxError(.system, "Link not found at \(pciPath)") }
         return name
     }
 }

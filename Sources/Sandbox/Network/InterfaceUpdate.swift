@@ -19,7 +19,7 @@ struct InterfaceUpdate {
         var hardwareAddress: HardwareAddress?
         var mtu: UInt32?
         var addresses: [NetlinkAddress]
-        var pciPath: [UInt8]?
+        var pciPath: String?
         var noARP: Bool
     }
 
@@ -35,7 +35,10 @@ struct InterfaceUpdate {
             let prefix = try NetworkValidation.prefix(entry.mask, family: family, field: field + ".mask")
             addresses.append(NetlinkAddress(index: 0, address: address, prefixLength: prefix))
         }
-        let pci = request.devicePath.isEmpty ? nil : try NetworkValidation.pciPath(request.devicePath, field: "interface.devicePath")
+        if !request.devicePath.isEmpty {
+            try NetworkValidation.pciPath(request.devicePath, field: "interface.devicePath")
+        }
+        let pci = request.devicePath.isEmpty ? nil : request.devicePath
         return Plan(name: request.name, hardwareAddress: mac, mtu: mtu, addresses: addresses, pciPath: pci,
                     noARP: request.rawFlags & RTNL.interfaceNoARP != 0)
     }
@@ -44,8 +47,8 @@ struct InterfaceUpdate {
         let plan = try Self.validate(request)
         let netlink = self.netlink
         var pciName: String?
-        if let slots = plan.pciPath {
-            pciName = try await deviceWaiter.interfaceName(pciPath: slots, timeout: deviceTimeout)
+        if let path = plan.pciPath {
+            pciName = try await deviceWaiter.interfaceName(pciPath: path, timeout: deviceTimeout)
         }
         let links = try networkDump("links") { () throws(SyscallError) in try netlink.links() }
         let link = try Self.find(plan, pciName: pciName, in: links)
@@ -160,7 +163,7 @@ struct InterfaceUpdate {
     static func find(_ plan: Plan, pciName: String?, in links: [NetlinkLink]) throws(SandboxError) -> NetlinkLink {
         if let pciName {
             if let link = links.first(where: { $0.name == pciName }) { return link }
-            throw SandboxError(.system, "Link not found (interface \(pciName) at PCI path \(SysfsNetworkDeviceWaiter.text(plan.pciPath ?? [])) has no link)", errno: ENODEV)
+            throw SandboxError(.system, "Link not found (interface \(pciName) at PCI path \(plan.pciPath ?? "") has no link)", errno: ENODEV)
         }
         if let mac = plan.hardwareAddress, let link = links.first(where: { $0.hardwareAddress == mac }) { return link }
         if let link = links.first(where: { $0.name == plan.name }) { return link }

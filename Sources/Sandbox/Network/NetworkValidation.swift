@@ -86,17 +86,20 @@ enum NetworkValidation {
         return scope
     }
 
-    /// A PCI path as the runtime writes it: 1...8 two-digit hex slots (00...1f) joined by '/'.
-    static func pciPath(_ text: String, field: String) throws(SandboxError) -> [UInt8] {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard (1...8).contains(parts.count) else { throw invalid(field, "'\(text)' is not a PCI path like 02 or 01/02") }
-        var slots: [UInt8] = []
-        for part in parts {
-            guard part.utf8.count == 2, part.utf8.allSatisfy(HardwareAddress.isHexDigit), let slot = UInt8(part, radix: 16), slot <= 0x1F else {
-                throw invalid(field, "'\(text)' is not a PCI path like 02 or 01/02 (slots 00...1f)")
+    /// A PCI path as the runtime writes it ("02", "01/02", a slot optionally with ".<function>"):
+    /// checked here character by character, then parsed by the devices layer.
+    static func pciPath(_ text: String, field: String) throws(SandboxError) {
+        for part in text.split(separator: "/", omittingEmptySubsequences: false) {
+            let pieces = part.split(separator: ".", omittingEmptySubsequences: false)
+            guard (1...2).contains(pieces.count), (1...2).contains(pieces[0].utf8.count),
+                pieces[0].utf8.allSatisfy(HardwareAddress.isHexDigit),
+                pieces.count == 1 || (pieces[1].utf8.count == 1 && pieces[1].utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "7")).contains($0) })
+            else {
+                throw invalid(field, "'\(text)' is not a PCI path like 02 or 01/02")
             }
-            slots.append(slot)
         }
-        return slots
+        if case .failure(let problem) = PCIPath.parse(text) {
+            throw invalid(field, "\(problem)")
+        }
     }
 }

@@ -8,7 +8,7 @@ import Logging
 public actor PodNetwork {
     let netlink: any RouteNetlink
     let deviceWaiter: any NetworkDeviceWaiter
-    /// How long UpdateInterface waits for a hot-plugged NIC (upstream: agent.hotplug_timeout, 3 s).
+    /// How long UpdateInterface waits for a hot-plugged NIC (agent.hotplug_timeout, default 3 s).
     let deviceTimeout: Duration
     nonisolated let commands: any CapturingCommandRunner
     nonisolated let logger: Logger
@@ -22,10 +22,12 @@ public actor PodNetwork {
         self.logger = logger
     }
 
-    /// The kernel of the agent's own network namespace, tools spawned through `reaper`.
+    /// The kernel of the agent's own network namespace, hot-plugged NICs through the agent's
+    /// uevent hub (its hotplug timeout), tools spawned through `reaper`.
     public static func live(reaper: Reaper, logger: Logger) -> PodNetwork {
-        PodNetwork(netlink: LinuxRouteNetlink(), deviceWaiter: SysfsNetworkDeviceWaiter(),
-                   commands: ReaperCapturingRunner(reaper: reaper), logger: logger)
+        let hub = UeventHub.current(logger: logger)
+        return PodNetwork(netlink: LinuxRouteNetlink(), deviceWaiter: UeventNetworkDeviceWaiter(locator: DeviceLocator(hub: hub)),
+                          commands: ReaperCapturingRunner(reaper: reaper), deviceTimeout: hub.timeout, logger: logger)
     }
 
     /// UpdateInterface; answers the link as it is afterwards.
