@@ -3,6 +3,7 @@ import Glibc
 #endif
 import GRPCCore
 import KataProtocols
+import LinuxKit
 import Sandbox
 import SwiftProtobuf
 
@@ -17,7 +18,7 @@ extension AgentService {
             var details = Grpc_AgentDetails()
             details.version = environment.agentVersion
             details.initDaemon = getpid() == 1
-            details.storageHandlers = environment.storageHandlers
+            details.storageHandlers = environment.sandbox.storageDriverNames
             // Devices are handled by the container issue; upstream reports none here either.
             details.deviceHandlers = []
             // libseccomp is linked into this agent, so support depends on the kernel alone.
@@ -83,7 +84,14 @@ extension AgentService {
     func copyFile(request: Grpc_CopyFileRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
         try await serveRPC("CopyFile", logger: logger) {
             try RequestValidation.absolutePath(request.path, field: "path")
-            let copier = GuestFileCopy(root: environment.guestRoots.run)
+            // As upstream: only below the share's guest path (the runtime's CONTAINER_BASE).
+            let root = environment.guestRoots.run + "/kata-containers/shared/containers"
+            do throws(SyscallError) {
+                try environment.sandbox.storageContext().system.makeDirectory(root, mode: 0o755)
+            } catch {
+                throw SandboxError(.system, "copy file: create \(root): \(error)", errno: error.errno)
+            }
+            let copier = GuestFileCopy(root: root)
             let outcome = try copier.copy(
                 GuestFileCopy.Request(
                     path: request.path, fileSize: request.fileSize, fileMode: request.fileMode,

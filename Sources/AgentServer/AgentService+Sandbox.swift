@@ -39,6 +39,10 @@ extension StorageRequest {
     init(_ message: Grpc_Storage) {
         self.init(
             driver: message.driver, driverOptions: message.driverOptions, source: message.source,
-            fsType: message.fstype, options: message.options, mountPoint: message.mountPoint)
+            fsType: message.fstype, options: message.options, mountPoint: message.mountPoint,
+            fsGroup: message.hasFsGroup
+                ? FSGroup(groupID: message.fsGroup.groupID,
+                          changePolicy: message.fsGroup.groupChangePolicy == .onRootMismatch ? .onRootMismatch : .always)
+                : nil)
     }
 }

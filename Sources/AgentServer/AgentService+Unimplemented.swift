@@ -37,10 +37,6 @@ extension Grpc_AgentService.SimpleServiceProtocol {
         throw RPCError.unimplementedRPC("UpdateContainer")
     }
 
-    func updateEphemeralMounts(request: Grpc_UpdateEphemeralMountsRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {
-        throw RPCError.unimplementedRPC("UpdateEphemeralMounts")
-    }
-
     func statsContainer(request: Grpc_StatsContainerRequest, context: ServerContext) async throws -> Grpc_StatsContainerResponse {
         throw RPCError.unimplementedRPC("StatsContainer")
     }
@@ -51,14 +47,6 @@ extension Grpc_AgentService.SimpleServiceProtocol {
 
     func resumeContainer(request: Grpc_ResumeContainerRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {
         throw RPCError.unimplementedRPC("ResumeContainer")
-    }
-
-    func removeStaleVirtiofsShareMounts(request: Grpc_RemoveStaleVirtiofsShareMountsRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {
-        throw RPCError.unimplementedRPC("RemoveStaleVirtiofsShareMounts")
-    }
-
-    func getDiagnosticData(request: Grpc_GetDiagnosticDataRequest, context: ServerContext) async throws -> Grpc_GetDiagnosticDataResponse {
-        throw RPCError.unimplementedRPC("GetDiagnosticData")
     }
 
     func writeStdin(request: Grpc_WriteStreamRequest, context: ServerContext) async throws -> Grpc_WriteStreamResponse {
@@ -79,34 +67,6 @@ extension Grpc_AgentService.SimpleServiceProtocol {
 
     func ttyWinResize(request: Grpc_TtyWinResizeRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {
         throw RPCError.unimplementedRPC("TtyWinResize")
-    }
-
-    func updateInterface(request: Grpc_UpdateInterfaceRequest, context: ServerContext) async throws -> Types_Interface {
-        throw RPCError.unimplementedRPC("UpdateInterface")
-    }
-
-    func updateRoutes(request: Grpc_UpdateRoutesRequest, context: ServerContext) async throws -> Grpc_Routes {
-        throw RPCError.unimplementedRPC("UpdateRoutes")
-    }
-
-    func listInterfaces(request: Grpc_ListInterfacesRequest, context: ServerContext) async throws -> Grpc_Interfaces {
-        throw RPCError.unimplementedRPC("ListInterfaces")
-    }
-
-    func listRoutes(request: Grpc_ListRoutesRequest, context: ServerContext) async throws -> Grpc_Routes {
-        throw RPCError.unimplementedRPC("ListRoutes")
-    }
-
-    func addARPNeighbors(request: Grpc_AddARPNeighborsRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {
-        throw RPCError.unimplementedRPC("AddARPNeighbors")
-    }
-
-    func getIPTables(request: Grpc_GetIPTablesRequest, context: ServerContext) async throws -> Grpc_GetIPTablesResponse {
-        throw RPCError.unimplementedRPC("GetIPTables")
-    }
-
-    func setIPTables(request: Grpc_SetIPTablesRequest, context: ServerContext) async throws -> Grpc_SetIPTablesResponse {
-        throw RPCError.unimplementedRPC("SetIPTables")
     }
 
     func getMetrics(request: Grpc_GetMetricsRequest, context: ServerContext) async throws -> Grpc_Metrics {
@@ -155,22 +115,6 @@ extension Grpc_AgentService.SimpleServiceProtocol {
 
     func getOOMEvent(request: Grpc_GetOOMEventRequest, context: ServerContext) async throws -> Grpc_OOMEvent {
         throw RPCError.unimplementedRPC("GetOOMEvent")
-    }
-
-    func addSwap(request: Grpc_AddSwapRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {
-        throw RPCError.unimplementedRPC("AddSwap")
-    }
-
-    func addSwapPath(request: Grpc_AddSwapPathRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {
-        throw RPCError.unimplementedRPC("AddSwapPath")
-    }
-
-    func getVolumeStats(request: Grpc_VolumeStatsRequest, context: ServerContext) async throws -> Grpc_VolumeStatsResponse {
-        throw RPCError.unimplementedRPC("GetVolumeStats")
-    }
-
-    func resizeVolume(request: Grpc_ResizeVolumeRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {
-        throw RPCError.unimplementedRPC("ResizeVolume")
     }
 
     func setPolicy(request: Grpc_SetPolicyRequest, context: ServerContext) async throws -> SwiftProtobuf.Google_Protobuf_Empty {

@@ -28,16 +28,20 @@ extension AgentService {
             guard request.devices.isEmpty else {
                 throw RPCError(code: .unimplemented, message: "CreateContainer: devices are not supported by this agent yet")
             }
-            guard request.storages.isEmpty else {
-                throw RPCError(code: .unimplemented, message: "CreateContainer: per-container storages are not supported by this agent yet")
-            }
             let spec = OCIConversion.spec(request.oci)
             try RequestValidation.id(request.execID, field: "exec_id", allowEmpty: true)
             // Either request may ask for the shared pid namespace (upstream's runtime copies the
             // sandbox's setting into every CreateContainer; a direct client may set only one).
             let sandboxWide = await environment.sandbox.sandboxPidns
             let sandboxPidns = request.sandboxPidns || sandboxWide
-            _ = try await pod.create(id: request.containerID, spec: spec, sandboxPidns: sandboxPidns)
+            // Storages first: the rootfs may be one of them.
+            let storages = try await ContainerStorages.claim(request, sandbox: environment.sandbox)
+            do {
+                _ = try await pod.create(id: request.containerID, spec: spec, sandboxPidns: sandboxPidns)
+            } catch {
+                await ContainerStorages.giveBack(storages, sandbox: environment.sandbox)
+                throw error
+            }
             ContainerInitExecIDs.record(containerID: request.containerID, execID: request.execID)
             return Google_Protobuf_Empty()
         }
@@ -56,6 +60,7 @@ extension AgentService {
             try RequestValidation.id(request.containerID, field: "container_id")
             let timeout: Duration? = request.timeout == 0 ? nil : .seconds(Int64(request.timeout))
             try await pod.remove(id: request.containerID, timeout: timeout)
+            await ContainerStorages.release(containerID: request.containerID, sandbox: environment.sandbox)
             ContainerInitExecIDs.forget(containerID: request.containerID)
             return Google_Protobuf_Empty()
         }

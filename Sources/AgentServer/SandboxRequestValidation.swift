@@ -71,5 +71,8 @@ extension RequestValidation {
         for (index, option) in storage.driverOptions.enumerated() {
             try text(option, field: field + ".driver_options[\(index)]", maximumLength: 4096)
         }
+        if storage.hasFsGroup, case .UNRECOGNIZED(let value) = storage.fsGroup.groupChangePolicy {
+            throw ValidationError(field: field + ".fs_group.group_change_policy", reason: "\(value) is not a change policy")
+        }
     }
 }

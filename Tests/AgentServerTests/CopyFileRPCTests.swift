@@ -10,8 +10,8 @@ final class CopyFileRPCTests: XCTestCase {
     private var agent: AgentProcess?
 
     override func setUp() async throws {
-        try requireRoot("CopyFile writes below /run")
-        base = "/run/kata-swift-copyfile-test-\(UUID().uuidString.prefix(8))"
+        try requireRoot("CopyFile writes below /run/kata-containers/shared/containers")
+        base = "/run/kata-containers/shared/containers/kata-swift-copyfile-test-\(UUID().uuidString.prefix(8))"
         let path = base
         addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         agent = try await AgentProcess.start(for: self)
@@ -63,6 +63,37 @@ final class CopyFileRPCTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: base + "/d/link"), "../target")
     }
 
+    /// What the Go runtime sends with shared_fs=none (vc/kata_agent.go copyFile): dir_mode is
+    /// Go's os.ModeDir|0750 (0x800001E8), file_mode carries the type bits, directories have
+    /// size 0, symlinks carry their target in data, files come in 1 MiB chunks.
+    func testGoRuntimeCopySequence() async throws {
+        let goDirMode: UInt32 = 0x8000_01E8
+        let share = base + "/C-0123456789abcdef-config"
+        try await copy(share, mode: 0o040755, dirMode: goDirMode)
+        try await copy(share + "/..2026_01_01", mode: 0o040755, dirMode: goDirMode)
+        let content = Data((0..<(2_621_440)).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        let chunk = 1 << 20
+        var offset = 0
+        while offset < content.count {
+            let end = min(offset + chunk, content.count)
+            try await copy(share + "/..2026_01_01/app.conf", data: content.subdata(in: offset..<end), fileSize: Int64(content.count),
+                           mode: 0o100644, dirMode: goDirMode, offset: Int64(offset))
+            offset = end
+        }
+        try await copy(share + "/..data", data: Data("..2026_01_01".utf8), mode: 0o120777, dirMode: goDirMode)
+        try await copy(share + "/app.conf", data: Data("..data/app.conf".utf8), mode: 0o120777, dirMode: goDirMode)
+        // A file whose parents do not exist yet: created with dir_mode & 0777.
+        try await copy(base + "/new/parent/hostname", data: Data("pod\n".utf8), mode: 0o100644, dirMode: goDirMode)
+
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: share + "/app.conf")), content)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: share + "/..data"), "..2026_01_01")
+        let directory = try FileManager.default.attributesOfItem(atPath: share + "/..2026_01_01")
+        XCTAssertEqual(directory[.posixPermissions] as? Int, 0o755)
+        let parent = try FileManager.default.attributesOfItem(atPath: base + "/new/parent")
+        XCTAssertEqual(parent[.posixPermissions] as? Int, 0o750)
+        XCTAssertEqual(try String(contentsOfFile: base + "/new/parent/hostname", encoding: .utf8), "pod\n")
+    }
+
     func testBadDestinationsAreRefusedAndTheAgentKeepsServing() async throws {
         let agent = try XCTUnwrap(agent)
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
@@ -76,6 +107,7 @@ final class CopyFileRPCTests: XCTestCase {
             ("", "path"),
             ("/etc/kata-swift-should-not-exist", "path"),
             ("/run", "path"),
+            ("/run/kata-swift-outside-the-share", "path"),
             (base + "/../etc/passwd", "path"),
             (base + "//x", "path"),
             (base + "/x/", "path"),
