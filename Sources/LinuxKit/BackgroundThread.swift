@@ -12,6 +12,16 @@ public enum BackgroundThread {
     /// A thread that cannot be created ends the agent, as Foundation's `Thread.start()` did:
     /// every caller is a loop the agent cannot run without.
     public static func start(name: String, _ body: @escaping @Sendable () -> Void) {
+        do {
+            try tryStart(name: name, body)
+        } catch {
+            fatalError("\(error)")
+        }
+    }
+
+    /// Like `start`, but a thread that cannot be created (EAGAIN: the pid or memory limits, say
+    /// a fork bomb in a container) is an error for the caller's request, not the agent's end.
+    public static func tryStart(name: String, _ body: @escaping @Sendable () -> Void) throws(SyscallError) {
         let context = Unmanaged.passRetained(Context(name: name, body: body)).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { raw in
@@ -24,7 +34,7 @@ public enum BackgroundThread {
         }, context)
         guard rc == 0 else {
             Unmanaged<Context>.fromOpaque(context).release()
-            fatalError("pthread_create for thread \(name) failed: errno \(rc)")
+            throw SyscallError("pthread_create", target: "thread \(name)", errno: rc)
         }
         _ = pthread_detach(thread)
     }

@@ -146,14 +146,3 @@ public final class ProcessStdio: Sendable {
         for stream in outputStreams { OutputPump.shared.discard(stream) }
     }
 }
-
-/// Runs blocking work on its own thread, keeping the cooperative pool free.
-enum Blocking {
-    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            BackgroundThread.start(name: "kata-blocking") {
-                continuation.resume(with: Result { try body() })
-            }
-        }
-    }
-}
