@@ -14,6 +14,7 @@
 #include "core_early_init.h"
 
 static int early_init_result = 0;
+static int switch_result = 0;
 
 __attribute__((constructor(101)))
 static void kata_early_init(void) {
@@ -26,6 +27,7 @@ static void kata_early_init(void) {
         early_init_result = -errno;
     } else {
         early_init_result = 1;
+        switch_result = kata_switch_initramfs_root();
         return;
     }
     /* proc could not be mounted: without it the runtime aborts, so turn the backtracer off
@@ -36,4 +38,10 @@ static void kata_early_init(void) {
 /* 1 when this process mounted /proc early, 0 when nothing was needed, -errno on failure. */
 int kata_early_init_done(void) {
     return early_init_result;
+}
+
+/* 1: the initramfs root was moved into a tmpfs; 2: chrooted into the tmpfs (the move failed
+   late); 0: nothing to do; -errno: failed, the root is as the kernel left it. */
+int kata_initramfs_switch_result(void) {
+    return switch_result;
 }

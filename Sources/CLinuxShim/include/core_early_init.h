@@ -4,4 +4,9 @@
    core_early_init.c). kata_early_init_done() exists so the agent references this object file:
    a static library member nobody references is dropped by the linker, constructor and all. */
 int kata_early_init_done(void);
+/* The root switch of an initramfs PID 1 (core_initramfs_root.c): 1 moved, 2 chrooted, 0 not
+   needed, -errno failed. */
+int kata_initramfs_switch_result(void);
+/* Copies an initramfs root into a tmpfs and makes that the root (switch_root's job). */
+int kata_switch_initramfs_root(void);
 #endif

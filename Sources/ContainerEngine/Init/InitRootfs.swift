@@ -276,9 +276,12 @@ struct InitRootfs {
         try InitFailure.checkLibc(fchdir(newRoot), "chdir rootfs")
         let rc = engine_pivot_root(".", ".")
         if rc == -EINVAL {
-            // The VM's root is an initramfs, which cannot be pivoted away: move and chroot.
-            try InitFailure.check(engine_mount(rootfs, "/", nil, UInt(MS_MOVE), nil), "move rootfs to /")
-            try InitFailure.checkLibc(chroot("."), "chroot rootfs")
+            // pivot_root refuses a root on the initramfs. A chroot instead would let a container
+            // with CAP_SYS_CHROOT escape to the guest's root, so there is no fallback: the agent
+            // as PID 1 moves an initramfs root into a tmpfs first (core_initramfs_root.c).
+            throw InitFailure(
+                "pivot_root \(rootfs): the agent's root cannot be pivoted (an initramfs root that was not moved "
+                    + "into a tmpfs); refusing to fall back to chroot", errno: EINVAL)
         } else {
             try InitFailure.check(rc, "pivot_root \(rootfs)")
             try InitFailure.checkLibc(fchdir(oldRoot), "chdir old root")

@@ -1,0 +1,183 @@
+/* Why this exists: a kernel that runs the agent from an initramfs leaves PID 1 on "rootfs",
+   the namespace's root mount, which pivot_root(2) refuses to move (EINVAL). Containers then
+   could only be chrooted, and a container with CAP_SYS_CHROOT escapes a chroot to the guest's
+   root. So PID 1 does what switch_root does before anything else runs: copy the initramfs
+   into a tmpfs, empty the initramfs (which also frees its memory), move the tmpfs over "/"
+   and chroot into it. Every container's pivot_root then works, and what lies beneath the
+   container's root is an empty rootfs.
+   Runs from the priority-101 constructor (core_early_init.c), single-threaded, before the
+   Swift runtime exists: libc only. Any failure before the move leaves the root as it was
+   (the container engine then refuses to fall back to chroot). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include "core_early_init.h"
+
+#define NEW_ROOT "/.kata-root"
+
+static int copy_failed = 0;
+
+/* 1 when "/" is the initial rootfs (fstype "rootfs" in mountinfo), 0 otherwise or unknown. */
+static int root_is_rootfs(void) {
+    FILE *file = fopen("/proc/self/mountinfo", "re");
+    if (file == NULL) return 0;
+    char line[1024];
+    int found = 0;
+    while (fgets(line, sizeof line, file) != NULL) {
+        /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPER" */
+        char root[PATH_MAX], point[PATH_MAX];
+        if (sscanf(line, "%*d %*d %*s %4095s %4095s", root, point) != 2) continue;
+        if (strcmp(point, "/") != 0) continue;
+        const char *separator = strstr(line, " - ");
+        found = separator != NULL && strncmp(separator + 3, "rootfs ", 7) == 0;
+    }
+    fclose(file);
+    return found;
+}
+
+static int copy_regular(const char *from, const char *to, const struct stat *st) {
+    int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0) return -1;
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    char buffer[65536];
+    int result = 0;
+    for (;;) {
+        ssize_t n = read(in, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            result = -1;
+            break;
+        }
+        if (n == 0) break;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, buffer + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                result = -1;
+                break;
+            }
+            done += w;
+        }
+        if (result != 0) break;
+    }
+    /* Owner first: chown clears setuid/setgid bits, so the mode goes last. */
+    if (result == 0 && (fchown(out, st->st_uid, st->st_gid) != 0 || fchmod(out, st->st_mode & 07777) != 0)) result = -1;
+    close(in);
+    close(out);
+    return result;
+}
+
+static int copy_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)ftw;
+    if (strcmp(path, "/") == 0) return 0;
+    /* The new root and the kernel filesystems mounted so far are not part of the image. */
+    if (strcmp(path, NEW_ROOT) == 0 || strcmp(path, "/proc") == 0) return 0;
+    char target[PATH_MAX];
+    if (snprintf(target, sizeof target, "%s%s", NEW_ROOT, path) >= (int)sizeof target) {
+        copy_failed = ENAMETOOLONG;
+        return 1;
+    }
+    int rc = 0;
+    switch (type) {
+    case FTW_D:
+    case FTW_DNR:
+        rc = mkdir(target, st->st_mode & 07777);
+        if (rc == 0) rc = lchown(target, st->st_uid, st->st_gid);
+        if (rc == 0) rc = chmod(target, st->st_mode & 07777);
+        break;
+    case FTW_SL:
+    case FTW_SLN: {
+        char link[PATH_MAX];
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n < 0) {
+            rc = -1;
+            break;
+        }
+        link[n] = 0;
+        rc = symlink(link, target);
+        if (rc == 0) rc = lchown(target, st->st_uid, st->st_gid);
+        break;
+    }
+    case FTW_F:
+        if (S_ISREG(st->st_mode)) {
+            rc = copy_regular(path, target, st);
+        } else {
+            rc = mknod(target, st->st_mode, st->st_rdev);
+            if (rc == 0) rc = lchown(target, st->st_uid, st->st_gid);
+        }
+        break;
+    default:
+        rc = -1;
+        errno = EIO;
+    }
+    if (rc != 0) {
+        copy_failed = errno != 0 ? errno : EIO;
+        return 1;
+    }
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st;
+    (void)ftw;
+    if (strcmp(path, "/") == 0) return 0;
+    if (strncmp(path, NEW_ROOT, strlen(NEW_ROOT)) == 0 || strncmp(path, "/proc", 5) == 0) return 0;
+    /* Best effort, as switch_root: whatever stays only costs memory. */
+    if (type == FTW_DP) {
+        (void)rmdir(path);
+    } else {
+        (void)unlink(path);
+    }
+    return 0;
+}
+
+int kata_switch_initramfs_root(void) {
+    if (!root_is_rootfs()) return 0;
+    if (mkdir(NEW_ROOT, 0755) != 0 && errno != EEXIST) return -errno;
+    if (mount("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755") != 0) {
+        int error = errno;
+        (void)rmdir(NEW_ROOT);
+        return -error;
+    }
+    copy_failed = 0;
+    /* FTW_MOUNT: stay on the initramfs (the tmpfs and /proc are other filesystems). */
+    if (nftw("/", copy_entry, 64, FTW_PHYS | FTW_MOUNT) != 0 || copy_failed != 0) {
+        int error = copy_failed != 0 ? copy_failed : (errno != 0 ? errno : EIO);
+        (void)umount2(NEW_ROOT, MNT_DETACH);
+        (void)rmdir(NEW_ROOT);
+        return -error;
+    }
+    if (mkdir(NEW_ROOT "/proc", 0555) != 0 && errno != EEXIST) {
+        int error = errno;
+        (void)umount2(NEW_ROOT, MNT_DETACH);
+        return -error;
+    }
+    if (mount("/proc", NEW_ROOT "/proc", NULL, MS_MOVE, NULL) != 0) {
+        int error = errno;
+        (void)umount2(NEW_ROOT, MNT_DETACH);
+        return -error;
+    }
+    (void)nftw("/", remove_entry, 64, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
+    if (chdir(NEW_ROOT) != 0) return -(errno != 0 ? errno : EIO);
+    if (mount(NEW_ROOT, "/", NULL, MS_MOVE, NULL) != 0) {
+        /* Past the point of return (the files now live only in the tmpfs): a chroot into
+           the tmpfs's root still gives a root that pivot_root accepts. */
+        int error = errno;
+        if (chroot(NEW_ROOT) != 0 || chdir("/") != 0) return -error;
+        return 2;
+    }
+    if (chroot(".") != 0 || chdir("/") != 0) return -(errno != 0 ? errno : EIO);
+    return 1;
+}

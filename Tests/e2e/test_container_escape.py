@@ -1,0 +1,68 @@
+"""A container in an osbuilder initrd guest cannot chroot its way out to the guest's root.
+
+The kernel starts the agent on the initramfs ("rootfs"), which pivot_root refuses to move.
+Containers used to be only chrooted there, and the classic escape (chroot into a subdirectory
+while the working directory stays outside, walk "..", chroot ".") reached the guest's root with
+the agent and everything else. The agent as PID 1 now moves the initramfs into a tmpfs first
+(switch_root's job), so containers are pivoted and what lies beneath them is an empty rootfs.
+
+The probe (probes/chroot_escape.c, built static here) lists the root it reached.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+import guests
+import scenario as sc
+from agentclient import agent_pb2 as pb, oci_pb2 as oci
+from conftest import require_root
+
+HERE = pathlib.Path(__file__).resolve().parent
+PROBE_SOURCE = HERE / "probes" / "chroot_escape.c"
+PROBE_IN_CONTAINER = "/bin/chroot-escape"
+
+
+def _probe_binary() -> pathlib.Path:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is needed to build the static escape probe")
+    out = guests.CACHE / "probes" / f"chroot-escape-{guests._digest(PROBE_SOURCE)}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        subprocess.run([gcc, "-static", "-O2", "-o", str(tmp), str(PROBE_SOURCE)], check=True)
+        tmp.rename(out)
+    return out
+
+
+def test_chroot_escape_from_a_container_finds_no_guest_root(kernel, tmp_path):
+    require_root("QEMU guests and initrd device nodes")
+    probe = _probe_binary()
+    recipe = guests.GuestRecipe("minimal", extra_files=((str(probe), guests.CONTAINER_ROOTFS + PROBE_IN_CONTAINER),))
+    initrd = guests.build(recipe, kernel)
+    guest, client, _ = guests.boot_agent(guests.initrd_spec(kernel, initrd, "escape"), tmp_path, "ttrpc")
+    try:
+        client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="escape", sandbox_id="escape-sandbox"))
+        cid = "escaper"
+        spec = sc.container_spec(cid, [PROBE_IN_CONTAINER], limits=False)
+        caps = ["CAP_SYS_CHROOT", "CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_FOWNER"]
+        spec.Process.Capabilities.CopyFrom(oci.LinuxCapabilities(Bounding=caps, Effective=caps, Permitted=caps))
+        client.call("CreateContainer", pb.CreateContainerRequest(container_id=cid, exec_id=cid, OCI=spec))
+        client.call("StartContainer", pb.StartContainerRequest(container_id=cid))
+        out = sc.read_all(client, "ReadStdout", cid, cid).decode(errors="replace")
+        err = sc.read_all(client, "ReadStderr", cid, cid).decode(errors="replace")
+        status = sc.wait(client, cid, cid)
+        assert status == 0 and "DONE" in out, f"probe failed ({status}): {out}\n{err}\n{guest.console_tail()}"
+        entries = set(out.split()) - {"DONE"}
+        # The guest's root holds the agent (/sbin/init), /opt/e2e (this container's rootfs) and
+        # the kernel filesystems; an empty rootfs holds at most the switch's mount points.
+        leaked = entries & {"opt", "sbin", "init", "etc", "bin", "run", "sys", "dev", "lib"}
+        assert not leaked, f"the escape reached the guest's root: {sorted(entries)}"
+        assert "initramfs root moved into a tmpfs" in guest.console_text(), guest.console_tail()
+    finally:
+        guest.kill()
