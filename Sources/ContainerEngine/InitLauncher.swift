@@ -119,7 +119,15 @@ struct InitLauncher {
                 throw EngineError(.system, "join cgroup", container: id, "\(error)")
             }
         }
-        for limit in request.config.process.rlimits ?? [] {
+        let limits = request.config.process.rlimits ?? []
+        if !limits.contains(where: { $0.type == "RLIMIT_NOFILE" }), let inherited = OpenFileLimit.inherited,
+            let resource = Rlimits.resource("RLIMIT_NOFILE")
+        {
+            // The agent raised its own limit (OpenFileLimit); the container keeps the one the agent inherited.
+            let rc = engine_prlimit(pid, resource, inherited.soft, inherited.hard)
+            if rc < 0 { throw EngineError.sys("set rlimit", id, "RLIMIT_NOFILE soft=\(inherited.soft) hard=\(inherited.hard)", -rc) }
+        }
+        for limit in limits {
             guard let resource = Rlimits.resource(limit.type) else {
                 throw EngineError(.invalidSpec, "set rlimit", container: id, "unknown rlimit type \(limit.type)")
             }
