@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "AgentServer",
             dependencies: [
-                "KataProtocols", "AgentConfig", "LinuxKit", "OCISpec", "Cgroups", "ContainerEngine", "Sandbox",
+                "KataProtocols", "AgentConfig", "LinuxKit", "OCISpec", "Cgroups", "ContainerEngine", "Sandbox", "AgentWire",
                 grpcCore, grpcProtobuf, grpcTransport, nioCore, nioPosix, logging,
             ]),
         // The wire codecs beneath the handlers: ttrpc and gRPC over HTTP/2 (no TLS), sniffed per connection.
@@ -99,7 +99,8 @@ let package = Package(
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LinuxKit"]),
         .testTarget(
             name: "AgentServerTests",
-            dependencies: ["AgentServer", "KataProtocols", "Sandbox", "OCISpec", grpcCore, grpcProtobuf, grpcTransport, protobuf]),
+            dependencies: ["AgentServer", "AgentWire", "KataProtocols", "Sandbox", "OCISpec", grpcCore, grpcProtobuf, grpcTransport, protobuf]),
         .testTarget(name: "OSBuilderTests", dependencies: ["OSBuilder"]),
+        .testTarget(name: "AgentWireTests", dependencies: ["AgentWire", grpcCore, grpcTransport, nioCore, nioPosix, nioHTTP2, logging]),
     ]
 )

@@ -1,12 +1,13 @@
 import AgentConfig
+import AgentWire
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import KataProtocols
 import Logging
 import NIOPosix
 import Sandbox
 
-/// The agent's gRPC server: grpc.AgentService, grpc.Health and grpc.health.v1.Health on one listener.
+/// The agent's server: grpc.AgentService, grpc.Health and grpc.health.v1.Health on one listener,
+/// over ttrpc and gRPC alike (AgentServerTransport sniffs each connection).
 public enum AgentServer {
     /// What the server needs besides the sandbox: where to listen and what to report.
     public struct Options: Sendable {
@@ -64,7 +65,7 @@ public enum AgentServer {
     /// fails. Request errors never end the server; a listener that cannot be opened throws.
     /// The caller (kata-agent main) then exits, or as PID 1 syncs and powers off.
     public static func run(options: Options, sandbox: SandboxState, logger: Logger) async throws {
-        let transport = try ListenerSocket.transport(for: options.address)
+        let transport = ListenerSocket.transport(for: options.address, logger: logger)
         let server = GRPCServer(transport: transport, services: services(options: options, sandbox: sandbox, logger: logger))
         // waitForShutdown ignores cancellation, so it runs outside the group; if the server
         // ends first the watcher stays suspended, harmlessly, until the process exits.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AgentWire
 import GRPCCore
 import Logging
 import Sandbox
@@ -55,6 +56,9 @@ extension RPCError {
 func serveRPC<Response: Sendable>(
     _ name: String, logger: Logger, _ body: () async throws -> Response
 ) async throws -> Response {
+    var logger = logger
+    // The caller's W3C trace context (ttrpc metadata), so its spans can be matched to these lines.
+    if let traceparent = WireTraceContext.traceparent { logger[metadataKey: "traceparent"] = "\(traceparent)" }
     logger.debug("rpc", metadata: ["rpc": "\(name)"])
     do {
         // Domain code may block in syscalls: it runs on the global executor, never on the

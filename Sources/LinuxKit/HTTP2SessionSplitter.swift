@@ -1,15 +1,24 @@
-/// Finds where each host connection's HTTP/2 session begins in the one byte stream a
-/// virtio-serial port carries.
+/// The splitter's name from when the serial port carried HTTP/2 only.
+public typealias HTTP2SessionSplitter = SerialSessionSplitter
+
+/// Finds where each host connection's session begins in the one byte stream a virtio-serial
+/// port carries, for either protocol the agent serves there: gRPC (HTTP/2) or ttrpc.
 ///
 /// The port has no connection boundaries: when a host disconnects and another connects, the
 /// guest learns it only from an out-of-band state (POLLHUP while no host is connected), which
 /// it misses entirely when the close and the new connect land between two polls, and the new
-/// connection's bytes follow the old one's in the same stream. Every HTTP/2 client opens with
-/// the 24-byte connection preface, and a well-formed connection ends on a frame boundary, so a
-/// preface found where the next frame header would be starts a new session. After the host
-/// was seen gone (`reset()`), or when a frame header cannot be one the server accepts, the
-/// splitter is out of sync and scans for the preface, discarding what precedes it.
-public struct HTTP2SessionSplitter: Sendable {
+/// connection's bytes follow the old one's in the same stream. A well-formed connection ends on
+/// a frame boundary, so the splitter follows the frames and starts a new session where, at a
+/// boundary, the next bytes are
+/// - an HTTP/2 client connection preface (every HTTP/2 client opens with it), or
+/// - in a ttrpc session, a request whose stream id does not increase (a new ttrpc client
+///   starts again at stream 1; the server would refuse a reused id anyway).
+/// After the host was seen gone (`reset()`), or when a frame header cannot be one the server
+/// accepts, the splitter is out of sync and scans for a session start, discarding what
+/// precedes it: a preface, or a ttrpc request header on stream 1 (`00 xx xx xx 00 00 00 01 01`).
+/// An HTTP/2 session followed by a ttrpc client is found by the host's hang-up only: a ttrpc
+/// header at an HTTP/2 frame boundary is also a plausible HTTP/2 frame.
+public struct SerialSessionSplitter: Sendable {
     /// What `feed` found, in stream order.
     public enum Event: Sendable, Equatable {
         /// A new session starts here; the bytes that follow (its preface first) belong to it.
@@ -21,9 +30,17 @@ public struct HTTP2SessionSplitter: Sendable {
         case discarded(Int)
     }
 
+    /// The protocols a session may speak.
+    public enum WireProtocol: Sendable, Equatable {
+        case http2, ttrpc
+    }
+
     /// The client connection preface (RFC 9113 section 3.4).
     public static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     static let frameHeaderSize = 9
+    static let ttrpcHeaderSize = 10
+    /// A ttrpc header announcing this much or more is not ttrpc (see the agent's ttrpc codec).
+    static let ttrpcUnframeable = 1 << 24
 
     /// The largest frame payload the server accepts (its SETTINGS_MAX_FRAME_SIZE); a header
     /// announcing more means the splitter lost the frame boundaries.
@@ -32,21 +49,29 @@ public struct HTTP2SessionSplitter: Sendable {
     private var held: [UInt8] = []
     /// Frame bytes (header included) still to pass before the next frame boundary.
     private var frameLeft = 0
-    /// False: scanning for a preface. True: at or inside a frame of the current connection.
-    private var synced = false
+    /// nil: scanning for a session start. Otherwise at or inside a frame of this protocol.
+    private var synced: WireProtocol?
     /// True while a session's server is there to take the bytes.
     private var forwarding = false
+    /// The last ttrpc request stream id of the current session (0: none yet).
+    private var lastRequestID: UInt32 = 0
+    /// A ttrpc session start was found by scanning; the request at the boundary opens it.
+    private var ttrpcStartPending = false
 
     public init(maxFrameSize: Int = (1 << 24) - 1) {
         self.maxFrameSize = maxFrameSize
     }
 
-    /// The host was seen gone: whatever comes next starts with a new connection's preface.
+    /// The protocol of the session the last bytes belonged to (nil while scanning).
+    public var currentProtocol: WireProtocol? { synced }
+
+    /// The host was seen gone: whatever comes next starts with a new connection's first bytes.
     public mutating func reset() {
         held = []
         frameLeft = 0
-        synced = false
+        synced = nil
         forwarding = false
+        ttrpcStartPending = false
     }
 
     /// The session's server went away while the host stays connected: keep following the
@@ -76,19 +101,35 @@ public struct HTTP2SessionSplitter: Sendable {
                 dropped += range.count
             }
         }
+        func startSession(_ kind: WireProtocol) {
+            flush()
+            events.append(.newSession)
+            forwarding = true
+            synced = kind
+            lastRequestID = 0
+            ttrpcStartPending = false
+        }
         let preface = Self.preface
         var index = 0
-        while index < data.count {
-            if !synced {
-                if let start = Self.find(preface, in: data, from: index) {
+        scan: while index < data.count {
+            guard let kind = synced else {
+                let http2 = Self.find(preface, in: data, from: index)
+                let ttrpc = Self.findTTRPCStart(in: data, from: index)
+                if let start = [http2, ttrpc].compactMap({ $0 }).min() {
                     pass(index..<start)
                     index = start
-                    synced = true
                     frameLeft = 0
+                    if start == http2 {
+                        synced = .http2
+                    } else {
+                        synced = .ttrpc
+                        ttrpcStartPending = true
+                    }
                     continue
                 }
-                // Keep a tail that may be the start of a preface split across reads.
-                let tail = Self.prefixOverlap(preface, endOf: data, from: index)
+                // Keep a tail that may be the start of a session split across reads.
+                let tail = max(
+                    Self.prefixOverlap(preface, endOf: data, from: index), Self.ttrpcStartOverlap(endOf: data, from: index))
                 pass(index..<(data.count - tail))
                 held = Array(data[(data.count - tail)...])
                 break
@@ -100,7 +141,7 @@ public struct HTTP2SessionSplitter: Sendable {
                 frameLeft -= n
                 continue
             }
-            // At a frame boundary: a preface here starts a new session.
+            // At a frame boundary: a preface here starts a new HTTP/2 session.
             let available = data.count - index
             let compared = min(available, preface.count)
             if data[index..<(index + compared)].elementsEqual(preface[0..<compared]) {
@@ -108,27 +149,82 @@ public struct HTTP2SessionSplitter: Sendable {
                     held = Array(data[index...])
                     break
                 }
-                flush()
-                events.append(.newSession)
-                forwarding = true
+                startSession(.http2)
                 kept.append(contentsOf: preface)
                 index += preface.count
                 continue
             }
-            if available < Self.frameHeaderSize {
-                held = Array(data[index...])
-                break
+            switch kind {
+            case .http2:
+                if available < Self.frameHeaderSize {
+                    held = Array(data[index...])
+                    break scan
+                }
+                let length = Int(data[index]) << 16 | Int(data[index + 1]) << 8 | Int(data[index + 2])
+                if length > maxFrameSize {
+                    synced = nil
+                    forwarding = false
+                    continue
+                }
+                frameLeft = Self.frameHeaderSize + length
+            case .ttrpc:
+                if available < Self.ttrpcHeaderSize {
+                    held = Array(data[index...])
+                    break scan
+                }
+                let length = Self.u32(data, index)
+                if length >= UInt32(Self.ttrpcUnframeable) {
+                    synced = nil
+                    forwarding = false
+                    ttrpcStartPending = false
+                    continue
+                }
+                if data[index + 8] == 1 {
+                    let id = Self.u32(data, index + 4)
+                    if ttrpcStartPending || id <= lastRequestID { startSession(.ttrpc) }
+                    lastRequestID = id
+                }
+                frameLeft = Self.ttrpcHeaderSize + Int(length)
             }
-            let length = Int(data[index]) << 16 | Int(data[index + 1]) << 8 | Int(data[index + 2])
-            if length > maxFrameSize {
-                synced = false
-                forwarding = false
-                continue
-            }
-            frameLeft = Self.frameHeaderSize + length
         }
         flush()
         return events
+    }
+
+    static func u32(_ data: [UInt8], _ at: Int) -> UInt32 {
+        UInt32(data[at]) << 24 | UInt32(data[at + 1]) << 16 | UInt32(data[at + 2]) << 8 | UInt32(data[at + 3])
+    }
+
+    /// True when the `count` bytes at `start` agree with a ttrpc request header on stream 1
+    /// (a new ttrpc client's first frame) as far as they go.
+    static func mayStartTTRPC(_ data: [UInt8], at start: Int, count: Int) -> Bool {
+        let expected: [Int: UInt8] = [0: 0, 4: 0, 5: 0, 6: 0, 7: 1, 8: 1]
+        for offset in 0..<min(count, 9) {
+            if let byte = expected[offset], data[start + offset] != byte { return false }
+        }
+        return true
+    }
+
+    /// The first index at or after `from` where a ttrpc request header on stream 1 starts
+    /// (its whole 10-byte header present).
+    static func findTTRPCStart(in data: [UInt8], from: Int) -> Int? {
+        var start = from
+        while start + ttrpcHeaderSize <= data.count {
+            if data[start] == 0, mayStartTTRPC(data, at: start, count: 9) { return start }
+            start += 1
+        }
+        return nil
+    }
+
+    /// The length of the longest suffix of `data[from...]` shorter than a ttrpc header that
+    /// may begin one.
+    static func ttrpcStartOverlap(endOf data: [UInt8], from: Int) -> Int {
+        var length = min(ttrpcHeaderSize - 1, data.count - from)
+        while length > 0 {
+            if mayStartTTRPC(data, at: data.count - length, count: length) { return length }
+            length -= 1
+        }
+        return 0
     }
 
     /// The first index at or after `from` where `needle` occurs in `data`.

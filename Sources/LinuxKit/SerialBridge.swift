@@ -23,11 +23,12 @@ public protocol SerialStreamPort: Sendable {
     func waitForHost(_ fd: Int32, stop: ConsoleWakeup) throws(SyscallError) -> Bool
 }
 
-/// Serves the agent's gRPC API over a host byte stream (virtio-serial) by relaying each host
-/// HTTP/2 session to a fresh connection to the gRPC server's private unix socket.
+/// Serves the agent's API over a host byte stream (virtio-serial) by relaying each host
+/// session (gRPC over HTTP/2, or ttrpc) to a fresh connection of the server: a socketpair the
+/// server adopts (`openSession`), or a connection to a unix socket (`backendPath`).
 ///
-/// One host connection at a time: HTTP/2 multiplexes every RPC over it. A new session starts
-/// where the host's bytes carry a new client preface (HTTP2SessionSplitter), whether or not
+/// One host connection at a time: both protocols multiplex every RPC over it. A new session
+/// starts where the host's bytes begin a new connection (SerialSessionSplitter), whether or not
 /// the guest saw the previous host leave; the previous session's server connection is closed
 /// then (its in-flight RPCs are cancelled, containers are unaffected) and whatever it had not
 /// yet written is dropped, so nothing of it reaches the new host. A host seen gone (POLLHUP,
@@ -37,9 +38,9 @@ public final class SerialBridge: Sendable {
     public enum SessionEnd: Sendable, Equatable {
         /// The host disconnected (the port reported it).
         case hostClosed
-        /// The host's bytes started a new HTTP/2 connection.
+        /// The host's bytes started a new connection.
         case hostReconnected
-        /// The gRPC server closed the session's connection.
+        /// The server closed the session's connection.
         case serverClosed
         /// The bridge was stopped.
         case stopped
@@ -47,32 +48,79 @@ public final class SerialBridge: Sendable {
         case failed(SyscallError)
     }
 
+    /// Opens one session's connection to the server; returns the relay's end (non-blocking).
+    public typealias SessionOpener = @Sendable () throws(SyscallError) -> Int32
+
     let port: any SerialStreamPort
-    let backendPath: String
-    let backendTimeout: Double
+    /// For logs: where sessions go.
+    let backendName: String
+    let openSession: SessionOpener
     let maxFrameSize: Int
     let logger: Logger
     let stopSignal: ConsoleWakeup
     let onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)?
 
     /// - Parameters:
-    ///   - backendPath: the gRPC server's private unix socket ('@name' for abstract).
+    ///   - backendPath: a unix socket the server listens on ('@name' for abstract), for tests.
     ///   - backendTimeout: how long a session waits for the server to accept (it may still
     ///     be starting when the first host connects).
     ///   - maxFrameSize: the server's SETTINGS_MAX_FRAME_SIZE; a larger frame from the host
     ///     means the stream lost sync (see HTTP2SessionSplitter).
-    public init(
+    public convenience init(
         port: any SerialStreamPort, backendPath: String, backendTimeout: Double = 30,
         maxFrameSize: Int = (1 << 24) - 1, logger: Logger,
         onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)? = nil
     ) throws(SyscallError) {
+        let stopSignal = try ConsoleWakeup()
+        try self.init(
+            port: port, backendName: backendPath, stopSignal: stopSignal,
+            openSession: { () throws(SyscallError) -> Int32 in
+                try Self.connectBackend(path: backendPath, timeout: backendTimeout, stop: stopSignal)
+            },
+            maxFrameSize: maxFrameSize, logger: logger, onSessionEnd: onSessionEnd)
+    }
+
+    /// - Parameters:
+    ///   - openSession: gives each session's connection to the server (e.g. one end of a
+    ///     socketpair whose other end the server adopts) and returns the relay's end.
+    ///   - maxFrameSize: the server's HTTP/2 SETTINGS_MAX_FRAME_SIZE (see SerialSessionSplitter).
+    public convenience init(
+        port: any SerialStreamPort, openSession: @escaping SessionOpener, maxFrameSize: Int = (1 << 24) - 1,
+        logger: Logger, onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)? = nil
+    ) throws(SyscallError) {
+        try self.init(
+            port: port, backendName: "server session", stopSignal: try ConsoleWakeup(), openSession: openSession,
+            maxFrameSize: maxFrameSize, logger: logger, onSessionEnd: onSessionEnd)
+    }
+
+    init(
+        port: any SerialStreamPort, backendName: String, stopSignal: ConsoleWakeup, openSession: @escaping SessionOpener,
+        maxFrameSize: Int, logger: Logger, onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)?
+    ) throws(SyscallError) {
         self.port = port
-        self.backendPath = backendPath
-        self.backendTimeout = backendTimeout
+        self.backendName = backendName
+        self.openSession = openSession
         self.maxFrameSize = maxFrameSize
         self.logger = logger
-        self.stopSignal = try ConsoleWakeup()
+        self.stopSignal = stopSignal
         self.onSessionEnd = onSessionEnd
+    }
+
+    /// A connected, non-blocking, close-on-exec AF_UNIX stream pair: (relay end, server end).
+    public static func sessionSocketPair() throws(SyscallError) -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, flags, 0, &fds) == 0 else {
+            throw SyscallError("socketpair", target: "serial session", errno: errno)
+        }
+        do throws(SyscallError) {
+            try ConsoleIO.setNonBlocking(fds[0], target: "serial session relay end")
+        } catch {
+            close(fds[0])
+            close(fds[1])
+            throw error
+        }
+        return (fds[0], fds[1])
     }
 
     /// Runs the relay on a background thread; returns at once.
@@ -97,7 +145,7 @@ public final class SerialBridge: Sendable {
             return
         }
         defer { close(fd) }
-        logger.info("serial transport waiting for the host", metadata: ["port": "\(port.name)", "backend": "\(backendPath)"])
+        logger.info("serial transport waiting for the host", metadata: ["port": "\(port.name)", "backend": "\(backendName)"])
         var relay = SerialRelay(bridge: self, port: fd)
         while !stopSignal.isRaised {
             do {
@@ -112,13 +160,13 @@ public final class SerialBridge: Sendable {
         logger.info("serial transport stopped", metadata: ["port": "\(port.name)"])
     }
 
-    func connectBackend() throws(SyscallError) -> Int32 {
-        let deadline = ConsoleClock.now() + backendTimeout
+    static func connectBackend(path: String, timeout: Double, stop: ConsoleWakeup) throws(SyscallError) -> Int32 {
+        let deadline = ConsoleClock.now() + timeout
         while true {
             do throws(SyscallError) {
-                let fd = try UnixSocket.connect(path: backendPath)
+                let fd = try UnixSocket.connect(path: path)
                 do throws(SyscallError) {
-                    try ConsoleIO.setNonBlocking(fd, target: "backend \(backendPath)")
+                    try ConsoleIO.setNonBlocking(fd, target: "backend \(path)")
                 } catch {
                     close(fd)
                     throw error
@@ -126,7 +174,7 @@ public final class SerialBridge: Sendable {
                 return fd
             } catch {
                 let retryable = error.errno == ECONNREFUSED || error.errno == ENOENT
-                if !retryable || ConsoleClock.now() >= deadline || stopSignal.isRaised { throw error }
+                if !retryable || ConsoleClock.now() >= deadline || stop.isRaised { throw error }
             }
             // The server may not be listening yet; there is no event to wait for across processes.
             usleep(20_000)
@@ -168,7 +216,7 @@ struct ByteQueue {
 struct SerialRelay {
     let bridge: SerialBridge
     let port: Int32
-    var splitter: HTTP2SessionSplitter
+    var splitter: SerialSessionSplitter
     var backend: Int32?
     var session = 0
     var toBackend = ByteQueue()
@@ -180,7 +228,7 @@ struct SerialRelay {
     init(bridge: SerialBridge, port: Int32) {
         self.bridge = bridge
         self.port = port
-        self.splitter = HTTP2SessionSplitter(maxFrameSize: bridge.maxFrameSize)
+        self.splitter = SerialSessionSplitter(maxFrameSize: bridge.maxFrameSize)
     }
 
     var portName: String { bridge.port.name }
@@ -202,11 +250,11 @@ struct SerialRelay {
         toPort.clear()
         session += 1
         do {
-            backend = try bridge.connectBackend()
+            backend = try bridge.openSession()
             bridge.logger.info("serial transport session started", metadata: ["session": "\(session)", "port": "\(portName)"])
         } catch {
             bridge.logger.error(
-                "serial transport cannot reach the gRPC server", metadata: ["session": "\(session)", "error": "\(error)"])
+                "serial transport cannot reach the server", metadata: ["session": "\(session)", "error": "\(error)"])
             splitter.sessionEnded()
             bridge.onSessionEnd?(session, .failed(error))
         }
@@ -237,7 +285,7 @@ struct SerialRelay {
             if ready < 0 {
                 let err = errno
                 if err == EINTR { continue }
-                fail(SyscallError("poll", target: "\(portName) <-> \(bridge.backendPath)", errno: err))
+                fail(SyscallError("poll", target: "\(portName) <-> \(bridge.backendName)", errno: err))
                 return false
             }
             if fds[0].revents != 0 { return false }

@@ -98,3 +98,92 @@ final class HTTP2SessionSplitterTests: XCTestCase {
             [.newSession, .bytes(one), .discarded(garbage.count), .newSession, .bytes(two)])
     }
 }
+
+/// Frames as a ttrpc client writes them, for the splitter.
+enum TTRPCBytes {
+    static func frame(stream: UInt32, type: UInt8 = 1, _ payload: [UInt8]) -> [UInt8] {
+        let n = UInt32(payload.count)
+        let be = { (v: UInt32) in [UInt8(v >> 24 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+        return be(n) + be(stream) + [type, 0] + payload
+    }
+
+    /// What one short ttrpc client sends: requests on streams 1, 3, ... carrying `tag`.
+    static func connection(_ tag: String, calls: Int = 2) -> [UInt8] {
+        (0..<calls).flatMap { frame(stream: UInt32(2 * $0 + 1), Array(tag.utf8)) }
+    }
+}
+
+final class SerialSessionSplitterTTRPCTests: XCTestCase {
+    private func split(_ input: [UInt8], chunk: Int, splitter: inout SerialSessionSplitter) -> [SerialSessionSplitter.Event] {
+        var events: [SerialSessionSplitter.Event] = []
+        var start = 0
+        while start < input.count {
+            let end = min(input.count, start + chunk)
+            for event in splitter.feed(Array(input[start..<end])) {
+                switch (events.last, event) {
+                case let (.bytes(a)?, .bytes(b)): events[events.count - 1] = .bytes(a + b)
+                case let (.discarded(a)?, .discarded(b)): events[events.count - 1] = .discarded(a + b)
+                default: events.append(event)
+                }
+            }
+            start = end
+        }
+        return events
+    }
+
+    func testTTRPCClientsWithoutAHangupAreSessionsByTheirRestartedStreamIDs() {
+        let one = TTRPCBytes.connection("one", calls: 3)
+        let two = TTRPCBytes.connection("two")
+        for chunk in [1, 3, 10, 11, 1000] {
+            var splitter = SerialSessionSplitter()
+            XCTAssertEqual(
+                split(one + two, chunk: chunk, splitter: &splitter),
+                [.newSession, .bytes(one), .newSession, .bytes(two)], "chunk \(chunk)")
+            XCTAssertEqual(splitter.currentProtocol, .ttrpc)
+        }
+    }
+
+    func testBytesBeforeTheFirstTTRPCRequestAreDiscarded() {
+        let stale: [UInt8] = [0xde, 0xad, 0, 0, 0, 0, 1, 1] + Array("tail".utf8)
+        let one = TTRPCBytes.connection("one")
+        for chunk in [1, 7, 1000] {
+            var splitter = SerialSessionSplitter()
+            XCTAssertEqual(
+                split(stale + one, chunk: chunk, splitter: &splitter),
+                [.discarded(stale.count), .newSession, .bytes(one)], "chunk \(chunk)")
+        }
+    }
+
+    func testEitherProtocolMayFollowTTRPC() {
+        let ttrpc = TTRPCBytes.connection("one")
+        let http2 = HTTP2Bytes.connection("two")
+        var splitter = SerialSessionSplitter()
+        XCTAssertEqual(
+            split(ttrpc + http2, chunk: 5, splitter: &splitter), [.newSession, .bytes(ttrpc), .newSession, .bytes(http2)])
+        XCTAssertEqual(splitter.currentProtocol, .http2)
+        // After a hang-up, a ttrpc client follows the HTTP/2 one.
+        splitter.reset()
+        XCTAssertEqual(split(ttrpc, chunk: 4, splitter: &splitter), [.newSession, .bytes(ttrpc)])
+    }
+
+    func testAnUnframeableTTRPCHeaderMeansLostSync() {
+        let one = TTRPCBytes.connection("one")
+        // A host that left mid-frame: the next client's bytes complete a header announcing > 16 MiB.
+        let garbage: [UInt8] = [0x41, 0x42, 0x43, 0x44, 0, 0, 0, 9, 1, 0, 7]
+        let two = TTRPCBytes.connection("two")
+        var splitter = SerialSessionSplitter()
+        XCTAssertEqual(
+            split(one + garbage + two, chunk: 1000, splitter: &splitter),
+            [.newSession, .bytes(one), .discarded(garbage.count), .newSession, .bytes(two)])
+    }
+
+    func testAfterTheServerLeftTTRPCFramesAreDroppedUntilTheClientRestarts() {
+        var splitter = SerialSessionSplitter()
+        let one = TTRPCBytes.connection("one")
+        XCTAssertEqual(splitter.feed(one), [.newSession, .bytes(one)])
+        splitter.sessionEnded()
+        let late = TTRPCBytes.frame(stream: 5, Array("late".utf8))
+        let two = TTRPCBytes.connection("two")
+        XCTAssertEqual(splitter.feed(late + two), [.discarded(late.count), .newSession, .bytes(two)])
+    }
+}

@@ -1,0 +1,266 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import GRPCCore
+import LinuxKit
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The agent's server transport: listens on one listener of any kind and serves ttrpc and
+/// gRPC-over-HTTP/2 on it, each connection sniffed by its first bytes, every RPC handed to
+/// GRPCServer. No TLS: the host reaches the agent over vsock, a unix socket or a serial port.
+public final class AgentServerTransport: ServerTransport {
+    public typealias Bytes = WireBytes
+
+    /// Where the agent listens.
+    public enum Listener: Sendable, Equatable, CustomStringConvertible {
+        case vsock(cid: UInt32, port: UInt32)
+        case unix(path: String)
+        /// A name in the abstract unix namespace, bound with its exact length.
+        case unixAbstract(name: String)
+        /// A virtio-serial port found by its name in sysfs; each host session on it is one connection.
+        case serial(name: String)
+
+        public var description: String {
+            switch self {
+            case let .vsock(cid, port): return "vsock://\(cid == UInt32.max ? "-1" : "\(cid)"):\(port)"
+            case let .unix(path): return "unix://\(path)"
+            case let .unixAbstract(name): return "unix://@\(name)"
+            case let .serial(name): return "serial://\(name)"
+            }
+        }
+    }
+
+    /// Where the serial listener looks for its port (tests point it at a stand-in).
+    public struct SerialPortLookup: Sendable {
+        public var sysfs: String
+        public var devices: String
+        public var timeout: Double
+
+        public init(sysfs: String = VirtioSerialPort.sysfsDirectory, devices: String = "/dev", timeout: Double = 30) {
+            self.sysfs = sysfs
+            self.devices = devices
+            self.timeout = timeout
+        }
+    }
+
+    /// How long graceful shutdown waits for calls in flight before closing their connections.
+    public static let shutdownGrace: TimeAmount = .seconds(10)
+
+    private struct State {
+        var services: Set<String> = []
+        var methods: Set<String> = []
+        var serverChannels: [any Channel] = []
+        var connections: [Int: SniffedConnection] = [:]
+        var nextConnection = 0
+        var stopping = false
+        var stopSerial: (@Sendable () -> Void)?
+    }
+
+    private let listener: Listener
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let serialLookup: SerialPortLookup
+    private let limits = WireProtocolSniffer.Limits(
+        ttrpc: WireLimits(maxMessageSize: TTRPC.maxMessageSize),
+        // The runtime sends large OCI specs and CopyFile chunks; as the previous gRPC transport.
+        grpc: WireLimits(maxMessageSize: 16 << 20))
+    private let state = Mutex(State())
+    private let listening: EventLoopPromise<String>
+
+    public init(
+        listener: Listener, group: MultiThreadedEventLoopGroup = .singleton, logger: Logger,
+        serialLookup: SerialPortLookup = SerialPortLookup()
+    ) {
+        self.listener = listener
+        self.group = group
+        self.logger = logger
+        self.serialLookup = serialLookup
+        self.listening = group.next().makePromise(of: String.self)
+    }
+
+    deinit {
+        listening.fail(CancellationError())
+    }
+
+    /// What the listener is bound to, once it is (throws when it could not be opened).
+    public var listeningAddress: String {
+        get async throws { try await listening.futureResult.get() }
+    }
+
+    public func configure(context: GRPCServerContext) {
+        state.withLock { state in
+            state.services = Set(context.methods.map { $0.service.fullyQualifiedService })
+            state.methods = Set(context.methods.map { "\($0.service.fullyQualifiedService)/\($0.method)" })
+        }
+    }
+
+    public func listen(streamHandler: @escaping RPCStreamHandler) async throws {
+        let handler = routed(streamHandler)
+        do {
+            switch listener {
+            case .vsock, .unix, .unixAbstract:
+                try await listenOnSocket(handler)
+            case let .serial(name):
+                try await listenOnSerialPort(name: name, handler)
+            }
+        } catch {
+            listening.fail(error)
+            throw error
+        }
+    }
+
+    public func beginGracefulShutdown() {
+        let (channels, connections, stopSerial) = state.withLock { state in
+            let wasStopping = state.stopping
+            state.stopping = true
+            return wasStopping ? ([], [], nil) : (state.serverChannels, Array(state.connections.values), state.stopSerial)
+        }
+        for channel in channels { channel.close(promise: nil) }
+        stopSerial?()
+        for connection in connections {
+            connection.beginGracefulShutdown()
+            // Long polls may never end on their own; the server must still stop.
+            connection.channel.eventLoop.scheduleTask(in: Self.shutdownGrace) {
+                connection.channel.close(promise: nil)
+            }
+        }
+    }
+
+    /// Answers UNIMPLEMENTED naming an unknown service or method (as containerd/ttrpc words it)
+    /// the same way on both protocols, before GRPCServer's router sees the call.
+    private func routed(_ handler: @escaping RPCStreamHandler) -> RPCStreamHandler {
+        let (services, methods) = state.withLock { ($0.services, $0.methods) }
+        return { stream, context in
+            let service = stream.descriptor.service.fullyQualifiedService
+            if !methods.isEmpty, !methods.contains("\(service)/\(stream.descriptor.method)") {
+                let message = services.contains(service) ? "method \(stream.descriptor.method)" : "service \(service)"
+                try? await stream.outbound.write(.status(Status(code: .unimplemented, message: message), [:]))
+                await stream.outbound.finish()
+                return
+            }
+            await handler(stream, context)
+        }
+    }
+
+    // MARK: sockets
+
+    private func listenOnSocket(_ handler: @escaping RPCStreamHandler) async throws {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 128)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+        let limits = self.limits
+        let logger = self.logger
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<EventLoopFuture<SniffedConnection>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                WireProtocolSniffer.install(on: channel, limits: limits, logger: logger)
+            }
+        }
+        let server: NIOAsyncChannel<EventLoopFuture<SniffedConnection>, Never>
+        switch listener {
+        case let .vsock(cid, port):
+            server = try await bootstrap.bind(
+                to: VsockAddress(cid: .init(rawValue: cid), port: .init(rawValue: port)), childChannelInitializer: initializer)
+        case let .unix(path):
+            server = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
+        case let .unixAbstract(name):
+            let fd = try ListenerSockets.bindAbstract(name: name)
+            server = try await bootstrap.bind(fd, childChannelInitializer: initializer)
+        case .serial:
+            return
+        }
+        let stopped = state.withLock { state in
+            state.serverChannels.append(server.channel)
+            return state.stopping
+        }
+        if stopped { server.channel.close(promise: nil) }
+        listening.succeed(server.channel.localAddress.map { "\($0)" } ?? listener.description)
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await sniffed in inbound {
+                    group.addTask { await self.serve(sniffed, handler) }
+                }
+            }
+        }
+    }
+
+    /// Serves one connection once its protocol is known, until it closes.
+    private func serve(_ sniffed: EventLoopFuture<SniffedConnection>, _ handler: @escaping RPCStreamHandler) async {
+        guard let connection = try? await sniffed.get() else { return }
+        let (id, stopping) = state.withLock { state in
+            let id = state.nextConnection
+            state.nextConnection += 1
+            state.connections[id] = connection
+            return (id, state.stopping)
+        }
+        defer { _ = state.withLock { $0.connections.removeValue(forKey: id) } }
+        if stopping { connection.beginGracefulShutdown() }
+        switch connection {
+        case let .ttrpc(ttrpc):
+            await TTRPCCodec.serve(ttrpc, handler: handler, logger: logger)
+        case let .grpc(grpc):
+            await GRPCHTTP2Codec.serve(grpc, handler: handler, logger: logger)
+        }
+    }
+
+    // MARK: serial port
+
+    /// One host session at a time on the port: SerialBridge relays each to a socketpair whose
+    /// other end is served here like an accepted connection (no socket anyone else can reach).
+    private func listenOnSerialPort(name: String, _ handler: @escaping RPCStreamHandler) async throws {
+        let lookup = serialLookup
+        // The lookup may poll for seconds while the driver probes: never on an event loop.
+        let port = try await withTaskExecutorPreference(globalConcurrentExecutor) { () throws(SyscallError) in
+            try VirtioSerialPort.waitFor(name: name, timeout: lookup.timeout, sysfs: lookup.sysfs, devices: lookup.devices)
+        }
+        let (sessions, continuation) = AsyncStream<Int32>.makeStream()
+        let bridge = try SerialBridge(
+            port: port,
+            openSession: { () throws(SyscallError) -> Int32 in
+                let (relayEnd, serverEnd) = try SerialBridge.sessionSocketPair()
+                if case .terminated = continuation.yield(serverEnd) {
+                    close(relayEnd)
+                    close(serverEnd)
+                    throw SyscallError("start a session on", target: port.name, errno: ECONNREFUSED)
+                }
+                return relayEnd
+            },
+            logger: logger)
+        let stopped = state.withLock { state in
+            state.stopSerial = {
+                bridge.stop()
+                continuation.finish()
+            }
+            return state.stopping
+        }
+        if stopped {
+            bridge.stop()
+            continuation.finish()
+        }
+        bridge.start()
+        listening.succeed("\(listener) (\(port.path))")
+        let limits = self.limits
+        let logger = self.logger
+        await withDiscardingTaskGroup { group in
+            for await fd in sessions {
+                let sniffed: EventLoopFuture<SniffedConnection>
+                do {
+                    sniffed = try await ClientBootstrap(group: self.group).withConnectedSocket(fd) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            WireProtocolSniffer.install(on: channel, limits: limits, logger: logger)
+                        }
+                    }
+                } catch {
+                    // NIO owns the descriptor once it was handed over, and closes it on failure.
+                    logger.error("serial session could not be served", metadata: ["error": "\(error)"])
+                    continue
+                }
+                group.addTask { await self.serve(sniffed, handler) }
+            }
+        }
+    }
+}
