@@ -259,6 +259,21 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertTrue(try Checker().check("\(dir)/a.img").passed)
     }
 
+    /// mkfs.xfs 6.1 corrupts the next allocation group when a protofile file is larger than one
+    /// (a debug agent is 90+ MB, the default groups of a 300 MB xfs are 75 MB): xfs_repair must
+    /// still find the image clean.
+    func testXFSWithAFileLargerThanADefaultAllocationGroup() throws {
+        try requireTools(.xfs)
+        let dir = try TestSupport.temporaryDirectory()
+        let root = try rootfs(into: dir)
+        let big = "\(root)/usr/bin/big"
+        XCTAssertTrue(FileManager.default.createFile(atPath: big, contents: Data(repeating: 0x5a, count: 100 << 20)))
+        let result = try image(root, .xfs, to: "\(dir)/big.img")
+        XCTAssertGreaterThanOrEqual(result.partitionBytes / XFSFormatter.allocationGroups, 100 << 20)
+        let report = try Checker().check("\(dir)/big.img")
+        XCTAssertTrue(report.passed, report.rendered())
+    }
+
     func testHashTreeSizeMatchesVeritysetup() throws {
         // veritysetup: 256 data blocks -> 3 hash blocks (2 leaves + root); 1 -> 1; 128 -> 1; 129 -> 3.
         XCTAssertEqual(VerityParameters.hashTreeBytes(dataBytes: 256 * 4096), 3 * 4096)
