@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "kata-agent-ctl",
             dependencies: [
-                "KataProtocols", "AgentConfig", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf,
+                "KataProtocols", "AgentConfig", "AgentWire", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf,
                 argumentParser, nioCore, nioPosix,
             ],
             linkerSettings: staticExecutable),

@@ -4,8 +4,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import KataProtocols
 
 /// `bench`: measures the agent's RPC path from a native client, so the figures are the server's
@@ -37,7 +35,7 @@ struct BenchHealthCommand: AsyncParsableCommand {
         discussion: """
             Prints {"calls":N,"p50_us":..,"p99_us":..,"min_us":..,"max_us":..,"mean_us":..}.
             Example:
-              kata-agent-ctl bench health --addr unix:///run/agent.sock --calls 10000
+              kata-agent-ctl bench health --addr unix:///run/agent.sock --calls 10000 --transport grpc
             """)
 
     @ParentCommand var root: KataAgentCtl
@@ -54,9 +52,11 @@ struct BenchHealthCommand: AsyncParsableCommand {
             guard calls > 0 else { throw CtlError.usage("--calls must be at least 1, not \(calls)") }
             guard warmup >= 0 else { throw CtlError.usage("--warmup must not be negative, not \(warmup)") }
             let address = try connection.address(root: root)
-            let (calls, warmup, timeout) = (calls, warmup, root.rpcTimeout)
+            let (calls, warmup, timeout, transport) = (calls, warmup, root.rpcTimeout, root.transport)
             let samples = try await BenchEventLoop.run { group throws(CtlError) -> [Duration] in
-                try await AgentConnection.with(address: address, timeout: timeout, eventLoopGroup: group) {
+                try await AgentConnection.with(
+                    address: address, transport: transport, timeout: timeout, eventLoopGroup: group
+                ) {
                     client throws(CtlError) -> [Duration] in
                     try await Self.measure(client, calls: calls, warmup: warmup)
                 }
@@ -71,23 +71,17 @@ struct BenchHealthCommand: AsyncParsableCommand {
     }
 
     private static func measure(_ agent: AgentClient, calls: Int, warmup: Int) async throws(CtlError) -> [Duration] {
-        let health = Grpc_Health.Client(wrapping: agent.client)
-        let options = BenchJSON.callOptions(timeout: agent.timeout)
         let request = Grpc_CheckRequest()
         let clock = ContinuousClock()
         var samples: [Duration] = []
         samples.reserveCapacity(calls)
-        do {
-            for _ in 0..<warmup {
-                _ = try await health.check(request, options: options)
-            }
-            for _ in 0..<calls {
-                let start = clock.now
-                _ = try await health.check(request, options: options)
-                samples.append(clock.now - start)
-            }
-        } catch {
-            throw BenchJSON.rpcError(error, name: "Check")
+        for _ in 0..<warmup {
+            _ = try await agent.unary(Grpc_Health.Method.Check.self, request)
+        }
+        for _ in 0..<calls {
+            let start = clock.now
+            _ = try await agent.unary(Grpc_Health.Method.Check.self, request)
+            samples.append(clock.now - start)
         }
         return samples
     }
@@ -128,9 +122,11 @@ struct BenchReadStdoutCommand: AsyncParsableCommand {
             request.containerID = containerId
             request.execID = execId
             request.len = UInt32(chunk)
-            let timeout = root.rpcTimeout
+            let (timeout, transport) = (root.rpcTimeout, root.transport)
             let result = try await BenchEventLoop.run { group throws(CtlError) -> ThroughputResult in
-                try await AgentConnection.with(address: address, timeout: timeout, eventLoopGroup: group) {
+                try await AgentConnection.with(
+                    address: address, transport: transport, timeout: timeout, eventLoopGroup: group
+                ) {
                     client throws(CtlError) -> ThroughputResult in
                     try await Self.drain(client, request: request)
                 }
@@ -142,21 +138,15 @@ struct BenchReadStdoutCommand: AsyncParsableCommand {
     }
 
     private static func drain(_ agent: AgentClient, request: Grpc_ReadStreamRequest) async throws(CtlError) -> ThroughputResult {
-        let service = Grpc_AgentService.Client(wrapping: agent.client)
-        let options = BenchJSON.callOptions(timeout: agent.timeout)
         let clock = ContinuousClock()
         var bytes = 0
         var reads = 0
         let start = clock.now
-        do {
-            while true {
-                let count = try await service.readStdout(request, options: options) { try $0.message.data.count }
-                reads += 1
-                if count == 0 { break }
-                bytes += count
-            }
-        } catch {
-            throw BenchJSON.rpcError(error, name: "ReadStdout")
+        while true {
+            let count = try await agent.unary(Grpc_AgentService.Method.ReadStdout.self, request).data.count
+            reads += 1
+            if count == 0 { break }
+            bytes += count
         }
         return ThroughputResult(bytes: bytes, reads: reads, elapsed: clock.now - start)
     }
@@ -173,20 +163,5 @@ enum BenchJSON {
         } catch {
             throw CtlError.usage("cannot encode the result as JSON: \(error)")
         }
-    }
-
-    /// The same call options as `call`/`connect`: fail fast when nothing listens.
-    static func callOptions(timeout: Duration?) -> CallOptions {
-        var options = CallOptions.defaults
-        options.timeout = timeout
-        options.waitForReady = false
-        options.maxResponseMessageBytes = AgentClient.maxMessageBytes
-        return options
-    }
-
-    static func rpcError(_ error: any Error, name: String) -> CtlError {
-        guard let rpc = error as? RPCError else { return .rpc(name: name, code: .unknown, message: "\(error)") }
-        let message = rpc.cause.map { "\(rpc.message) (\($0))" } ?? rpc.message
-        return .rpc(name: name, code: rpc.code, message: message)
     }
 }

@@ -33,7 +33,7 @@ struct CallCommand: AsyncParsableCommand {
             case (_?, _?): throw CtlError.usage("give --json or --file, not both")
             }
             let spec = try RequestSpec(command: rpc, name: rpc, argument: argument)
-            try await AgentConnection.with(address: address, timeout: root.rpcTimeout) {
+            try await AgentConnection.with(address: address, transport: root.transport, timeout: root.rpcTimeout) {
                 client throws(CtlError) in
                 CtlOutput.printResponse(try await client.call(spec))
             }

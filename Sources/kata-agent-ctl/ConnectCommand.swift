@@ -39,7 +39,7 @@ struct ConnectCommand: AsyncParsableCommand {
         var specs: [RequestSpec] = []
         for command in commands { specs.append(try RequestSpec(parsing: command)) }
 
-        let failed = try await AgentConnection.with(address: address, timeout: root.rpcTimeout) {
+        let failed = try await AgentConnection.with(address: address, transport: root.transport, timeout: root.rpcTimeout) {
             client throws(CtlError) -> CtlError? in
             var firstFailure: CtlError?
             for spec in specs {

@@ -6,15 +6,17 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// kata-agent-ctl: drives a Kata agent's gRPC API from the command line, in the spirit of
-/// upstream's tools/agent-ctl.
+/// kata-agent-ctl: drives a Kata agent's API over ttrpc (as Kata runtimes do) or gRPC from the
+/// command line, in the spirit of upstream's tools/agent-ctl.
 @main
 struct KataAgentCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kata-agent-ctl",
-        abstract: "Call the Kata agent's gRPC API (grpc.AgentService, grpc.Health).",
+        abstract: "Call the Kata agent's API (grpc.AgentService, grpc.Health) over ttrpc or gRPC.",
         discussion: """
-            Server addresses: unix:///path, unix://@abstract-name, vsock://CID:PORT.
+            Server addresses: unix:///path, unix://@abstract-name, vsock://CID:PORT,
+            hvsock:///path/to/vmm.sock:PORT (hybrid vsock: the VMM's unix socket, `CONNECT PORT`).
+            --transport ttrpc (the default, as Kata runtimes and upstream's agent-ctl) or grpc.
             Requests use the protobuf JSON mapping with upstream field names, given as
             json://{...} or file://PATH; an empty request sends the default message.
             Each response is printed as one JSON line on stdout; failures go to stderr.
@@ -29,8 +31,11 @@ struct KataAgentCtl: AsyncParsableCommand {
     ]
 
     @Option(name: [.customLong("server-address"), .customLong("server-addr")],
-            help: "Agent address: unix:///path, unix://@name or vsock://CID:PORT.")
+            help: "Agent address: unix:///path, unix://@name, vsock://CID:PORT or hvsock:///vmm.sock:PORT.")
     var serverAddress: String?
+
+    @Option(help: "Wire protocol: ttrpc (as Kata runtimes) or grpc.")
+    var transport: WireTransport = .ttrpc
 
     @Option(help: "Deadline of each RPC in seconds (0: none; GetOOMEvent and WaitProcess block).")
     var timeout: UInt = 0
@@ -45,6 +50,8 @@ struct KataAgentCtl: AsyncParsableCommand {
 
     var rpcTimeout: Duration? { timeout == 0 ? nil : .seconds(Int64(timeout)) }
 }
+
+extension WireTransport: ExpressibleByArgument {}
 
 /// Output helpers: stdout carries only responses, stderr only errors, one line each.
 enum CtlOutput {

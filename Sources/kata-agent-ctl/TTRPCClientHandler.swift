@@ -1,0 +1,132 @@
+import AgentWire
+import NIOCore
+
+/// Why a ttrpc call ended without the agent's answer, or the agent's non-OK status.
+struct TTRPCCallError: Error, Sendable {
+    /// gRPC status code (ttrpc carries google.rpc.Status).
+    let code: Int32
+    let message: String
+}
+
+/// One call handed to the connection: the request and where its answer goes.
+struct TTRPCClientCall: Sendable {
+    let request: TTRPCRequest
+    /// How long the client waits for the answer beyond the request's own timeout_nano, so the
+    /// agent's DEADLINE_EXCEEDED (not the client's) is what the caller sees; nil waits forever.
+    let wait: TimeAmount?
+    let promise: EventLoopPromise<TTRPCResponse>
+}
+
+/// The client half of a ttrpc connection, as containerd/ttrpc's Go client: odd stream ids,
+/// any number of calls in flight, answers matched by stream id in whatever order they come.
+/// Frames are read with AgentWire's TTRPCFrameReader (the server's rules); a stream that can no
+/// longer be framed, or the agent closing the connection, fails every call still waiting.
+final class TTRPCClientHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = TTRPCClientCall
+    typealias OutboundOut = ByteBuffer
+
+    private struct Pending {
+        let promise: EventLoopPromise<TTRPCResponse>
+        let timer: Scheduled<Void>?
+    }
+
+    private var reader = TTRPCFrameReader()
+    private var pending: [UInt32: Pending] = [:]
+    private var nextStreamID: UInt32 = 1
+    /// Set once the connection is unusable; later calls fail with it at once.
+    private var closedReason: TTRPCCallError?
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let call = unwrapOutboundIn(data)
+        promise?.succeed()
+        if let closedReason {
+            call.promise.fail(closedReason)
+            return
+        }
+        let size = call.request.encodedSize
+        guard size <= TTRPC.maxMessageSize else {
+            call.promise.fail(TTRPCCallError(
+                code: 8, message: "request of \(size) bytes exceeds ttrpc's \(TTRPC.maxMessageSize)-byte message limit"))
+            return
+        }
+        // Odd ids only; after 2^31 calls on one connection there are none left.
+        guard nextStreamID < UInt32.max - 1 else {
+            call.promise.fail(TTRPCCallError(code: 14, message: "ttrpc stream ids of this connection are used up"))
+            return
+        }
+        let streamID = nextStreamID
+        nextStreamID += 2
+
+        let timer = call.wait.map { wait in
+            context.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
+                guard let self, let entry = self.pending.removeValue(forKey: streamID) else { return }
+                entry.promise.fail(TTRPCCallError(code: 4, message: "no answer from the agent within the call's deadline"))
+            }
+        }
+        pending[streamID] = Pending(promise: call.promise, timer: timer)
+
+        var buffer = context.channel.allocator.buffer(capacity: TTRPCFrameHeader.size + size)
+        TTRPCFrameHeader(length: UInt32(size), streamID: streamID, type: TTRPC.requestType).encode(into: &buffer)
+        call.request.encode(into: &buffer)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenFailure { [weak self] error in
+            self?.finish(streamID, .failure(TTRPCCallError(code: 14, message: "cannot send the request: \(error)")))
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        let items: [TTRPCFrameReader.Item]
+        do {
+            items = try reader.feed(Array(buffer.readableBytesView))
+        } catch {
+            failAll(TTRPCCallError(code: 13, message: "the agent's ttrpc stream cannot be framed: \(error)"))
+            context.close(promise: nil)
+            return
+        }
+        for item in items {
+            switch item {
+            case let .frame(frame):
+                // Only responses answer a unary call; the protocol lets a peer skip other types.
+                guard frame.type == TTRPC.responseType else { continue }
+                do {
+                    finish(frame.streamID, .success(try TTRPCResponse(decoding: frame.payload)))
+                } catch {
+                    finish(frame.streamID, .failure(TTRPCCallError(code: 13, message: "undecodable ttrpc response: \(error)")))
+                }
+            case let .oversized(header):
+                finish(header.streamID, .failure(TTRPCCallError(
+                    code: 8, message: "response of \(header.length) bytes exceeds the \(TTRPC.maxMessageSize)-byte limit")))
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(TTRPCCallError(code: 14, message: "the agent closed the ttrpc connection"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(TTRPCCallError(code: 14, message: "ttrpc connection failed: \(error)"))
+        context.close(promise: nil)
+    }
+
+    private func finish(_ streamID: UInt32, _ result: Result<TTRPCResponse, TTRPCCallError>) {
+        // An answer whose caller already gave up (its deadline passed) has no entry: dropped.
+        guard let entry = pending.removeValue(forKey: streamID) else { return }
+        entry.timer?.cancel()
+        entry.promise.completeWith(result.mapError { $0 as any Error })
+    }
+
+    private func failAll(_ error: TTRPCCallError) {
+        if closedReason == nil { closedReason = error }
+        let waiting = pending
+        pending.removeAll()
+        for entry in waiting.values {
+            entry.timer?.cancel()
+            entry.promise.fail(error)
+        }
+    }
+}

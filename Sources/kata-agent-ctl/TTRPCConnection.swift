@@ -1,0 +1,53 @@
+import AgentWire
+import LinuxKit
+import NIOCore
+import NIOPosix
+
+/// A ttrpc connection to the agent on an already connected socket (unix, vsock or hybrid
+/// vsock: the address kinds differ only in how the socket is dialled).
+struct TTRPCConnection: Sendable {
+    let channel: any Channel
+
+    /// How much longer than timeout_nano the client waits for the agent's own answer.
+    static let deadlineGrace: TimeAmount = .seconds(2)
+
+    /// Takes ownership of `fd` and serves calls on `group`'s loop.
+    static func open(fd: Int32, group: any EventLoopGroup) async throws -> TTRPCConnection {
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TTRPCClientHandler())
+                }
+            }
+            .withConnectedSocket(fd)
+            .get()
+        return TTRPCConnection(channel: channel)
+    }
+
+    /// One unary call. `timeout` becomes the request's timeout_nano (the agent cancels the
+    /// handler and answers DEADLINE_EXCEEDED); nil sends none and waits as long as it takes.
+    func call(service: String, method: String, payload: [UInt8], timeout: Duration?) async throws -> TTRPCResponse {
+        var timeoutNano: Int64 = 0
+        var wait: TimeAmount?
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+            timeoutNano = overflow ? Int64.max : whole.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+            wait = .nanoseconds(timeoutNano) + Self.deadlineGrace
+        }
+        let request = TTRPCRequest(service: service, method: method, payload: payload, timeoutNano: timeoutNano)
+        let promise = channel.eventLoop.makePromise(of: TTRPCResponse.self)
+        // The handler completes `written` as it takes the call; a closed channel never reaches it.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            promise.fail(TTRPCCallError(code: 14, message: "the ttrpc connection is closed: \(error)"))
+        }
+        channel.writeAndFlush(TTRPCClientCall(request: request, wait: wait, promise: promise), promise: written)
+        return try await promise.futureResult.get()
+    }
+
+    func close() async {
+        // Closing an already closed connection fails; nothing is left to do then.
+        try? await channel.close()
+    }
+}
