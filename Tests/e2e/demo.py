@@ -55,10 +55,10 @@ def main() -> int:
         initrd = guests.build(guests.GuestRecipe("busybox"), kernel)
         print(f"    {initrd} ({initrd.stat().st_size / 1e6:.1f} MB)")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="kata-demo-"))
-    with Step("boot it in QEMU and wait for the agent (Health.Check over virtio-serial)"):
+    with Step("boot it in QEMU and wait for the agent (Health.Check over ttrpc, as Kata runtimes speak)"):
         spec = guests.initrd_spec(kernel, initrd, "demo")
         spec.append = spec.append.replace("agent.log=debug", "agent.log=info")
-        guest, client, ready = guests.boot_agent(spec, workdir, "grpcio")
+        guest, client, ready = guests.boot_agent(spec, workdir, "ttrpc")
         Step.guest = guest
         boot_s = guest.uptime_at(ready) or float("nan")
         print(f"    accel={guest.accel}, console log {guest.console_log}")

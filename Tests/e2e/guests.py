@@ -282,6 +282,8 @@ class ChannelClient:
 
 
 def make_client(kind: str, guest: Guest):
+    if kind == "ttrpc":
+        return agentclient.TtrpcClient(guest.agent_socket)
     if kind == "grpcio":
         return agentclient.PyClient(guest.agent_socket)
     if kind == "kata-agent-ctl":

@@ -26,7 +26,7 @@ def test_failing_agent_boot_fails_fast_with_console(kernel, tmp_path, case):
         initrd = guests.build(guests.GuestRecipe("minimal", boot_modules=False), kernel)
         spec = guests.initrd_spec(kernel, initrd, case)
     with pytest.raises(GuestError) as error:
-        guest, client, _ = guests.boot_agent(spec, tmp_path, "grpcio", timeout=30)
+        guest, client, _ = guests.boot_agent(spec, tmp_path, "ttrpc", timeout=30)
         client.close()
         guest.kill()
     assert "---- console of" in str(error.value)

@@ -36,7 +36,7 @@ def image_spec(kernel, medium: str) -> BootSpec:
 def test_image_boots_agent_as_init(kernel, tmp_path, medium):
     require_root("QEMU guests and initrd device nodes")
     spec = image_spec(kernel, medium)
-    guest, client, _ = guests.boot_agent(spec, tmp_path, "grpcio")
+    guest, client, _ = guests.boot_agent(spec, tmp_path, "ttrpc")
     try:
         # rootflags=dax makes ext4 refuse a device without DAX, so this mount is a DAX one.
         device = "pmem0p1" if medium == "nvdimm-dax" else "vda1"

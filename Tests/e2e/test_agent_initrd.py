@@ -1,5 +1,7 @@
-"""The agent as PID 1 of an osbuilder initrd, driven over virtio-serial: the scenario once
-through kata-agent-ctl (minimal template) and once through grpcio (busybox template).
+"""The agent as PID 1 of an osbuilder initrd, driven over the guest's channel with ttrpc as Kata
+runtimes speak it: the scenario once through kata-agent-ctl (minimal template) and once
+through agentclient's Python ttrpc client (busybox template). gRPC keeps its VM coverage in
+test_serial_reconnect.py (grpcio).
 
 One guest per class run; the steps run in order against it and each reports on its own, so a
 feature not built yet fails its own step (the rest still run where they can).
@@ -28,9 +30,9 @@ COMBOS = [
     pytest.param((guests.GuestRecipe("minimal", with_ctl=True, with_sh=True), "kata-agent-ctl",
                   f"agent.debug_console agent.debug_console_vport={guests.CONSOLE_VPORT}", "vsock"),
                  id="minimal-ctl"),
-    pytest.param((guests.GuestRecipe("busybox"), "grpcio",
+    pytest.param((guests.GuestRecipe("busybox"), "ttrpc",
                   "agent.debug_console systemd.unified_cgroup_hierarchy=1", "serial"),
-                 id="busybox-grpcio"),
+                 id="busybox-ttrpc"),
 ]
 
 

@@ -18,7 +18,7 @@ def test_agent_starts_as_pid1_without_runtime_env(kernel, tmp_path):
     require_root("QEMU guests and initrd device nodes")
     initrd = guests.build(guests.GuestRecipe("minimal"), kernel)
     spec = guests.initrd_spec(kernel, initrd, "pid1-plain", runtime_env=False)
-    guest, client, _ = guests.boot_agent(spec, tmp_path, "grpcio", timeout=120)
+    guest, client, _ = guests.boot_agent(spec, tmp_path, "ttrpc", timeout=120)
     try:
         reply = client.call("Check", health_pb2.CheckRequest())
         assert reply.status == health_pb2.HealthCheckResponse.SERVING

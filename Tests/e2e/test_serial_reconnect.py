@@ -1,9 +1,11 @@
-"""Host reconnects over virtio-serial: every new host connection gets an HTTP/2 session that
-answers, however quickly connections come and go.
+"""Host reconnects over virtio-serial: every new host connection gets a session that answers,
+with either protocol, however quickly connections come and go.
 
 One minimal-initrd guest for the module. Once the agent is ready, grpcio reconnects right after
-closing, 20 times, some rounds right after a connection abandoned after its preface, and kata-agent-ctl
-connects once, then grpcio again. Over virtio-serial the guest sees no connection boundary of
+closing, 20 times, some rounds right after a connection abandoned after its preface; then the
+same 20 rounds with ttrpc (agentclient.TtrpcClient, one fresh connection per round, some right
+after a connection that sent a request and left without its answer); then kata-agent-ctl
+(ttrpc) connects once, then grpcio again. Over virtio-serial the guest sees no connection boundary of
 its own (QEMU's close and the next connect may land between two polls), so these are the cases
 where a reconnecting host's preface used to be lost or fed to the old session.
 """
@@ -94,12 +96,40 @@ def test_02_rapid_grpcio_reconnects_each_answer(guest):
         raise guest.fail("reconnects that did not answer:\n" + "\n".join(failures))
 
 
-def test_03_kata_agent_ctl_reconnect_answers(guest):
+def _abandoned_ttrpc_connection(socket_path) -> None:
+    """A host connection that sends a whole ttrpc Check request and leaves without its answer."""
+    body = ac.ttrpc_request("grpc.Health", "Check", health_pb2.CheckRequest().SerializeToString())
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(socket_path))
+        sock.sendall(ac.TTRPC_HEADER.pack(len(body), 1, ac.TTRPC_REQUEST, 0) + body)
+
+
+def test_03_rapid_ttrpc_reconnects_each_answer(guest):
+    failures = []
+    for round_ in range(1, ROUNDS + 1):
+        if round_ % 5 == 0:
+            _abandoned_ttrpc_connection(guest.agent_socket)
+        started = time.monotonic()
+        client = ac.TtrpcClient(guest.agent_socket)
+        try:
+            status = client.call("Check", health_pb2.CheckRequest(), timeout=CYCLE_DEADLINE).status
+        except ac.RpcFailed as error:
+            failures.append(f"round {round_}: {error} after {time.monotonic() - started:.1f}s")
+            continue
+        finally:
+            client.close()
+        if status != health_pb2.HealthCheckResponse.SERVING:
+            failures.append(f"round {round_}: status {status}")
+    if failures:
+        raise guest.fail("ttrpc reconnects that did not answer:\n" + "\n".join(failures))
+
+
+def test_04_kata_agent_ctl_reconnect_answers(guest):
     client = ac.CtlClient(guest.agent_socket)
     try:
         reply = client.call("Check", health_pb2.CheckRequest(), timeout=CYCLE_DEADLINE)
     except ac.RpcFailed as error:
-        raise guest.fail(f"kata-agent-ctl after the grpcio reconnects: {error}") from None
+        raise guest.fail(f"kata-agent-ctl (ttrpc) after the reconnects: {error}") from None
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     # And grpcio right after kata-agent-ctl's connection closed.
     assert _check_once(guest.agent_socket, timeout=CYCLE_DEADLINE) == health_pb2.HealthCheckResponse.SERVING
