@@ -158,10 +158,10 @@ def _ratio_figure(key, title, ours, ref, ref_label, max_ratio, target) -> Figure
 def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: str, agent_ctl: str) -> Figure:
     """Stdout throughput: `dd` of zeros in a container, drained through ReadStdout in 32 KiB reads.
 
-    Ours is `kata-agent-ctl bench read-stdout` (grpc-swift), timed from StartContainer to its
-    EOF, so the container's start and the reader's own start count against us; the reference
-    is busybox `dd` into a plain pipe, timed from spawn to EOF. The Python grpcio reader is
-    kept in the note: its per-call cost, not the agent, limits it.
+    Ours is `kata-agent-ctl bench read-stdout --transport ttrpc` (as Kata runtimes read it),
+    timed from StartContainer to its EOF, so the container's start and the reader's own start
+    count against us; the reference is busybox `dd` into a plain pipe, timed from spawn to EOF.
+    The same reader over gRPC and the Python grpcio reader are kept in the note.
     """
     total = (32 << 20) if quick else STDOUT_BYTES
     count = total // 65536
@@ -183,14 +183,15 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
 
     reader_rates: list[float] = []
 
-    def through_swift() -> float:
+    def through_swift(transport: str = "ttrpc") -> float:
         cid = create()
         start = time.perf_counter()
         agent.stub.StartContainer(pb2.StartContainerRequest(container_id=cid))
-        out = _swift_read_stdout(agent_ctl, address, cid)
+        out = _swift_read_stdout(agent_ctl, address, cid, transport)
         elapsed = time.perf_counter() - start
-        reader_rates.append(out["mib_per_s"])
-        finish(cid, out["bytes"], "kata-agent-ctl bench read-stdout")
+        if transport == "ttrpc":
+            reader_rates.append(out["mib_per_s"])
+        finish(cid, out["bytes"], f"kata-agent-ctl bench read-stdout --transport {transport}")
         return elapsed
 
     def through_python() -> float:
@@ -227,9 +228,10 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
     ours_fn = through_swift if have_swift else through_python
     runs = 3 if quick else 5
     # Interleaved after one warm-up round, like benchlib.interleave, with a third side.
-    ours_s, ref_s, python_s = [], [], []
+    ours_s, ref_s, python_s, grpc_s = [], [], [], []
     for i in range(runs + 1):
-        got = (ours_fn(), through_pipe(), through_python() if have_swift else None)
+        got = (ours_fn(), through_pipe(), through_python() if have_swift else None,
+               through_swift("grpc") if have_swift else None)
         if i == 0:
             reader_rates.clear()
             continue
@@ -237,15 +239,19 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
         ref_s.append(got[1])
         if got[2] is not None:
             python_s.append(got[2])
+        if got[3] is not None:
+            grpc_s.append(got[3])
     mib = total / (1 << 20)
     ours = [mib / t for t in ours_s]
     ref = [mib / t for t in ref_s]
     if have_swift:
-        label = "kata-agent-ctl ReadStdout (grpc-swift)"
+        label = "kata-agent-ctl ReadStdout over ttrpc"
         python = sorted(mib / t for t in python_s)
+        grpc_rates = sorted(mib / t for t in grpc_s)
         note = (f"ours timed from StartContainer to EOF; the reader's own loop alone: "
                 f"{sorted(reader_rates)[len(reader_rates) // 2]:.0f} MiB/s (median); "
-                f"Python grpcio reader: {python[len(python) // 2]:.0f} MiB/s (median)")
+                f"the same reader over gRPC: {grpc_rates[len(grpc_rates) // 2]:.0f} MiB/s; "
+                f"Python grpcio reader: {python[len(python) // 2]:.0f} MiB/s (medians)")
     else:
         label = "ReadStdout via Python grpcio"
         note = f"no kata-agent-ctl at {agent_ctl}: Python grpcio reader, limited by its own per-call cost"
@@ -256,11 +262,11 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
     return fig
 
 
-def _swift_read_stdout(agent_ctl: str, address: str, cid: str) -> dict:
+def _swift_read_stdout(agent_ctl: str, address: str, cid: str, transport: str = "ttrpc") -> dict:
     """`kata-agent-ctl bench read-stdout` on the container's init: {"bytes", "reads", "seconds", "mib_per_s"}."""
     proc = subprocess.run(
-        [agent_ctl, "bench", "read-stdout", "--addr", address, "--container-id", cid, "--exec-id", cid,
-         "--chunk", str(CHUNK)],
+        [agent_ctl, "bench", "read-stdout", "--transport", transport, "--addr", address,
+         "--container-id", cid, "--exec-id", cid, "--chunk", str(CHUNK)],
         capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"kata-agent-ctl bench read-stdout failed ({proc.returncode}): {proc.stderr.strip()}")
