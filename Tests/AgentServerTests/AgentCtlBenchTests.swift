@@ -5,8 +5,15 @@ import XCTest
 final class AgentCtlBenchTests: XCTestCase {
     func testBenchHealthPrintsOrderedSummary() async throws {
         let agent = try await AgentProcess.start(for: self)
+        for transport in AgentCtl.transports {
+            try assertOrderedSummary(agent, transport: transport)
+        }
+        await agent.assertServing()
+    }
+
+    private func assertOrderedSummary(_ agent: AgentProcess, transport: [String]) throws {
         let result = try AgentCtl.run(
-            ["bench", "health", "--addr", "unix://" + agent.socketPath, "--calls", "200", "--warmup", "5"],
+            ["bench", "health", "--addr", "unix://" + agent.socketPath, "--calls", "200", "--warmup", "5"] + transport,
             in: self)
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdoutLines.count, 1, result.stdout)
@@ -22,7 +29,6 @@ final class AgentCtlBenchTests: XCTestCase {
         XCTAssertLessThanOrEqual(p50, p99)
         XCTAssertLessThanOrEqual(p99, high)
         XCTAssertTrue((low...high).contains(mean), "mean \(mean) outside \(low)...\(high)")
-        await agent.assertServing()
     }
 
     func testBenchHealthTakesTheGlobalAddress() async throws {
@@ -36,13 +42,16 @@ final class AgentCtlBenchTests: XCTestCase {
 
     func testBenchReadStdoutOfUnknownContainerIsOneErrorLine() async throws {
         let agent = try await AgentProcess.start(for: self)
-        let result = try AgentCtl.run(
-            ["bench", "read-stdout", "--addr", "unix://" + agent.socketPath, "--container-id", "no-such-container"],
-            in: self)
-        XCTAssertEqual(result.status, 1)
-        XCTAssertEqual(result.stdout, "")
-        XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
-        XCTAssertTrue(result.stderr.contains("ReadStdout failed: NOT_FOUND"), result.stderr)
+        for transport in AgentCtl.transports {
+            let result = try AgentCtl.run(
+                transport + ["bench", "read-stdout", "--addr", "unix://" + agent.socketPath,
+                             "--container-id", "no-such-container"],
+                in: self)
+            XCTAssertEqual(result.status, 1, "\(transport)")
+            XCTAssertEqual(result.stdout, "")
+            XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
+            XCTAssertTrue(result.stderr.contains("ReadStdout failed: NOT_FOUND"), "\(transport): \(result.stderr)")
+        }
     }
 
     func testBenchRejectsBadCountsBeforeConnecting() throws {

@@ -67,12 +67,19 @@ final class AgentCtlTests: XCTestCase {
 
     func testConnectRunsCommandsInOrderAndPrintsJSON() async throws {
         let agent = try await AgentProcess.start(for: self)
+        for transport in AgentCtl.transports {
+            try assertConnectRunsCommandsInOrder(agent, transport: transport)
+        }
+        await agent.assertServing()
+    }
+
+    private func assertConnectRunsCommandsInOrder(_ agent: AgentProcess, transport: [String]) throws {
         let result = try AgentCtl.run(
-            ["connect", "--server-address", "unix://" + agent.socketPath,
+            transport + ["connect", "--server-address", "unix://" + agent.socketPath,
              "-c", "Check", "-c", #"GetGuestDetails json://{"mem_block_size":true}"#, "-c", "Version"],
             in: self)
-        XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(result.stdoutLines.count, 3, result.stdout)
+        XCTAssertEqual(result.status, 0, "\(transport): \(result.stderr)")
+        XCTAssertEqual(result.stdoutLines.count, 3, "\(transport): \(result.stdout)")
         guard result.stdoutLines.count == 3 else { return }
 
         XCTAssertEqual(try jsonObject(result.stdoutLines[0]) as? [String: String], ["status": "SERVING"])
@@ -89,43 +96,112 @@ final class AgentCtlTests: XCTestCase {
         let version = try jsonObject(result.stdoutLines[2])
         XCTAssertNotNil(version["agent_version"] as? String, result.stdoutLines[2])
         XCTAssertNotNil(version["grpc_version"] as? String, result.stdoutLines[2])
-        await agent.assertServing()
     }
 
     func testFailingRPCPrintsStatusAndStopsUnlessKeepGoing() async throws {
         let agent = try await AgentProcess.start(for: self)
+        var lines: [String] = []
+        for transport in AgentCtl.transports {
+            lines.append(try assertFailingRPC(agent, transport: transport))
+        }
+        // One error mapping serves both protocols: the same request fails with the same line.
+        XCTAssertEqual(Set(lines).count, 1, "\(lines)")
+    }
+
+    /// The error line of the failed RPC.
+    private func assertFailingRPC(_ agent: AgentProcess, transport: [String]) throws -> String {
         let address = "unix://" + agent.socketPath
         let failing = #"WaitProcess json://{"container_id":"no-such-container","exec_id":"x"}"#
 
-        let stopped = try AgentCtl.run(["connect", "--server-address", address, "-c", failing, "-c", "Check"], in: self)
+        let stopped = try AgentCtl.run(
+            transport + ["connect", "--server-address", address, "-c", failing, "-c", "Check"], in: self)
         XCTAssertEqual(stopped.status, 1)
         XCTAssertEqual(stopped.stdout, "", "the command after a failure must not run")
         XCTAssertEqual(stopped.stderrLines.count, 1, stopped.stderr)
         XCTAssertTrue(stopped.stderr.contains("WaitProcess failed: "), stopped.stderr)
         XCTAssertNotNil(Self.statusName(in: stopped.stderr), stopped.stderr)
 
+        XCTAssertTrue(stopped.stderr.contains("NOT_FOUND"), stopped.stderr)
+
         let kept = try AgentCtl.run(
-            ["connect", "--server-address", address, "--keep-going", "-c", failing, "-c", "Check"], in: self)
+            transport + ["connect", "--server-address", address, "--keep-going", "-c", failing, "-c", "Check"], in: self)
         XCTAssertEqual(kept.status, 1)
         XCTAssertEqual(kept.stdoutLines, [#"{"status":"SERVING"}"#])
         XCTAssertEqual(kept.stderrLines.count, 1, kept.stderr)
+        return stopped.stderr
+    }
+
+    func testTimeoutIsTheCallsDeadlineOnBothTransports() async throws {
+        let agent = try await AgentProcess.start(for: self)
+        // GetOOMEvent is a long poll with no OOM to report: --timeout ends it (over ttrpc the
+        // agent enforces it from timeout_nano).
+        for transport in AgentCtl.transports {
+            let result = try AgentCtl.run(
+                transport + ["--server-addr", "unix://" + agent.socketPath, "--timeout", "1", "call", "GetOOMEvent"],
+                in: self)
+            XCTAssertEqual(result.status, 1, "\(transport): \(result.stderr)")
+            XCTAssertEqual(result.stderrLines.count, 1, "\(transport): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("GetOOMEvent failed: DEADLINE_EXCEEDED"), "\(transport): \(result.stderr)")
+        }
+        await agent.assertServing()
     }
 
     func testCallSubcommandAndStandardHealth() async throws {
         let agent = try await AgentProcess.start(for: self)
         let address = "unix://" + agent.socketPath
-        // The e2e harness's form: the address before the subcommand.
-        let call = try AgentCtl.run(
-            ["--server-addr", address, "call", "GetGuestDetails", "--json", #"{"mem_hotplug_probe":true}"#,
-             "--timeout", "30"], in: self)
-        XCTAssertEqual(call.status, 0, call.stderr)
-        XCTAssertEqual(call.stdoutLines.count, 1, call.stdout)
-        XCTAssertNoThrow(try Grpc_GuestDetailsResponse(jsonString: call.stdout))
+        for transport in AgentCtl.transports {
+            // The e2e harness's form: the address before the subcommand.
+            let call = try AgentCtl.run(
+                ["--server-addr", address] + transport
+                    + ["call", "GetGuestDetails", "--json", #"{"mem_hotplug_probe":true}"#, "--timeout", "30"],
+                in: self)
+            XCTAssertEqual(call.status, 0, "\(transport): \(call.stderr)")
+            XCTAssertEqual(call.stdoutLines.count, 1, call.stdout)
+            XCTAssertNoThrow(try Grpc_GuestDetailsResponse(jsonString: call.stdout))
 
-        let standard = try AgentCtl.run(
-            ["call", "grpc.health.v1.Health/Check", "--server-address", address], in: self)
-        XCTAssertEqual(standard.status, 0, standard.stderr)
-        XCTAssertEqual(standard.stdoutLines, [#"{"status":"SERVING"}"#])
+            // Global options after the subcommand too.
+            let standard = try AgentCtl.run(
+                ["call", "grpc.health.v1.Health/Check", "--server-address", address] + transport, in: self)
+            XCTAssertEqual(standard.status, 0, "\(transport): \(standard.stderr)")
+            XCTAssertEqual(standard.stdoutLines, [#"{"status":"SERVING"}"#])
+        }
+    }
+
+    func testDefaultTransportIsTTRPCWithTheDeadlineAsTimeoutNano() throws {
+        // A fake agent that records the first request frame and answers NOT_FOUND.
+        let directory = try makeTemporaryDirectory(for: self, "ctl-ttrpc")
+        let server = try FakeTTRPCServer(path: directory + "/agent.sock",
+                                         answer: TTRPCBytes.response(code: 5, message: "no such thing"))
+        let result = try AgentCtl.run(
+            ["--server-addr", "unix://" + server.path, "--timeout", "7", "call", "Version"], in: self)
+        let request = try XCTUnwrap(server.wait(), "kata-agent-ctl sent no ttrpc frame")
+        XCTAssertEqual(request.streamID, 1)
+        XCTAssertEqual(request.type, 1, "a request frame")
+        XCTAssertEqual(request.service, "grpc.Health")
+        XCTAssertEqual(request.method, "Version")
+        XCTAssertEqual(request.timeoutNano, 7_000_000_000)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderrLines, ["kata-agent-ctl: Version failed: NOT_FOUND: no such thing"])
+    }
+
+    func testHybridVsockAddressSendsConnectThenTTRPC() throws {
+        // A fake VMM socket: `CONNECT 1024`, `OK ...`, then the agent's ttrpc.
+        let directory = try makeTemporaryDirectory(for: self, "ctl-hvsock")
+        let server = try FakeTTRPCServer(path: directory + "/vmm.sock",
+                                         answer: TTRPCBytes.response(code: 5, message: "through the VMM"),
+                                         hybridVsock: true)
+        let result = try AgentCtl.run(["--server-addr", "hvsock://" + server.path + ":1024", "call", "Check"], in: self)
+        let request = try XCTUnwrap(server.wait(), "kata-agent-ctl sent no ttrpc frame")
+        XCTAssertEqual(request.connectLine, "CONNECT 1024\n")
+        XCTAssertEqual(request.method, "Check")
+        XCTAssertEqual(request.timeoutNano, 0, "no --timeout: no deadline")
+        XCTAssertEqual(result.stderrLines, ["kata-agent-ctl: Check failed: NOT_FOUND: through the VMM"])
+    }
+
+    func testUnknownTransportIsAUsageError() throws {
+        let result = try AgentCtl.run(["--transport", "http", "call", "Check", "--server-addr", "unix:///x"], in: self)
+        XCTAssertEqual(result.status, 64, result.stderr)
+        XCTAssertTrue(result.stderr.contains("transport"), result.stderr)
     }
 
     func testAbstractSocketAddress() async throws {
@@ -156,18 +232,20 @@ final class AgentCtlTests: XCTestCase {
 
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: AgentProcess.startDeadline)
-        var last = AgentCtl.Result(status: -1, stdout: "", stderr: "not tried")
-        while clock.now < deadline, agent.isRunning {
-            last = try AgentCtl.run(
-                ["connect", "--server-address", "unix://@" + name, "--timeout", "10",
-                 "-c", "Check", "-c", #"GetGuestDetails json://{"mem_block_size":true}"#], in: self)
-            if last.status == 0 { break }
-            // Until the agent binds, each attempt fails at once with ECONNREFUSED.
-            try await Task.sleep(for: .milliseconds(50))
+        for transport in AgentCtl.transports {
+            var last = AgentCtl.Result(status: -1, stdout: "", stderr: "not tried")
+            while clock.now < deadline, agent.isRunning {
+                last = try AgentCtl.run(
+                    transport + ["connect", "--server-address", "unix://@" + name, "--timeout", "10",
+                     "-c", "Check", "-c", #"GetGuestDetails json://{"mem_block_size":true}"#], in: self)
+                if last.status == 0 { break }
+                // Until the agent binds, each attempt fails at once with ECONNREFUSED.
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            XCTAssertEqual(last.status, 0, "\(transport): \(last.stderr)\nagent log:\n\((try? readFile(log)) ?? "")")
+            XCTAssertEqual(last.stdoutLines.first, #"{"status":"SERVING"}"#)
+            XCTAssertEqual(last.stdoutLines.count, 2, last.stdout)
         }
-        XCTAssertEqual(last.status, 0, "\(last.stderr)\nagent log:\n\((try? readFile(log)) ?? "")")
-        XCTAssertEqual(last.stdoutLines.first, #"{"status":"SERVING"}"#)
-        XCTAssertEqual(last.stdoutLines.count, 2, last.stdout)
     }
 
     // MARK: helpers
@@ -194,6 +272,9 @@ enum AgentCtl {
     }
 
     static let deadline: TimeInterval = 120
+
+    /// Both protocols, as the options that select them (ttrpc spelled out and by default).
+    static let transports: [[String]] = [[], ["--transport", "grpc"], ["--transport", "ttrpc"]]
 
     static var binaryPath: String {
         if let path = ProcessInfo.processInfo.environment["KATA_AGENT_CTL_BIN"], !path.isEmpty { return path }
