@@ -156,8 +156,9 @@ def configs(kernel, work: pathlib.Path, wanted: set[str]) -> dict[str, Callable[
         out[BUSYBOX] = lambda d: boot_agent(same_qemu(guests.initrd_spec(kernel, busybox, "busybox")), d)
     if "image" in wanted:
         agent_image = same_qemu(img.image_spec(kernel, "virtio-blk"))   # builds image and stage
+        root = img.ROOTS["virtio-blk"] + (" rootwait" if kernel.builtin_drivers else "")
         bare_spec = dataclasses.replace(agent_image, name="bare-image", disk=bare_image(kernel, work),
-                                        append=f"{img.ROOTS['virtio-blk']} init=/sbin/init")
+                                        append=f"{root} init=/sbin/init")
         out[BARE_IMAGE] = lambda d: boot_bare(bare_spec, d)
         out[IMAGE] = lambda d: boot_agent(agent_image, d)
     return out
@@ -229,10 +230,11 @@ def main() -> int:
 def summarize(kernel, args, samples: dict[str, list[dict]], rss, errors: dict[str, str]) -> dict:
     import transport
     accel = "kvm" if vm.kvm_usable(str(kernel.vmlinuz)) else "tcg"
-    report = {"kernel": kernel.version, "accel": accel, "transport": transport.default_kind(),
+    report = {"kernel": kernel.version, "kernel_flavour": kernel.flavour, "kernel_files": kernel.file_sizes(),
+              "kernel_build": kernel.build_info, "accel": accel, "transport": transport.default_kind(),
               "runs": args.runs, "warmup": args.warmup, "results": {}, "rss": rss,
               "errors": {k: v.splitlines()[0] for k, v in errors.items()}}
-    print(f"\nkernel {kernel.version}, QEMU {accel}, -smp 1, agent over {report['transport']}, "
+    print(f"\nkernel {kernel.version} ({kernel.flavour}; {report['kernel_files']}), QEMU {accel}, -smp 1, agent over {report['transport']}, "
           f"{args.warmup} warm-up round(s), then {args.runs} interleaved")
     print(f"| {'boot':45} | median s | min s | max s | vs bare |")
     print(f"|{'-' * 47}|----------|-------|-------|---------|")

@@ -21,7 +21,14 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def kernel():
+    """The kernel VM tests boot: the kata kernel, or KATA_E2E_KERNEL=debian (kernel.py)."""
     return kernel_mod.fetch()
+
+
+@pytest.fixture(scope="session")
+def debian_kernel():
+    """Debian's cloud kernel, for the tests of the module-loading path."""
+    return kernel_mod.fetch_debian()
 
 
 @pytest.fixture(scope="session")

@@ -48,10 +48,12 @@ class Step:
 
 
 def main() -> int:
-    with Step("fetch the guest kernel (Debian cloud kernel, apt-get download + dpkg-deb -x)"):
+    with Step("the guest kernel (kata: built from Debian's linux-source, cached; KATA_E2E_KERNEL=debian: "
+              "Debian's cloud kernel)"):
         kernel = kernel_mod.fetch()
-        print(f"    {kernel.version} in {kernel.root}")
-    with Step("build a busybox initrd with osbuilder (agent as init, virtio-serial and vsock modules)"):
+        print(f"    {kernel.flavour} {kernel.version} in {kernel.root}")
+    with Step("build a busybox initrd with osbuilder (agent as init; virtio-serial and vsock modules "
+              "only for a kernel that lacks them built in)"):
         initrd = guests.build(guests.GuestRecipe("busybox"), kernel)
         print(f"    {initrd} ({initrd.stat().st_size / 1e6:.1f} MB)")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="kata-demo-"))

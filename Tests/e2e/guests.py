@@ -125,7 +125,8 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     key = _digest(recipe, agent, osb, kernel.version, modules, ON_DEMAND_MODULE,
                   [(p, d) for p, d in extra], PRESTART_HOOK, *[p for p, _ in extra])
     suffix = "cpio" if recipe.kind == "initrd" else "img"
-    prefix = f"{recipe.kind}-{recipe.template}-{_digest(recipe)[:8]}-"
+    # Per kernel too, so guests for the kata and Debian kernels do not evict each other.
+    prefix = f"{recipe.kind}-{recipe.template}-{_digest(recipe)[:8]}-{kernel.version}-"
     out = CACHE / f"{prefix}{key}.{suffix}"
     if out.exists():
         return out
@@ -142,11 +143,12 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     for src, dest in extra:
         common += ["--extra-file", f"{src}:{dest}"]
     log = [_run([str(osb), "rootfs", *common, "--rootfs-dir", str(rootfs), "--force"])]
-    on_demand = kernel.module_path(ON_DEMAND_MODULE[0])
-    target = rootfs / "lib" / "modules" / kernel.version / on_demand.relative_to(kernel.modules_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(on_demand, target)
-    log.append(_run(["depmod", "-b", str(rootfs), kernel.version]))
+    if kernel.loadable([ON_DEMAND_MODULE[0]]):
+        on_demand = kernel.module_path(ON_DEMAND_MODULE[0])
+        target = rootfs / "lib" / "modules" / kernel.version / on_demand.relative_to(kernel.modules_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(on_demand, target)
+        log.append(_run(["depmod", "-b", str(rootfs), kernel.version]))
     pack = [str(osb), recipe.kind, "--rootfs", str(rootfs), "--output", str(out) + ".tmp"]
     if recipe.kind == "image":
         pack += ["--alignment-mb", "1", "--free-space", "16"]
@@ -160,7 +162,8 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
 
 
 def modloader(kernel: Kernel, modules: list[str]) -> pathlib.Path:
-    """osbuilder's module-loading first stage (template `modloader`) for image boots."""
+    """osbuilder's module-loading first stage (template `modloader`) for image boots on a
+    kernel without the disk drivers built in (Kernel.builtin_drivers: none needed)."""
     osb = osbuilder_binary()
     key = _digest(osb, kernel.version, modules)
     out = CACHE / f"modloader-{key}.gz"

@@ -1,6 +1,7 @@
 """The agent as /sbin/init of an osbuilder ext4 image, booted from virtio-blk (root=/dev/vda1)
-and from an emulated NVDIMM with DAX (root=/dev/pmem0p1 rootflags=dax). The Debian cloud
-kernel builds virtio_blk and nd_pmem as modules, so a module-loading first stage (osbuilder's
+and from an emulated NVDIMM with DAX (root=/dev/pmem0p1 rootflags=dax). The kata kernel has
+both built in and mounts the root itself (no initrd). The Debian cloud kernel builds
+virtio_blk and nd_pmem as modules, so there a module-loading first stage (osbuilder's
 modloader template, built from the cached kernel's modules) mounts the root and hands over to
 the agent, which then loads the image's own modules (virtio-serial, vsock)."""
 
@@ -25,11 +26,15 @@ def image_spec(kernel, medium: str) -> BootSpec:
     """Boot spec of the busybox-template image (with its DAX header) on `medium`."""
     image = guests.build(guests.GuestRecipe("busybox", kind="image"), kernel)
     dax = medium == "nvdimm-dax"
-    modules = kernel_mod.NVDIMM_MODULES if dax else ["virtio_pci"] + kernel_mod.VIRTIO_BLK_MODULES
-    stage = guests.modloader(kernel, modules)
+    if kernel.builtin_drivers:
+        # The pmem namespace is probed asynchronously: rootwait, not a first stage.
+        stage, root = None, f"{ROOTS[medium]} rootwait"
+    else:
+        modules = kernel_mod.NVDIMM_MODULES if dax else ["virtio_pci"] + kernel_mod.VIRTIO_BLK_MODULES
+        stage, root = guests.modloader(kernel, modules), ROOTS[medium]
     return BootSpec(kernel=kernel, initrd=stage, name=f"image-{medium}", memory=guests.GUEST_MEMORY,
                     disk=None if dax else image, nvdimm=image if dax else None,
-                    append=guests.agent_append(f"{ROOTS[medium]} init=/sbin/init"))
+                    append=guests.agent_append(f"{root} init=/sbin/init"))
 
 
 @pytest.mark.parametrize("medium", list(ROOTS))

@@ -1,4 +1,6 @@
-"""8. Boot: kernel start to agent ready vs a bare busybox init on the same kernel and QEMU.
+"""8. Boot: kernel start to agent ready vs a bare busybox init on the same kernel and QEMU, on the
+kata guest kernel (osbuilder/kernel, everything built in) and on Debian's cloud kernel (modules),
+plus the kata kernel's size and build time next to the Debian kernel's.
 
 Runs the VM harness's Tests/e2e/bench_boot.py (one warm-up round, then boots interleaved:
 bare initrd, minimal, busybox, bare image, image; guest uptime from printk stamps) with the
@@ -22,7 +24,7 @@ TARGET_RATIO = 1.05
 MILESTONES = [("init_median_s", "kernel runs /init"), ("agent_start_median_s", "agent's first log line"),
               ("agent_listening_median_s", "agent listening")]
 # 5 configurations x (runs + warm-up) boots of at most a few minutes each under TCG, plus the
-# RSS boot with 20 containers; far more than a full run takes here (about 5 minutes).
+# RSS boot with 20 containers; far more than a full run takes here (about 5 minutes per kernel).
 DEADLINE_S = 3600
 
 
@@ -47,26 +49,81 @@ def _run_script(cmd: list[str], env: dict[str, str]) -> int:
         raise
 
 
+# The kata kernel's figures keep the suite's keys; the Debian kernel's get a suffix.
+KERNELS = [("kata", "", ""), ("debian", "-debian", " [Debian cloud kernel]")]
+
+
 def run(ctx) -> list:
+    figures: list = []
+    data: dict[str, dict] = {}
+    for flavour, suffix, label in KERNELS:
+        got, data[flavour] = _run_kernel(ctx, flavour, suffix, label)
+        figures += got
+    return figures + _kernel_figures(ctx, data.get("kata"), data.get("debian"))
+
+
+def _kernel_figures(ctx, kata: dict | None, debian: dict | None) -> list:
+    """The kata kernel's vmlinux and bzImage next to the Debian kernel's vmlinuz (and the
+    modules it ships), and how long the kata kernel took to build."""
+    if not kata or kata.get("kernel_flavour") != "kata":
+        return [Skipped("kernel-size", "Guest kernel size", "the kata kernel's boot run gave no results")]
+    command = "make kernel-build; bench/run.py --only boot"
+    files, deb_files = kata.get("kernel_files") or {}, (debian or {}).get("kernel_files") or {}
+    mb = lambda n: [n / 1e6]  # noqa: E731
+    out = []
+    deb_ref = Series(f"Debian {debian['kernel']} vmlinuz", "MB", mb(deb_files["bzImage"])) if deb_files else None
+    if "bzImage" in files:
+        out.append(Figure("kernel-size-bzimage", "Guest kernel: compressed image (bzImage)",
+                          Series(f"kata {kata['kernel']} bzImage", "MB", mb(files["bzImage"])), deb_ref,
+                          command=command, note="the Debian kernel also ships "
+                          f"{deb_files.get('modules', 0) / 1e6:.1f} MB of modules; a guest carries the ones it loads"))
+    if "vmlinux" in files:
+        out.append(Figure("kernel-size-vmlinux", "Guest kernel: uncompressed vmlinux (what QEMU boots, PVH)",
+                          Series(f"kata {kata['kernel']} vmlinux", "MB", mb(files["vmlinux"])), command=command,
+                          note="Debian ships no vmlinux for its cloud kernel"))
+    build = kata.get("kernel_build") or {}
+    seconds, cpu = build.get("BUILD_SECONDS", ""), build.get("BUILD_CPU_SECONDS", "")
+    if seconds.isdigit() and build.get("BUILD_FROM_CLEAN_TREE") == "yes":
+        out.append(Figure("kernel-build-time", "Guest kernel: build time from a clean tree (setup excluded)",
+                          Series(f"make -j{build.get('BUILD_JOBS', '?')} vmlinux bzImage, wall", "s", [float(seconds)]),
+                          command="make kernel-build",
+                          note=f"{build.get('SOURCE_PACKAGE', '')}; measured when the cached kernel was built; "
+                               f"{cpu} CPU seconds (make and compilers), so about {int(cpu) // 2 if cpu.isdigit() else '?'} s "
+                               "of wall time on 2 idle cores; the wall time counts whatever else the machine ran"))
+    elif seconds:
+        out.append(Skipped("kernel-build-time", "Guest kernel: build time",
+                           "the cached kernel was built incrementally; `rm -rf .cache/guest-kernel "
+                           ".cache/kernel-build/linux-*` and rerun for a clean-tree figure"))
+    return out
+
+
+def _run_kernel(ctx, flavour: str, suffix: str, label: str) -> tuple[list, dict | None]:
     script = os.path.join(ctx["root"], "Tests", "e2e", "bench_boot.py")
     for need in (ctx["agent"], ctx["agent_ctl"], ctx["osbuilder"]):
         if not os.path.isfile(need):
-            return [Skipped("boot", "Boot to agent ready", f"missing {need}")]
-    out = os.path.join(ctx["cache"], "boot.json")
+            return [Skipped("boot" + suffix, "Boot to agent ready" + label, f"missing {need}")], None
+    out = os.path.join(ctx["cache"], f"boot-{flavour}.json")
     runs = 3 if ctx["quick"] else 5
     env = dict(os.environ, KATA_AGENT_BIN=ctx["agent"], KATA_AGENT_CTL_BIN=ctx["agent_ctl"],
-               OSBUILDER_BIN=ctx["osbuilder"])
+               OSBUILDER_BIN=ctx["osbuilder"], KATA_E2E_KERNEL=flavour)
     cmd = [sys.executable, script, "--runs", str(runs), "--warmup", "1", "--json", out]
+    if flavour != "kata":
+        cmd += ["--only", "minimal", "busybox", "image"]     # the guest RSS is the kata run's
     if os.path.exists(out):
         os.unlink(out)
     status = _run_script(cmd, env)
     if not os.path.exists(out):
-        return [Skipped("boot", "Boot to agent ready", f"bench_boot.py exited {status} without results")]
+        return [Skipped("boot" + suffix, "Boot to agent ready" + label,
+                        f"bench_boot.py exited {status} without results")], None
     with open(out) as f:
         data = json.load(f)
+    return _boot_figures(ctx, data, suffix, label), data
+
+
+def _boot_figures(ctx, data: dict, suffix: str, label: str) -> list:
     command = "bench/run.py --only boot" + (" --quick" if ctx["quick"] else "")
     # A configuration that failed to boot is reported; the others are still figures.
-    failed = [Skipped(f"boot-{_slug(name)}", f"Boot: {name}", f"failed: {error}")
+    failed = [Skipped(f"boot-{_slug(name)}{suffix}", f"Boot: {name}{label}", f"failed: {error}")
               for name, error in (data.get("errors") or {}).items()]
     results = data["results"]
     setup = (f"kernel {data['kernel']}, QEMU {data['accel']} -smp 1, agent over "
@@ -88,9 +145,9 @@ def run(ctx) -> list:
         if baseline is None:
             continue
         if baseline not in results:
-            failed.append(Skipped(f"boot-{_slug(name)}", f"Boot: {name}", f"its baseline ({baseline}) failed"))
+            failed.append(Skipped(f"boot-{_slug(name)}{suffix}", f"Boot: {name}{label}", f"its baseline ({baseline}) failed"))
             continue
-        fig = Figure(f"boot-{_slug(name)}", f"Boot: {name} ({data['accel']})",
+        fig = Figure(f"boot-{_slug(name)}{suffix}", f"Boot: {name} ({data['accel']}){label}",
                      series(name, name), series(baseline, baseline),
                      target=f"<= {TARGET_RATIO} x bare init", command=command,
                      note=f"{setup}; reference: {baseline}; ready = first Health.Check answered (one "
@@ -103,17 +160,18 @@ def run(ctx) -> list:
         listening = [s["agent_listening_s"] for s in results[name]["samples"] if s.get("agent_listening_s") is not None]
         if listening:
             figures.append(Figure(
-                f"boot-{_slug(name)}-listening", f"Boot: {name.split(',')[0]}, agent listening ({data['accel']})",
+                f"boot-{_slug(name)}-listening{suffix}", f"Boot: {name.split(',')[0]}, agent listening ({data['accel']}){label}",
                 Series(f"{name.split(',')[0]}: 'agent server listening' on the console", "s", listening),
                 series(baseline, baseline), command=command,
                 note=f"{setup}; the agent's own log line, in guest uptime from printk stamps"))
     rss = data.get("rss") or {}
     for key, value in rss.items():
         what = key.removeprefix("rss_").removesuffix("_kib").replace("_", " ")
-        figures.append(Figure(f"guest-{key}", f"Agent RSS in the guest (VmRSS of PID 1), {what}",
+        figures.append(Figure(f"guest-{key}{suffix}", f"Agent RSS in the guest (VmRSS of PID 1), {what}{label}",
                               Series("kata-agent (VmRSS)", "KiB", [float(value)]), command=command,
                               note=f"{setup}; busybox initrd; one boot"))
-    ctx["boot_phases"].extend(sorted(phases, key=lambda p: p[1]))
+    if not suffix:    # the boot timeline plot is the kata kernel's
+        ctx["boot_phases"].extend(sorted(phases, key=lambda p: p[1]))
     return figures + failed
 
 
