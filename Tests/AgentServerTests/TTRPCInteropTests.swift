@@ -42,8 +42,10 @@ final class TTRPCInteropTests: XCTestCase {
 
     func testErrorsCarryTheSameStatusAsGRPC() async throws {
         let agent = try await AgentProcess.start(for: self)
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         let results = try run(agent, [
-            ["op": "call", "rpc": "grpc.AgentService/WaitProcess",
+            // Metadata as the Go runtime sends it with tracing on: the trace reaches the log.
+            ["op": "call", "rpc": "grpc.AgentService/WaitProcess", "metadata": ["traceparent": traceparent],
              "request": ["container_id": "no-such-container", "exec_id": "x"]],
             ["op": "call", "rpc": "grpc.AgentService/CreateSandbox",
              "request": ["hostname": "bad host", "sandbox_id": "s1"]],
@@ -55,6 +57,7 @@ final class TTRPCInteropTests: XCTestCase {
         guard results.count == 5 else { return }
         XCTAssertEqual(results[0]["code"] as? String, "NOT_FOUND", "\(results[0])")
         XCTAssertTrue((results[0]["message"] as? String ?? "").contains("no-such-container"), "\(results[0])")
+        XCTAssertTrue(agent.log().contains(#""traceparent":"\#(traceparent)""#), "the request's trace context is not in the log")
         XCTAssertEqual(results[1]["code"] as? String, "INVALID_ARGUMENT", "\(results[1])")
         XCTAssertTrue((results[1]["message"] as? String ?? "").contains("hostname"), "\(results[1])")
         XCTAssertEqual(results[2]["code"] as? String, "INVALID_ARGUMENT", "\(results[2])")
