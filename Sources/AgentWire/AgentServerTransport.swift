@@ -55,7 +55,7 @@ public final class AgentServerTransport: ServerTransport {
         var services: Set<String> = []
         var methods: Set<String> = []
         var serverChannels: [any Channel] = []
-        var connections: [Int: SniffedConnection] = [:]
+        var connections: [Int: TrackedConnection] = [:]
         var nextConnection = 0
         var stopping = false
         var stopSerial: (@Sendable () -> Void)?
@@ -122,12 +122,11 @@ public final class AgentServerTransport: ServerTransport {
         }
         for channel in channels { channel.close(promise: nil) }
         stopSerial?()
-        for connection in connections {
-            connection.beginGracefulShutdown()
+        for tracked in connections {
+            tracked.drain()
             // Long polls may never end on their own; the server must still stop.
-            connection.channel.eventLoop.scheduleTask(in: Self.shutdownGrace) {
-                connection.channel.close(promise: nil)
-            }
+            let channel = tracked.connection.channel
+            channel.eventLoop.scheduleTask(in: Self.shutdownGrace) { channel.close(promise: nil) }
         }
     }
 
@@ -191,19 +190,21 @@ public final class AgentServerTransport: ServerTransport {
     /// Serves one connection once its protocol is known, until it closes.
     private func serve(_ sniffed: EventLoopFuture<SniffedConnection>, _ handler: @escaping RPCStreamHandler) async {
         guard let connection = try? await sniffed.get() else { return }
+        let tracked = TrackedConnection(connection)
         let (id, stopping) = state.withLock { state in
             let id = state.nextConnection
             state.nextConnection += 1
-            state.connections[id] = connection
+            state.connections[id] = tracked
             return (id, state.stopping)
         }
         defer { _ = state.withLock { $0.connections.removeValue(forKey: id) } }
-        if stopping { connection.beginGracefulShutdown() }
+        if stopping { tracked.drain() }
+        let counted = tracked.counting(handler)
         switch connection {
         case let .ttrpc(ttrpc):
-            await TTRPCCodec.serve(ttrpc, handler: handler, logger: logger)
+            await TTRPCCodec.serve(ttrpc, handler: counted, logger: logger)
         case let .grpc(grpc):
-            await GRPCHTTP2Codec.serve(grpc, handler: handler, logger: logger)
+            await GRPCHTTP2Codec.serve(grpc, handler: counted, logger: logger)
         }
     }
 
@@ -261,6 +262,49 @@ public final class AgentServerTransport: ServerTransport {
                 }
                 group.addTask { await self.serve(sniffed, handler) }
             }
+        }
+    }
+}
+
+/// One served connection and its RPCs in flight, so a graceful shutdown asks the codec to close
+/// the connection only once every handler on it returned (its answer written), whatever the
+/// codec's own bookkeeping of streams.
+final class TrackedConnection: Sendable {
+    let connection: SniffedConnection
+    private struct Activity {
+        var inFlight = 0
+        var draining = false
+        var asked = false
+    }
+    private let activity = Mutex(Activity())
+
+    init(_ connection: SniffedConnection) {
+        self.connection = connection
+    }
+
+    /// The server is stopping: close once idle (now, when nothing is in flight).
+    func drain() {
+        let idle = activity.withLock { activity -> Bool in
+            activity.draining = true
+            guard activity.inFlight == 0, !activity.asked else { return false }
+            activity.asked = true
+            return true
+        }
+        if idle { connection.beginGracefulShutdown() }
+    }
+
+    /// `handler`, counting the RPCs it runs on this connection.
+    func counting(_ handler: @escaping RPCStreamHandler) -> RPCStreamHandler {
+        { stream, context in
+            self.activity.withLock { $0.inFlight += 1 }
+            await handler(stream, context)
+            let idle = self.activity.withLock { activity -> Bool in
+                activity.inFlight -= 1
+                guard activity.draining, activity.inFlight == 0, !activity.asked else { return false }
+                activity.asked = true
+                return true
+            }
+            if idle { self.connection.beginGracefulShutdown() }
         }
     }
 }
