@@ -25,11 +25,11 @@ extension AgentService {
             guard request.oci.hasRoot, !request.oci.root.path.isEmpty else {
                 throw ValidationError(field: "oci.root.path", reason: "must not be empty")
             }
-            guard request.devices.isEmpty else {
-                throw RPCError(code: .unimplemented, message: "CreateContainer: devices are not supported by this agent yet")
-            }
-            let spec = OCIConversion.spec(request.oci)
+            var spec = OCIConversion.spec(request.oci)
             try RequestValidation.id(request.execID, field: "exec_id", allowEmpty: true)
+            // Devices first, as upstream: the spec gets guest device numbers; they mount nothing,
+            // so a later failure has nothing of theirs to undo.
+            try await ContainerDeviceRequests.apply(request, to: &spec, logger: logger)
             // Either request may ask for the shared pid namespace (upstream's runtime copies the
             // sandbox's setting into every CreateContainer; a direct client may set only one).
             let sandboxWide = await environment.sandbox.sandboxPidns
@@ -72,6 +72,13 @@ extension AgentService {
             try RequestValidation.id(request.execID, field: "exec_id")
             guard request.hasProcess else { throw ValidationError(field: "process", reason: "is missing") }
             guard !request.process.args.isEmpty else { throw ValidationError(field: "process.args", reason: "must not be empty") }
+            // The init answers to the container id (Go runtime) and to its creation exec_id: an
+            // exec under either name would alias it in Wait/Signal/Read.
+            guard request.execID != request.containerID,
+                ContainerInitExecIDs.engineExecID(containerID: request.containerID, execID: request.execID) == request.execID
+            else {
+                throw ValidationError(field: "exec_id", reason: "'\(request.execID)' names the init process of container \(request.containerID)")
+            }
             let container = try pod.engine.container(request.containerID)
             try await container.exec(execID: request.execID, process: OCIConversion.process(request.process))
             return Google_Protobuf_Empty()

@@ -25,14 +25,14 @@ extension AgentService {
     func readStdout(request: Grpc_ReadStreamRequest, context: ServerContext) async throws -> Grpc_ReadStreamResponse {
         try await serveRPC("ReadStdout", logger: logger) {
             let process = try streamProcess(request.containerID, request.execID)
-            return try await read(process.stdio.stdout, len: request.len)
+            return try await read(process.stdio.stdout, len: request.len, of: process, containerID: request.containerID)
         }
     }
 
     func readStderr(request: Grpc_ReadStreamRequest, context: ServerContext) async throws -> Grpc_ReadStreamResponse {
         try await serveRPC("ReadStderr", logger: logger) {
             let process = try streamProcess(request.containerID, request.execID)
-            return try await read(process.stdio.stderr, len: request.len)
+            return try await read(process.stdio.stderr, len: request.len, of: process, containerID: request.containerID)
         }
     }
 
@@ -65,12 +65,18 @@ extension AgentService {
             ContainerInitExecIDs.engineExecID(containerID: containerID, execID: execID))
     }
 
-    private func read(_ buffer: OutputBuffer, len: UInt32) async throws -> Grpc_ReadStreamResponse {
+    private func read(
+        _ buffer: OutputBuffer, len: UInt32, of process: ContainerProcess, containerID: String
+    ) async throws -> Grpc_ReadStreamResponse {
         guard len > 0 else { throw ValidationError(field: "len", reason: "must be greater than 0") }
         let maxBytes = min(Int(len), Self.maximumReadLength)
         // A read whose caller left (deadline, cancel) must stop waiting, or it would take the
         // next output from the caller after it.
         let data = try await cancellableByRPC { await buffer.read(maxBytes: maxBytes) }
+        if data.isEmpty, !process.execID.isEmpty {
+            // EOF handed out: if the exec was also waited for, its record can go now.
+            try? pod.engine.container(containerID).releaseExecIfDone(process.execID)
+        }
         var response = Grpc_ReadStreamResponse()
         response.data = data
         return response

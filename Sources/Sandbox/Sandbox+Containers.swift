@@ -40,6 +40,9 @@ public final class PodContainers: SandboxContainers {
         var order: [String] = []
         /// CreateSandbox's guest hooks, added to every container created afterwards.
         var guestHooks = GuestHooks()
+        /// Ids whose CreateContainer is under way, so a concurrent duplicate is refused before
+        /// it touches the first one's bundle.
+        var creating: Set<String> = []
     }
 
     let state = Mutex(State())
@@ -84,6 +87,13 @@ public final class PodContainers: SandboxContainers {
 
     /// CreateContainer: pod namespace rules, the bundle directory, then the engine.
     public func create(id: String, spec original: Spec, sandboxPidns: Bool) async throws -> Container {
+        // A live or half-created container's bundle (config.json, rootfs) must not be
+        // overwritten, nor removed by the duplicate's failure path.
+        let claimed = state.withLock { state in
+            engine.containerIDs.contains(id) ? false : state.creating.insert(id).inserted
+        }
+        guard claimed else { throw EngineError(.alreadyExists, "create", container: id, "container id is already in use") }
+        defer { _ = state.withLock { $0.creating.remove(id) } }
         var spec = original
         let bundle = paths.bundles + "/" + id
         let rootfs: String

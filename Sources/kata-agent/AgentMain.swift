@@ -1,3 +1,4 @@
+import CLinuxShim
 import AgentConfig
 import AgentServer
 import ContainerEngine
@@ -60,6 +61,17 @@ enum AgentMain {
         if configuration.devMode {
             InitDuties.allowCoreDumps(logger: logger)
         }
+        if isInit {
+            let switched = kata_initramfs_switch_result()
+            if switched > 0 {
+                logger.info("initramfs root moved into a tmpfs so containers can pivot_root", metadata: ["mode": "\(switched == 1 ? "move" : "chroot")"])
+            } else if switched < 0 {
+                logger.error("cannot move the initramfs root into a tmpfs: containers will fail to pivot_root", metadata: ["errno": "\(-switched)"])
+            }
+        }
+        if let limits = OpenFileLimit.raise() {
+            logger.debug("open file limit raised", metadata: ["from": "\(limits.before.rlim_cur)", "to": "\(limits.after.rlim_cur)"])
+        }
 
         if isInit {
             do {
@@ -81,7 +93,14 @@ enum AgentMain {
         ConsoleAgentHooks.start(configuration: configuration, logSink: logSink, reaper: reaper)
         // ---- end CONSOLE
 
-        let sandbox = SandboxState(environment: .live(logger: Logger(label: "sandbox")))
+        // ---- DEVICES: one uevent listener for the agent's life (after init mounted /sys), and
+        // the block storage drivers that wait on it within agent.hotplug_timeout.
+        let hotplug = UeventHub.startLive(timeout: configuration.hotplugTimeout, logger: Logger(label: "devices"))
+        var sandboxEnvironment = SandboxEnvironment.live(logger: Logger(label: "sandbox"))
+        sandboxEnvironment.hotplugTimeout = configuration.hotplugTimeout
+        sandboxEnvironment.storageDrivers.registerBlockDrivers(locator: DeviceLocator(hub: hotplug))
+        // ---- end DEVICES
+        let sandbox = SandboxState(environment: sandboxEnvironment)
         // ---- ENGINE-CORE: the container side, on the agent's reaper.
         // The sealed copy of the agent binary (CVE-2019-5736) is made at the first container
         // create or exec, not here: copying the whole binary would delay the first served RPC.

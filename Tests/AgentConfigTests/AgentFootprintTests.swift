@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 /// The agent links FoundationEssentials only: full Foundation brings ICU and ~40 MB of its data.
+/// It links no TLS either: its gRPC codec is cleartext HTTP/2 on swift-nio-http2 (issue 10).
 final class AgentFootprintTests: XCTestCase {
     private func agentBinary() throws -> String {
         try builtAgentBinary()
@@ -45,5 +46,29 @@ final class AgentFootprintTests: XCTestCase {
         XCTAssertFalse(try file(agent, contains: Array("icudt".utf8)),
                        "\(agent) contains ICU data: something in the agent imports full Foundation again "
                            + "(use FoundationEssentials; see Package.swift's staticExecutable)")
+    }
+
+    /// Symbol-name fragments of the TLS and certificate stack that grpc-swift-nio-transport's
+    /// server brings (BoringSSL via NIOSSL and via swift-crypto, swift-certificates, swift-asn1):
+    /// C symbols keep their BoringSSL prefix, Swift symbols their mangled module name.
+    static let tlsSymbolFragments: [(library: String, fragment: String)] = [
+        ("NIOSSL's BoringSSL", "CNIOBoringSSL_"),
+        ("swift-crypto's BoringSSL", "CCryptoBoringSSL_"),
+        ("NIOSSL", "$s6NIOSSL"),
+        ("swift-crypto", "$s6Crypto"),
+        ("swift-crypto's _CryptoExtras", "$s13_CryptoExtras"),
+        ("swift-certificates", "$s4X509"),
+        ("swift-asn1", "$s9SwiftASN1"),
+    ]
+
+    func testAgentDoesNotLinkTLSOrCertificateCode() throws {
+        let agent = try agentBinary()
+        var found: [String] = []
+        for (library, fragment) in Self.tlsSymbolFragments {
+            if try file(agent, contains: Array(fragment.utf8)) { found.append("\(library) (\(fragment))") }
+        }
+        XCTAssertEqual(found, [], "\(agent) links TLS/certificate code: \(found.joined(separator: ", ")); "
+            + "something linked into kata-agent depends on GRPCNIOTransportHTTP2Posix, NIOSSL or swift-crypto again "
+            + "(the agent serves gRPC through AgentWire's GRPCHTTP2Codec)")
     }
 }

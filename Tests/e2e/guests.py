@@ -94,6 +94,8 @@ class GuestRecipe:
     with_sh: bool = False                   # busybox as /bin/sh (a debug console shell)
     kind: str = "initrd"                    # initrd | image
     boot_modules: bool = True               # False: no virtio-serial/vsock modules (a failing boot)
+    extra_modules: tuple = ()               # more modules loaded at boot (Debian kernel: disk drivers)
+    extra_files: tuple = ()                 # more (host path, guest path) pairs
     # Uncompressed by default: gzip -9 of a debug-size agent takes a minute to build and
     # seconds to unpack under TCG, for nothing a test checks (the Debian kernel takes any).
     compression: str = os.environ.get("KATA_E2E_INITRD_COMPRESSION", "none")
@@ -109,6 +111,7 @@ def _extra_files(workdir: pathlib.Path, recipe: GuestRecipe) -> list[tuple[pathl
         files.append((stripped(pathlib.Path(agentclient.ctl_binary())), GUEST_CTL))
     if recipe.with_sh:
         files.append((pathlib.Path(BUSYBOX), "/bin/sh"))
+    files += [(pathlib.Path(src), dest) for src, dest in recipe.extra_files]
     return files
 
 
@@ -121,7 +124,7 @@ def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     staging = CACHE / "extra"
     staging.mkdir(parents=True, exist_ok=True)
     extra = _extra_files(staging, recipe)
-    modules = BOOT_MODULES if recipe.boot_modules else []
+    modules = BOOT_MODULES + list(recipe.extra_modules) if recipe.boot_modules else []
     key = _digest(recipe, agent, osb, kernel.version, modules, ON_DEMAND_MODULE,
                   [(p, d) for p, d in extra], PRESTART_HOOK, *[p for p, _ in extra])
     suffix = "cpio" if recipe.kind == "initrd" else "img"

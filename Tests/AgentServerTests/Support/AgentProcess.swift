@@ -53,8 +53,9 @@ final class AgentProcess: @unchecked Sendable {
 
     /// Starts an agent for `testCase` and waits until it serves. `environment` adds to (and
     /// overrides) the inherited environment; `arguments` go to the agent's command line.
+    /// `launcher` runs the agent through another program that execs it (e.g. `ip netns exec <ns>`).
     static func start(
-        for testCase: XCTestCase, environment: [String: String] = [:], arguments: [String] = [],
+        for testCase: XCTestCase, environment: [String: String] = [:], arguments: [String] = [], launcher: [String] = [],
         file: StaticString = #filePath, line: UInt = #line
     ) async throws -> AgentProcess {
         let binary = binaryPath
@@ -62,7 +63,7 @@ final class AgentProcess: @unchecked Sendable {
         guard inProcess || FileManager.default.isExecutableFile(atPath: binary) else {
             throw XCTSkip("kata-agent binary not found at \(binary): run `swift build --product kata-agent` or set KATA_AGENT_BIN")
         }
-        let agent = try AgentProcess(binary: inProcess ? nil : binary, environment: environment, arguments: arguments)
+        let agent = try AgentProcess(binary: inProcess ? nil : binary, environment: environment, arguments: arguments, launcher: launcher)
         // XCTestCase is not Sendable; the teardown block only reads whether the run failed.
         let box = TestCaseBox(testCase)
         testCase.addTeardownBlock {
@@ -78,7 +79,7 @@ final class AgentProcess: @unchecked Sendable {
         return agent
     }
 
-    private init(binary: String?, environment: [String: String], arguments: [String]) throws {
+    private init(binary: String?, environment: [String: String], arguments: [String], launcher: [String] = []) throws {
         // sun_path holds 108 bytes: keep the directory short and under /tmp.
         directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("kata-agent-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -90,8 +91,8 @@ final class AgentProcess: @unchecked Sendable {
         if let binary {
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
+            process.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
+            process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [binary] + arguments
             var env = ProcessInfo.processInfo.environment
             env["KATA_AGENT_SERVER_ADDR"] = "unix://" + socketPath
             env["KATA_AGENT_LOG_LEVEL"] = env["KATA_AGENT_LOG_LEVEL"] ?? "debug"
