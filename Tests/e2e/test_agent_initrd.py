@@ -246,7 +246,9 @@ class TestAgentInitrd:
                 booted.client.call("DestroySandbox", pb.DestroySandboxRequest(), timeout=30)
             except ac.RpcFailed as error:
                 # The guest may power off before the reply makes it out; that is success too.
-                if booted.guest.running:
+                # Over ttrpc the connection can close (UNAVAILABLE) a moment before QEMU exits,
+                # so that answer is judged by the exit below, not by `running` right now.
+                if booted.guest.running and error.code != "UNAVAILABLE":
                     raise
                 print(f"DestroySandbox reply lost to the power-off: {error}")
         assert booted.guest.wait_exit(timeout=30) == 0
