@@ -67,7 +67,7 @@ let package = Package(
             name: "AgentServer",
             dependencies: [
                 "KataProtocols", "AgentConfig", "LinuxKit", "OCISpec", "Cgroups", "ContainerEngine", "Sandbox", "AgentWire",
-                grpcCore, grpcProtobuf, grpcTransport, nioCore, nioPosix, logging,
+                grpcCore, grpcProtobuf, nioCore, nioPosix, logging,
             ]),
         // The wire codecs beneath the handlers: ttrpc and gRPC over HTTP/2 (no TLS), sniffed per connection.
         .target(name: "AgentWire", dependencies: ["LinuxKit", grpcCore, protobuf, nioCore, nioPosix, nioHTTP2, logging]),
