@@ -17,7 +17,7 @@ extension AgentService {
             do throws(SyscallError) {
                 try storage.files.swapOn(node)
             } catch {
-                throw SandboxError(.system, "AddSwap: swapon \(node) (PCI path \(pciPath)): \(error)", errno: (error as? SyscallError)?.errno ?? 0)
+                throw SandboxError(.system, "AddSwap: swapon \(node) (PCI path \(pciPath)): \(error)", errno: error.errno)
             }
             logger.info("swap enabled", metadata: ["device": "\(node)", "pci-path": "\(pciPath)"])
             return Google_Protobuf_Empty()

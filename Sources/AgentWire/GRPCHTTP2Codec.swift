@@ -41,12 +41,17 @@ enum GRPCHTTP2Codec: ConnectionCodec {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             let connectionHandler = NIOLoopBound(GRPCHTTP2ConnectionHandler(logger: logger), eventLoop: channel.eventLoop)
+            // Streams are counted here, not through NIOHTTP2's stream delegate: its streamCreated
+            // fires before the multiplexer has a channel for an inbound stream, so it is never
+            // reported while streamClosed is, and a drain would close streams still running.
             let multiplexer = try sync.configureAsyncHTTP2Pipeline(
-                mode: .server, streamDelegate: GRPCHTTP2StreamCounter(handler: connectionHandler),
-                configuration: http2Configuration()
+                mode: .server, configuration: http2Configuration()
             ) { streamChannel in
                 streamChannel.eventLoop.makeCompletedFuture {
-                    try GRPCHTTP2Stream.configure(streamChannel, limits: limits)
+                    let id = try streamChannel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
+                    connectionHandler.value.streamOpened(id)
+                    streamChannel.closeFuture.whenComplete { _ in connectionHandler.value.streamFinished() }
+                    return try GRPCHTTP2Stream.configure(streamChannel, limits: limits)
                 }
             }
             try sync.addHandler(connectionHandler.value)

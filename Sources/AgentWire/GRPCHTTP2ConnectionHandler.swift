@@ -40,14 +40,16 @@ final class GRPCHTTP2ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    fileprivate func streamCreated(_ id: HTTP2StreamID) {
+    /// A stream channel was set up (on the connection's event loop).
+    func streamOpened(_ id: HTTP2StreamID?) {
         self.openStreams += 1
-        if id > self.lastStreamID {
+        if let id, id > self.lastStreamID {
             self.lastStreamID = id
         }
     }
 
-    fileprivate func streamClosed(_ id: HTTP2StreamID) {
+    /// A stream channel closed: its answer is written or the stream was reset.
+    func streamFinished() {
         self.openStreams -= 1
         if self.draining, self.openStreams <= 0 {
             self.context?.close(promise: nil)
@@ -66,19 +68,5 @@ final class GRPCHTTP2ConnectionHandler: ChannelDuplexHandler {
         if self.openStreams <= 0 {
             context.close(promise: nil)
         }
-    }
-}
-
-/// NIOHTTP2's inline multiplexer reports streams to a delegate, not down the pipeline; this one
-/// forwards to the connection handler (both live on the connection's event loop).
-struct GRPCHTTP2StreamCounter: NIOHTTP2StreamDelegate {
-    let handler: NIOLoopBound<GRPCHTTP2ConnectionHandler>
-
-    func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
-        self.handler.value.streamCreated(id)
-    }
-
-    func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
-        self.handler.value.streamClosed(id)
     }
 }

@@ -101,8 +101,8 @@ enum GoTTRPCClient {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let outPath = directory.appendingPathComponent("stdout"), errPath = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: outPath.path, contents: nil)
-        FileManager.default.createFile(atPath: errPath.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath.path, contents: nil)
         let out = try FileHandle(forWritingTo: outPath), err = try FileHandle(forWritingTo: errPath)
         defer { try? out.close(); try? err.close() }
         let process = Process()
