@@ -36,10 +36,12 @@ extension CreateSandboxRequest {
 
 extension StorageRequest {
     /// One protobuf Storage as plain values; shared with the container group (CreateContainer's storages).
+    /// The mount point loses its trailing '/', so "/x/" and "/x" share one reference count.
     init(_ message: Grpc_Storage) {
         self.init(
             driver: message.driver, driverOptions: message.driverOptions, source: message.source,
-            fsType: message.fstype, options: message.options, mountPoint: message.mountPoint,
+            fsType: message.fstype, options: message.options,
+            mountPoint: RequestValidation.withoutTrailingSlash(message.mountPoint),
             fsGroup: message.hasFsGroup
                 ? FSGroup(groupID: message.fsGroup.groupID,
                           changePolicy: message.fsGroup.groupChangePolicy == .onRootMismatch ? .onRootMismatch : .always)

@@ -38,8 +38,12 @@ public enum RequestValidation {
     }
 
     /// An absolute, clean path: starts with '/', no NUL, no empty, '.' or '..' components (so no
-    /// '//', '/./', '/../'), no trailing '/' except for "/" itself. `allowEmpty` for optional fields.
-    public static func absolutePath(_ value: String, field: String, allowEmpty: Bool = false) throws(ValidationError) {
+    /// '//', '/./', '/../'), no trailing '/' except for "/" itself unless `allowTrailingSlash`
+    /// (the runtimes send directory mount points such as ".../shared/containers/").
+    /// `allowEmpty` for optional fields.
+    public static func absolutePath(
+        _ value: String, field: String, allowEmpty: Bool = false, allowTrailingSlash: Bool = false
+    ) throws(ValidationError) {
         if value.isEmpty {
             if allowEmpty { return }
             throw ValidationError(field: field, reason: "must not be empty")
@@ -50,8 +54,11 @@ public enum RequestValidation {
         }
         guard value.hasPrefix("/") else { throw ValidationError(field: field, reason: "'\(value)' is not absolute") }
         if value == "/" { return }
-        guard !value.hasSuffix("/") else { throw ValidationError(field: field, reason: "'\(value)' has a trailing '/'") }
-        for component in value.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst() {
+        guard allowTrailingSlash || !value.hasSuffix("/") else {
+            throw ValidationError(field: field, reason: "'\(value)' has a trailing '/'")
+        }
+        let checked = allowTrailingSlash ? withoutTrailingSlash(value) : value
+        for component in checked.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst() {
             if component.isEmpty {
                 throw ValidationError(field: field, reason: "'\(value)' contains '//'")
             }
@@ -59,6 +66,12 @@ public enum RequestValidation {
                 throw ValidationError(field: field, reason: "'\(value)' contains a '\(String(decoding: component, as: UTF8.self))' component")
             }
         }
+    }
+
+    /// `value` without one trailing '/' ("/" stays "/"): the form a mount point is keyed by.
+    public static func withoutTrailingSlash(_ value: String) -> String {
+        guard value.count > 1, value.hasSuffix("/") else { return value }
+        return String(value.dropLast())
     }
 
     /// A plain string that ends up in the kernel or a file: bounded, no NUL.

@@ -58,11 +58,11 @@ extension RequestValidation {
         }
     }
 
-    /// A Storage: a driver name, a clean absolute mount point, NUL-free source/fstype/options.
+    /// A Storage: a driver name, a clean absolute mount point (a trailing '/' allowed, as runtimes send it), NUL-free source/fstype/options.
     /// Whether the driver is supported is the domain's call (it names the driver when it is not).
     static func storage(_ storage: Grpc_Storage, field: String) throws(ValidationError) {
         try text(storage.driver, field: field + ".driver", maximumLength: 64, allowEmpty: false)
-        try absolutePath(storage.mountPoint, field: field + ".mount_point")
+        try absolutePath(storage.mountPoint, field: field + ".mount_point", allowTrailingSlash: true)
         try text(storage.source, field: field + ".source", maximumLength: 4096)
         try text(storage.fstype, field: field + ".fstype", maximumLength: 64)
         for (index, option) in storage.options.enumerated() {

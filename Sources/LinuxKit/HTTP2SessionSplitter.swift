@@ -16,8 +16,8 @@ public typealias HTTP2SessionSplitter = SerialSessionSplitter
 /// After the host was seen gone (`reset()`), or when a frame header cannot be one the server
 /// accepts, the splitter is out of sync and scans for a session start, discarding what
 /// precedes it: a preface, or a ttrpc request header on stream 1 (`00 xx xx xx 00 00 00 01 01`).
-/// An HTTP/2 session followed by a ttrpc client is found by the host's hang-up only: a ttrpc
-/// header at an HTTP/2 frame boundary is also a plausible HTTP/2 frame.
+/// - in an HTTP/2 session, a ttrpc request header on stream 1 whose HTTP/2 reading is a frame
+///   of an undefined type (see `isTTRPCStartInHTTP2`).
 public struct SerialSessionSplitter: Sendable {
     /// What `feed` found, in stream order.
     public enum Event: Sendable, Equatable {
@@ -160,6 +160,11 @@ public struct SerialSessionSplitter: Sendable {
                     held = Array(data[index...])
                     break scan
                 }
+                if Self.isTTRPCStartInHTTP2(data, at: index) {
+                    synced = .ttrpc
+                    ttrpcStartPending = true
+                    continue
+                }
                 let length = Int(data[index]) << 16 | Int(data[index + 1]) << 8 | Int(data[index + 2])
                 if length > maxFrameSize {
                     synced = nil
@@ -203,6 +208,17 @@ public struct SerialSessionSplitter: Sendable {
             if let byte = expected[offset], data[start + offset] != byte { return false }
         }
         return true
+    }
+
+    /// True when the HTTP/2 frame header at `start` is a ttrpc client's first request header.
+    /// Read as HTTP/2, that header is a frame on stream 257 with no flags whose type is the low
+    /// byte of the ttrpc length. When that byte is a type RFC 9113 does not define (above 9, as
+    /// for every request under 256 bytes that names a service and a method), no gRPC client
+    /// sent it, so at a frame boundary it is the next host's ttrpc connection; otherwise only
+    /// the host's hang-up tells.
+    static func isTTRPCStartInHTTP2(_ data: [UInt8], at start: Int) -> Bool {
+        guard data.count - start >= frameHeaderSize, mayStartTTRPC(data, at: start, count: frameHeaderSize) else { return false }
+        return data[start + 3] > 0x09
     }
 
     /// The first index at or after `from` where a ttrpc request header on stream 1 starts

@@ -65,6 +65,17 @@ final class RequestValidationTests: XCTestCase {
         XCTAssertNoThrow(try RequestValidation.absolutePath("", field: "guest_hook_path", allowEmpty: true))
     }
 
+    func testStorageMountPointsMayEndInASlashAndAreKeyedWithoutIt() {
+        // The Go runtime's first storage: virtio-fs at ".../shared/containers/".
+        let shared = "/run/kata-containers/shared/containers/"
+        XCTAssertNoThrow(try RequestValidation.absolutePath(shared, field: "mount_point", allowTrailingSlash: true))
+        XCTAssertEqual(RequestValidation.withoutTrailingSlash(shared), "/run/kata-containers/shared/containers")
+        XCTAssertEqual(RequestValidation.withoutTrailingSlash("/"), "/")
+        for bad in ["/run//", "/run/../", "/run/x//"] {
+            XCTAssertThrowsError(try RequestValidation.absolutePath(bad, field: "mount_point", allowTrailingSlash: true), bad)
+        }
+    }
+
     func testText() {
         XCTAssertNoThrow(try RequestValidation.text("host", field: "hostname", maximumLength: 64))
         XCTAssertThrowsError(try RequestValidation.text(String(repeating: "h", count: 65), field: "hostname", maximumLength: 64))

@@ -166,6 +166,23 @@ final class SerialSessionSplitterTTRPCTests: XCTestCase {
         XCTAssertEqual(split(ttrpc, chunk: 4, splitter: &splitter), [.newSession, .bytes(ttrpc)])
     }
 
+    func testATTRPCClientFollowingHTTP2WithoutAHangupIsANewSession() {
+        let http2 = HTTP2Bytes.connection("one")
+        let ttrpc = TTRPCBytes.connection("a ttrpc request naming its service")
+        for chunk in [1, 4, 9, 10, 1000] {
+            var splitter = SerialSessionSplitter()
+            XCTAssertEqual(
+                split(http2 + ttrpc, chunk: chunk, splitter: &splitter),
+                [.newSession, .bytes(http2), .newSession, .bytes(ttrpc)], "chunk \(chunk)")
+            XCTAssertEqual(splitter.currentProtocol, .ttrpc)
+        }
+        // A defined HTTP/2 frame type on stream 257 (a ttrpc length whose low byte is <= 9) stays
+        // the HTTP/2 session's: only a hang-up could tell.
+        let headers: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 1, 1]
+        var splitter = SerialSessionSplitter()
+        XCTAssertEqual(split(http2 + headers, chunk: 1000, splitter: &splitter), [.newSession, .bytes(http2 + headers)])
+    }
+
     func testAnUnframeableTTRPCHeaderMeansLostSync() {
         let one = TTRPCBytes.connection("one")
         // A host that left mid-frame: the next client's bytes complete a header announcing > 16 MiB.

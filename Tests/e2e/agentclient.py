@@ -23,6 +23,7 @@ import hashlib
 import importlib
 import os
 import pathlib
+import re
 import select
 import socket
 import struct
@@ -138,7 +139,10 @@ class CtlClient:
         except subprocess.TimeoutExpired:
             raise RpcFailed(rpc, "DEADLINE_EXCEEDED", f"kata-agent-ctl ran over {timeout}s") from None
         if proc.returncode != 0:
-            raise RpcFailed(rpc, f"exit {proc.returncode}", (proc.stderr or proc.stdout).strip())
+            message = (proc.stderr or proc.stdout).strip()
+            # kata-agent-ctl names the status: "kata-agent-ctl: RPC failed: CODE: details".
+            status = re.search(r" failed: ([A-Z_]+): ", message)
+            raise RpcFailed(rpc, status.group(1) if status else f"exit {proc.returncode}", message)
         reply = response_type(rpc)()
         text = proc.stdout.strip()
         if text:
