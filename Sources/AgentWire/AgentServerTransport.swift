@@ -230,6 +230,9 @@ public final class AgentServerTransport: ServerTransport {
                 }
                 return relayEnd
             },
+            // The answer to the RPC that stopped the server (DestroySandbox) must still reach
+            // the host: the bridge relays until the session's connection has drained.
+            stopDrainTimeout: Double(Self.shutdownGrace.nanoseconds) / 1e9 + 1,
             logger: logger)
         let stopped = state.withLock { state in
             state.stopSerial = {
@@ -242,7 +245,8 @@ public final class AgentServerTransport: ServerTransport {
             bridge.stop()
             continuation.finish()
         }
-        bridge.start()
+        let (bridgeEnded, bridgeEndedContinuation) = AsyncStream<Never>.makeStream()
+        bridge.start(whenStopped: { bridgeEndedContinuation.finish() })
         listening.succeed("\(listener) (\(port.path))")
         let limits = self.limits
         let logger = self.logger
@@ -263,6 +267,8 @@ public final class AgentServerTransport: ServerTransport {
                 group.addTask { await self.serve(sniffed, handler) }
             }
         }
+        // Until the bridge has written the last answers to the port (the agent may power off next).
+        for await _ in bridgeEnded {}
     }
 }
 

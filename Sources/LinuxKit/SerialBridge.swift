@@ -59,6 +59,9 @@ public final class SerialBridge: Sendable {
     let logger: Logger
     let stopSignal: ConsoleWakeup
     let onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)?
+    /// How long `stop()` lets the current session's server finish: its last bytes (the answer
+    /// to the RPC that stopped the agent) still reach the host until it closes or this passes.
+    let stopDrainTimeout: Double
 
     /// - Parameters:
     ///   - backendPath: a unix socket the server listens on ('@name' for abstract), for tests.
@@ -77,27 +80,30 @@ public final class SerialBridge: Sendable {
             openSession: { () throws(SyscallError) -> Int32 in
                 try Self.connectBackend(path: backendPath, timeout: backendTimeout, stop: stopSignal)
             },
-            maxFrameSize: maxFrameSize, logger: logger, onSessionEnd: onSessionEnd)
+            maxFrameSize: maxFrameSize, stopDrainTimeout: 0, logger: logger, onSessionEnd: onSessionEnd)
     }
 
     /// - Parameters:
     ///   - openSession: gives each session's connection to the server (e.g. one end of a
     ///     socketpair whose other end the server adopts) and returns the relay's end.
     ///   - maxFrameSize: the server's HTTP/2 SETTINGS_MAX_FRAME_SIZE (see SerialSessionSplitter).
+    ///   - stopDrainTimeout: after `stop()`, how long the session's server may still write
+    ///     before it closes (0: the session ends at once).
     public convenience init(
         port: any SerialStreamPort, openSession: @escaping SessionOpener, maxFrameSize: Int = (1 << 24) - 1,
-        logger: Logger, onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)? = nil
+        stopDrainTimeout: Double = 0, logger: Logger, onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)? = nil
     ) throws(SyscallError) {
         try self.init(
             port: port, backendName: "server session", stopSignal: try ConsoleWakeup(), openSession: openSession,
-            maxFrameSize: maxFrameSize, logger: logger, onSessionEnd: onSessionEnd)
+            maxFrameSize: maxFrameSize, stopDrainTimeout: stopDrainTimeout, logger: logger, onSessionEnd: onSessionEnd)
     }
 
     init(
         port: any SerialStreamPort, backendName: String, stopSignal: ConsoleWakeup, openSession: @escaping SessionOpener,
-        maxFrameSize: Int, logger: Logger, onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)?
+        maxFrameSize: Int, stopDrainTimeout: Double, logger: Logger, onSessionEnd: (@Sendable (Int, SessionEnd) -> Void)?
     ) throws(SyscallError) {
         self.port = port
+        self.stopDrainTimeout = stopDrainTimeout
         self.backendName = backendName
         self.openSession = openSession
         self.maxFrameSize = maxFrameSize
@@ -123,14 +129,16 @@ public final class SerialBridge: Sendable {
         return (fds[0], fds[1])
     }
 
-    /// Runs the relay on a background thread; returns at once.
-    public func start() {
+    /// Runs the relay on a background thread; returns at once. `whenStopped` runs on that
+    /// thread once the relay has ended (the last bytes written, the port closed).
+    public func start(whenStopped: @escaping @Sendable () -> Void = {}) {
         BackgroundThread.start(name: "serial-bridge") { [self] in
             run()
+            whenStopped()
         }
     }
 
-    /// Ends the current session and the relay.
+    /// Ends the relay: the current session first drains for up to `stopDrainTimeout`.
     public func stop() {
         stopSignal.raise()
     }
@@ -156,6 +164,7 @@ public final class SerialBridge: Sendable {
             }
             guard relay.serveHost() else { break }
         }
+        relay.drain(for: stopDrainTimeout)
         relay.endSession(.stopped)
         logger.info("serial transport stopped", metadata: ["port": "\(port.name)"])
     }
@@ -302,6 +311,43 @@ struct SerialRelay {
             // session's (its number may already be reused by the new one).
             if fds.count > 2, session == polledSession, let backend, fds[2].revents != 0 {
                 pumpBackend(backend, Int32(fds[2].revents))
+            }
+        }
+    }
+
+    /// After stop: relays what the session's server still writes to the host (nothing more
+    /// from the host) until the server closes and all of it is written, the host is gone, or
+    /// `seconds` pass.
+    mutating func drain(for seconds: Double) {
+        guard seconds > 0 else { return }
+        let deadline = ConsoleClock.now() + seconds
+        while backend != nil || !toPort.isEmpty {
+            let remaining = deadline - ConsoleClock.now()
+            guard remaining > 0 else {
+                bridge.logger.warning("serial transport stopped before the session's server finished",
+                                      metadata: ["session": "\(session)", "undelivered-bytes": "\(toPort.count)"])
+                return
+            }
+            var fds = [pollfd(fd: port, events: Int16(toPort.isEmpty ? 0 : POLLOUT), revents: 0)]
+            if let backend { fds.append(pollfd(fd: backend, events: Int16(toPort.count < queueLimit ? POLLIN : 0), revents: 0)) }
+            let timeout = Int32(min(remaining * 1000, 1000).rounded(.up))
+            let ready = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), timeout) }
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            let portReady = Int32(fds[0].revents)
+            if portReady & POLLOUT != 0 {
+                switch toPort.write(to: port) {
+                case .bytes: break
+                case .wouldBlock: if portReady & (POLLHUP | POLLERR) != 0 { return }
+                case .endOfStream, .failed: return
+                }
+            } else if portReady & (POLLHUP | POLLERR) != 0 {
+                return  // no host to deliver to
+            }
+            if fds.count > 1, let backend, fds[1].revents != 0 {
+                pumpBackend(backend, Int32(fds[1].revents))
             }
         }
     }

@@ -139,6 +139,34 @@ final class SerialBridgeTests: XCTestCase {
         XCTAssertEqual(sessions.take(), .serverClosed)
     }
 
+    func testStopLetsTheSessionsServerFinishItsAnswer() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        let serverEnd = ConsoleMailbox<Int32>()
+        let sessions = ConsoleMailbox<SerialBridge.SessionEnd>()
+        let stopped = ConsoleMailbox<Bool>()
+        let bridge = try SerialBridge(
+            port: rig.port,
+            openSession: { () throws(SyscallError) -> Int32 in
+                let (relayEnd, server) = try SerialBridge.sessionSocketPair()
+                serverEnd.put(server)
+                return relayEnd
+            },
+            stopDrainTimeout: 20, logger: ConsoleTestSupport.logger, onSessionEnd: { _, why in sessions.put(why) })
+        bridge.start(whenStopped: { stopped.put(true) })
+        ConsoleIO.writeAll(rig.pty.master, HTTP2Bytes.connection("destroy"))
+        guard let server = serverEnd.take() else { return XCTFail("no session opened") }
+        defer { close(server) }
+        XCTAssertTrue(ConsoleTestSupport.read(server) { $0.contains("destroy") }.text.contains("destroy"))
+        // The server is still answering the RPC that stops the agent when the bridge is told to stop.
+        bridge.stop()
+        XCTAssertTrue(ConsoleIO.writeAll(server, Array("answer".utf8)))
+        close(server)
+        XCTAssertEqual(ConsoleTestSupport.read(rig.pty.master) { $0 == "answer" }.text, "answer")
+        XCTAssertEqual(stopped.take(), true)
+        XCTAssertEqual(sessions.take(), .serverClosed)
+    }
+
     func testUnreachableBackendIsReportedAndTheBridgeKeepsServing() throws {
         let rig = try Rig()
         defer { rig.close() }

@@ -64,6 +64,22 @@ def _digest(*parts: object) -> str:
     return h.hexdigest()[:16]
 
 
+def static_probe(source: pathlib.Path) -> pathlib.Path:
+    """A probe program (Tests/e2e/probes/*.c) built static with the host's gcc, cached by its
+    source, to run inside a guest's containers (whose busybox lacks what the probe does)."""
+    import pytest
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip(f"gcc is needed to build the static probe {source.name}")
+    out = CACHE / "probes" / f"{source.stem}-{_digest(source)}"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        subprocess.run([gcc, "-static", "-O2", "-o", str(tmp), str(source)], check=True)
+        tmp.rename(out)
+    return out
+
+
 def stripped(binary: pathlib.Path) -> pathlib.Path:
     """A stripped copy of a (debug, static, 100+ MB) executable: TCG guests unpack the initrd
     byte by byte, so size is boot time."""

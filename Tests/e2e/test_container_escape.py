@@ -12,10 +12,6 @@ The probe (probes/chroot_escape.c, built static here) lists the root it reached.
 from __future__ import annotations
 
 import pathlib
-import shutil
-import subprocess
-
-import pytest
 
 import guests
 import scenario as sc
@@ -27,22 +23,9 @@ PROBE_SOURCE = HERE / "probes" / "chroot_escape.c"
 PROBE_IN_CONTAINER = "/bin/chroot-escape"
 
 
-def _probe_binary() -> pathlib.Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is needed to build the static escape probe")
-    out = guests.CACHE / "probes" / f"chroot-escape-{guests._digest(PROBE_SOURCE)}"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        subprocess.run([gcc, "-static", "-O2", "-o", str(tmp), str(PROBE_SOURCE)], check=True)
-        tmp.rename(out)
-    return out
-
-
 def test_chroot_escape_from_a_container_finds_no_guest_root(kernel, tmp_path):
     require_root("QEMU guests and initrd device nodes")
-    probe = _probe_binary()
+    probe = guests.static_probe(PROBE_SOURCE)
     recipe = guests.GuestRecipe("minimal", extra_files=((str(probe), guests.CONTAINER_ROOTFS + PROBE_IN_CONTAINER),))
     initrd = guests.build(recipe, kernel)
     guest, client, _ = guests.boot_agent(guests.initrd_spec(kernel, initrd, "escape"), tmp_path, "ttrpc")

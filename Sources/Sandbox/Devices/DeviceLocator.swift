@@ -1,3 +1,4 @@
+import Glibc
 import LinuxKit
 
 /// Finds hot-plugged devices by what the runtime knows of them (a PCI path, a SCSI address,
@@ -20,7 +21,8 @@ public struct DeviceLocator: Sendable {
         let what = "virtio-blk disk at PCI path \(text) (\(devpath)/virtio*/block/*)"
         return try await hub.wait(for: .virtioBlock(under: devpath, what: what), timeout: timeout, fastPath: {
             for entry in (Sysfs.list(sysfs + devpath) ?? []).sorted() where Self.isVirtioEntry(entry) {
-                if let name = Sysfs.list(sysfs + devpath + "/" + entry + "/block")?.sorted().first(where: { DeviceName.isPlain($0) }) {
+                if let name = Sysfs.list(sysfs + devpath + "/" + entry + "/block")?.sorted().first(where: { DeviceName.isPlain($0) }),
+                   Self.blockNodeIsLive(paths.node(name)) {
                     return paths.node(name)
                 }
             }
@@ -34,7 +36,7 @@ public struct DeviceLocator: Sendable {
         let paths = self.paths
         let path = paths.node(name)
         return try await hub.wait(for: .blockNamed(name, what: "virtio-mmio disk \(node) (…/block/\(name))"), timeout: timeout,
-                                  fastPath: { Sysfs.exists(path) ? path : nil }, extract: { _ in path })
+                                  fastPath: { Sysfs.exists(path) && Self.blockNodeIsLive(path) ? path : nil }, extract: { _ in path })
     }
 
     /// The SCSI disk at "<id>:<lun>": asks every SCSI host to scan that target first (the
@@ -48,7 +50,8 @@ public struct DeviceLocator: Sendable {
         let present: @Sendable () -> String? = {
             for device in (Sysfs.list(sysfs + "/bus/scsi/devices") ?? []).sorted()
             where SCSIAddress.component(device, isTarget: address.id, lun: address.lun) {
-                if let name = Sysfs.list(sysfs + "/bus/scsi/devices/" + device + "/block")?.sorted().first(where: { DeviceName.isPlain($0) }) {
+                if let name = Sysfs.list(sysfs + "/bus/scsi/devices/" + device + "/block")?.sorted().first(where: { DeviceName.isPlain($0) }),
+                   Self.blockNodeIsLive(paths.node(name)) {
                     return paths.node(name)
                 }
             }
@@ -68,7 +71,7 @@ public struct DeviceLocator: Sendable {
         let path = paths.node(name)
         let sysfs = paths.sysfs
         return try await hub.wait(for: .pmem(name, what: "NVDIMM device \(node) (/devices/LNXSYSTM…/block/\(name))"), timeout: timeout,
-                                  fastPath: { Sysfs.exists(sysfs + "/class/block/" + name) && Sysfs.exists(path) ? path : nil },
+                                  fastPath: { Sysfs.exists(sysfs + "/class/block/" + name) && Sysfs.exists(path) && Self.blockNodeIsLive(path) ? path : nil },
                                   extract: { _ in path })
     }
 
@@ -151,6 +154,18 @@ public struct DeviceLocator: Sendable {
         if failures.count == hosts.count {
             throw SandboxError(.system, "SCSI disk \(address): scan failed on every host: \(failures.joined(separator: "; "))")
         }
+    }
+
+    /// False while the kernel is still adding the disk: its sysfs entry and /dev node exist
+    /// from the start of add_disk, but opening it fails with ENXIO until the block device is
+    /// registered, a moment before the add uevent (which the wait then catches).
+    static func blockNodeIsLive(_ node: String) -> Bool {
+        let fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        if fd >= 0 {
+            close(fd)
+            return true
+        }
+        return errno != ENXIO
     }
 
     static func isVirtioEntry(_ name: String) -> Bool {
