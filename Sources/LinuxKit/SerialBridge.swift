@@ -414,8 +414,20 @@ struct SerialRelay {
             switch toBackend.write(to: fd) {
             case .bytes, .wouldBlock: break
             case .endOfStream, .failed:
+                // The server closed after its last words, which may have arrived since the
+                // poll: they are all in the socket now; keep them for the host.
+                readRemaining(fd)
                 serverClosed()
             }
+        }
+    }
+
+    /// Everything the server end already wrote, up to end of stream.
+    private mutating func readRemaining(_ fd: Int32) {
+        while true {
+            let result = scratch.withUnsafeMutableBytes { ConsoleIO.read(fd, into: $0) }
+            guard case let .bytes(n) = result else { return }
+            toPort.append(Array(scratch[0..<n]))
         }
     }
 
