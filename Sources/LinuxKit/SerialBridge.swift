@@ -233,6 +233,13 @@ struct SerialRelay {
     var scratch = [UInt8](repeating: 0, count: 64 * 1024)
     /// Past this many queued bytes the relay stops reading the side that fills the queue.
     let queueLimit = 1 << 20
+    /// Host connections the splitter found to have ended (a new session began in their
+    /// bytes) before the port reported their hang-up. virtio-serial sends connect and
+    /// disconnect notices on a control queue, unordered with the data: a hang-up seen after
+    /// such a session start may be the previous connection's, arriving late.
+    var unobservedCloses = 0
+    /// True until a session starts after the relay began or the host was last seen gone.
+    var awaitingFirstSession = true
 
     init(bridge: SerialBridge, port: Int32) {
         self.bridge = bridge
@@ -257,6 +264,8 @@ struct SerialRelay {
     mutating func startSession() {
         endSession(.hostReconnected)
         toPort.clear()
+        if !awaitingFirstSession { unobservedCloses += 1 }
+        awaitingFirstSession = false
         session += 1
         do {
             backend = try bridge.openSession()
@@ -269,11 +278,20 @@ struct SerialRelay {
         }
     }
 
-    /// The host went away: whatever the port carries next is a new connection's.
+    /// The host went away: whatever the port carries next is a new connection's. Unless the
+    /// notice is a late one for a connection whose end the splitter already found: then the
+    /// current session is the new host's, and it goes on once the port shows it connected.
     mutating func hostGone() {
+        if unobservedCloses > 0 {
+            unobservedCloses -= 1
+            bridge.logger.debug("serial transport: late hang-up notice of an earlier host connection",
+                                metadata: ["session": "\(session)"])
+            return
+        }
         endSession(.hostClosed)
         splitter.reset()
         toPort.clear()
+        awaitingFirstSession = true
     }
 
     /// Relays while this host is connected. False when the bridge must stop.

@@ -167,6 +167,38 @@ final class SerialBridgeTests: XCTestCase {
         XCTAssertEqual(sessions.take(), .serverClosed)
     }
 
+    func testALateHangupNoticeOfAnEarlierConnectionKeepsTheNewSession() throws {
+        let rig = try Rig()
+        defer { rig.close() }
+        let sessions = ConsoleMailbox<SerialBridge.SessionEnd>()
+        let bridge = try SerialBridge(
+            port: rig.port,
+            openSession: { () throws(SyscallError) -> Int32 in
+                let (relayEnd, server) = try SerialBridge.sessionSocketPair()
+                close(server)
+                return relayEnd
+            },
+            logger: ConsoleTestSupport.logger, onSessionEnd: { _, why in sessions.put(why) })
+        var relay = SerialRelay(bridge: bridge, port: rig.pty.slave)
+        // Connection 1, then connection 2 found by its bytes (no hang-up seen in between).
+        relay.startSession()
+        relay.startSession()
+        XCTAssertEqual(sessions.take(), .hostReconnected)
+        // The port now reports connection 1's hang-up: connection 2's session stays.
+        relay.hostGone()
+        XCTAssertNotNil(relay.backend, "a late notice ended the new host's session")
+        // Connection 2's own hang-up ends it.
+        relay.hostGone()
+        XCTAssertNil(relay.backend)
+        XCTAssertEqual(sessions.take(), .hostClosed)
+        // After a hang-up that was seen, the next host's first session owes no notice.
+        relay.startSession()
+        relay.hostGone()
+        XCTAssertNil(relay.backend)
+        XCTAssertEqual(sessions.take(), .hostClosed)
+        relay.endSession(.stopped)
+    }
+
     func testUnreachableBackendIsReportedAndTheBridgeKeepsServing() throws {
         let rig = try Rig()
         defer { rig.close() }
