@@ -5,6 +5,11 @@
 #
 # See osbuilder/kernel/README.md. `make kernel-build` runs `cached`.
 set -o errexit -o nounset -o pipefail
+# Run from a sub-make (make test -> make e2e -> here), the caller's MAKEFLAGS carry -w: the
+# kernel's make would print "Entering directory" into output this script reads (the kernel
+# release, so every installed path), and its jobserver would govern -j. The kernel build is
+# its own top-level make.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 
 script_name=$(basename "${BASH_SOURCE[0]}")
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -325,7 +330,7 @@ install_kernel() {
 	[ -f "$kernel_path/vmlinux" ] || die "$kernel_path has no vmlinux: run $script_name build"
 	local cv sfx release vmlinux vmlinuz
 	cv=$(config_version); sfx=$(suffix)
-	release=$(make -s -C "$kernel_path" ARCH=x86_64 kernelrelease)
+	release=$(make -s --no-print-directory -C "$kernel_path" ARCH=x86_64 kernelrelease)
 	vmlinux="vmlinux-$full_version-$cv$sfx"
 	vmlinuz="vmlinuz-$full_version-$cv$sfx"
 	mkdir -p "$dest"
