@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 
 import report  # noqa: E402
 from benchlib import Figure, Skipped  # noqa: E402
-from suites import agent_binary, agent_rpc, boot, containers, network, osbuilder  # noqa: E402
+from suites import agent_binary, agent_rpc, boot, containers, network, osbuilder, storage  # noqa: E402
 
 SUITES = [
     ("containers", containers.run),   # 1-4: run, exec, stdout, many containers
@@ -33,6 +33,7 @@ SUITES = [
     ("osbuilder", osbuilder.run),     # 7: image and initrd sizes and build times
     ("boot", boot.run),               # 8: kernel start to agent ready
     ("network", network.run),         # 9: UpdateInterface + UpdateRoutes vs ip commands
+    ("storage", storage.run),         # 10: CreateContainer with virtio-fs and hot-plugged rootfs
 ]
 
 
