@@ -371,10 +371,13 @@ cached_kernel() {
 	flock 8
 	if [ -f "$dest/.complete" ]; then echo "$dest"; return 0; fi
 	force_config=true
-	setup_kernel
-	build_kernel
-	rm -rf "$dest.tmp"
-	install_kernel "$dest.tmp"
+	# stdout is the cached directory alone (callers read it); the build's own output goes to stderr.
+	{
+		setup_kernel
+		build_kernel
+		rm -rf "$dest.tmp"
+		install_kernel "$dest.tmp"
+	} >&2
 	echo "$key" >"$dest.tmp/.complete"
 	rm -rf "$dest" && mv "$dest.tmp" "$dest"
 	echo "$dest"
