@@ -41,9 +41,9 @@ enum GRPCHTTP2Codec: ConnectionCodec {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             let connectionHandler = NIOLoopBound(GRPCHTTP2ConnectionHandler(logger: logger), eventLoop: channel.eventLoop)
-            // Streams are counted here, not through NIOHTTP2's stream delegate: its streamCreated
-            // fires before the multiplexer has a channel for an inbound stream, so it is never
-            // reported while streamClosed is, and a drain would close streams still running.
+            // Streams are counted here, not through NIOHTTP2's stream delegate: with the inline
+            // multiplexer its streamCreated was never called for inbound streams while
+            // streamClosed was, so the count went negative and a drain closed streams still running.
             let multiplexer = try sync.configureAsyncHTTP2Pipeline(
                 mode: .server, configuration: http2Configuration()
             ) { streamChannel in

@@ -12,12 +12,12 @@ public typealias HTTP2SessionSplitter = SerialSessionSplitter
 /// boundary, the next bytes are
 /// - an HTTP/2 client connection preface (every HTTP/2 client opens with it), or
 /// - in a ttrpc session, a request whose stream id does not increase (a new ttrpc client
-///   starts again at stream 1; the server would refuse a reused id anyway).
+///   starts again at stream 1; the server would refuse a reused id anyway), or
+/// - in an HTTP/2 session, a ttrpc request header on stream 1 whose HTTP/2 reading is a frame
+///   of an undefined type (see `isTTRPCStartInHTTP2`).
 /// After the host was seen gone (`reset()`), or when a frame header cannot be one the server
 /// accepts, the splitter is out of sync and scans for a session start, discarding what
 /// precedes it: a preface, or a ttrpc request header on stream 1 (`00 xx xx xx 00 00 00 01 01`).
-/// - in an HTTP/2 session, a ttrpc request header on stream 1 whose HTTP/2 reading is a frame
-///   of an undefined type (see `isTTRPCStartInHTTP2`).
 public struct SerialSessionSplitter: Sendable {
     /// What `feed` found, in stream order.
     public enum Event: Sendable, Equatable {
