@@ -1,3 +1,4 @@
+import AgentWire
 import ContainerEngine
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -72,7 +73,16 @@ extension AgentService {
         let maxBytes = min(Int(len), Self.maximumReadLength)
         // A read whose caller left (deadline, cancel) must stop waiting, or it would take the
         // next output from the caller after it.
-        let data = try await cancellableByRPC { await buffer.read(maxBytes: maxBytes) }
+        let loan = try await cancellableByRPC { await buffer.lend(maxBytes: maxBytes) }
+        if let delivery = WireDelivery.current {
+            // The bytes leave the buffer only once the answer carrying them was written: a
+            // caller that left while it was being answered (a shim killed mid-read) leaves them
+            // to the next reader instead of taking them with it.
+            delivery.onOutcome { delivered in buffer.settle(loan, delivered: delivered) }
+        } else {
+            buffer.settle(loan, delivered: true)
+        }
+        let data = loan.data
         if data.isEmpty, !process.execID.isEmpty {
             // EOF handed out: if the exec was also waited for, its record can go now.
             try? pod.engine.container(containerID).releaseExecIfDone(process.execID)

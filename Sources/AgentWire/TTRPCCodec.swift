@@ -58,6 +58,7 @@ enum TTRPCCodec: ConnectionCodec {
     ) async {
         let request = call.request
         let id = call.streamID
+        let delivery = WireDelivery()
         await withServerContextRPCCancellationHandle { cancellation in
             connection.onLoop { $0.attach(cancellation, to: id) }
             var metadata = Metadata()
@@ -66,15 +67,21 @@ enum TTRPCCodec: ConnectionCodec {
             let stream = ServerRPCStream(
                 descriptor: descriptor,
                 inbound: RPCAsyncSequence(wrapping: TTRPCRequestParts(metadata: metadata, message: request.payload)),
-                outbound: RPCWriter.Closable(wrapping: TTRPCResponseWriter(streamID: id, connection: connection)))
+                outbound: RPCWriter.Closable(
+                    wrapping: TTRPCResponseWriter(streamID: id, connection: connection, delivery: delivery)))
             let context = ServerContext(
                 descriptor: descriptor, remotePeer: peers.remote, localPeer: peers.local, cancellation: cancellation)
-            if let traceparent = WireTraceContext.traceparent(in: request.metadata) {
-                await WireTraceContext.$traceparent.withValue(traceparent) { await handler(stream, context) }
-            } else {
-                await handler(stream, context)
+            await WireDelivery.$current.withValue(delivery) {
+                if let traceparent = WireTraceContext.traceparent(in: request.metadata) {
+                    await WireTraceContext.$traceparent.withValue(traceparent) { await handler(stream, context) }
+                } else {
+                    await handler(stream, context)
+                }
             }
         }
+        // Queued after the writer's answer (the loop runs tasks in order): a handler that ended
+        // without one must not leave what it lent waiting for an outcome for ever.
+        connection.onLoop { _ in delivery.settleIfUnanswered() }
     }
 }
 
@@ -121,15 +128,17 @@ final class TTRPCResponseWriter: ClosableRPCWriterProtocol {
 
     private let streamID: UInt32
     private let connection: TTRPCCodec.Connection
+    private let delivery: WireDelivery?
     private struct State {
         var message: WireBytes = []
         var answered = false
     }
     private let state = Mutex(State())
 
-    init(streamID: UInt32, connection: TTRPCCodec.Connection) {
+    init(streamID: UInt32, connection: TTRPCCodec.Connection, delivery: WireDelivery? = nil) {
         self.streamID = streamID
         self.connection = connection
+        self.delivery = delivery
     }
 
     func write(_ element: Element) async throws {
@@ -173,6 +182,7 @@ final class TTRPCResponseWriter: ClosableRPCWriterProtocol {
 
     private func answer(_ status: TTRPCStatus, _ payload: WireBytes) {
         let id = streamID
-        connection.onLoop { $0.respond(id, status: status, payload: payload) }
+        let delivery = self.delivery
+        connection.onLoop { $0.respond(id, status: status, payload: payload, delivery: delivery) }
     }
 }

@@ -143,9 +143,12 @@ final class TTRPCServerHandler: ChannelInboundHandler {
     }
 
     /// The handler's answer; dropped when the call was already answered (deadline) or the
-    /// connection is gone.
-    func respond(_ id: UInt32, status: TTRPCStatus, payload: [UInt8]) {
-        guard let entry = active.removeValue(forKey: id) else { return }
+    /// connection is gone. `delivery` learns whether an OK answer reached the connection.
+    func respond(_ id: UInt32, status: TTRPCStatus, payload: [UInt8], delivery: WireDelivery? = nil) {
+        guard let entry = active.removeValue(forKey: id) else {
+            delivery?.settle(delivered: false)
+            return
+        }
         entry.deadline?.cancel()
         let response = TTRPCResponse(status: status, payload: payload)
         if response.encodedSize > maxMessageSize {
@@ -153,8 +156,12 @@ final class TTRPCServerHandler: ChannelInboundHandler {
             writeStatus(id, TTRPCStatus(
                 code: Int32(Status.Code.resourceExhausted.rawValue),
                 message: "response message length \(response.encodedSize) exceeds maximum message size of \(maxMessageSize)"))
+            delivery?.settle(delivered: false)
+        } else if status.code == 0, let delivery {
+            write(id, response, delivery: delivery)
         } else {
             write(id, response)
+            delivery?.settle(delivered: false)
         }
         closeIfDrained()
     }
@@ -207,14 +214,32 @@ final class TTRPCServerHandler: ChannelInboundHandler {
         write(id, TTRPCResponse(status: status))
     }
 
-    private func write(_ id: UInt32, _ response: TTRPCResponse) {
-        guard let context else { return }
+    private func write(_ id: UInt32, _ response: TTRPCResponse, delivery: WireDelivery? = nil) {
+        guard let context else {
+            delivery?.settle(delivered: false)
+            return
+        }
         let size = response.encodedSize
         var buffer = context.channel.allocator.buffer(capacity: TTRPCFrameHeader.size + size)
         TTRPCFrameHeader(length: UInt32(truncatingIfNeeded: size), streamID: id, type: TTRPC.responseType)
             .encode(into: &buffer)
         response.encode(into: &buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        guard let delivery else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            return
+        }
+        // The write's result is the outcome: it fails when the connection closed before the
+        // bytes reached the socket (the client left, or the write hit EPIPE).
+        delivery.answering()
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { result in
+            if case .success = result {
+                delivery.settle(delivered: true)
+            } else {
+                delivery.settle(delivered: false)
+            }
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
     }
 }
 

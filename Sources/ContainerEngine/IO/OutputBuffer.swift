@@ -9,6 +9,10 @@ import Synchronization
 /// The pump appends; `read` pulls. After `finish()`, reads drain what is left, then return
 /// empty data (EOF). The buffer is bounded: when full, the pump stops reading that stream, so
 /// only the writing container waits, never the agent or other containers.
+///
+/// An RPC reader borrows instead (`lend`, then `settle`): the bytes leave the buffer only once
+/// the answer carrying them reached the connection, so a reader whose client left mid-call
+/// gives them back to the next one. One loan at a time; other reads wait for it, so order holds.
 public final class OutputBuffer: Sendable {
     /// Above this many unread bytes the pump pauses the stream.
     public static let limit = 16 << 20
@@ -29,6 +33,14 @@ public final class OutputBuffer: Sendable {
         var readers: [(token: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var nextToken: UInt64 = 0
         var spaceWaiters: [@Sendable () -> Void] = []
+        /// Bytes at the front handed out by the open loan (0: none open); still counted.
+        var lent = 0
+        /// The open loan's id (0: none), so a loan settled after `discard` changes nothing.
+        var loanID: UInt64 = 0
+        var nextLoanID: UInt64 = 0
+
+        /// A read may take bytes or EOF now; otherwise it waits (nothing buffered, or a loan open).
+        var readable: Bool { lent == 0 && (count > 0 || finished) }
 
         mutating func append(_ bytes: Data) {
             guard !bytes.isEmpty else { return }
@@ -36,20 +48,34 @@ public final class OutputBuffer: Sendable {
             count += bytes.count
         }
 
-        /// Removes and returns up to `maxBytes` from the front.
-        mutating func take(_ maxBytes: Int) -> Data {
+        /// A copy of up to `maxBytes` from the front; nothing is consumed.
+        func peek(_ maxBytes: Int) -> Data {
             var wanted = min(maxBytes, count)
             var out = Data()
             out.reserveCapacity(wanted)
+            var index = head
+            var at = offset
             while wanted > 0 {
-                let chunk = chunks[head]
-                let start = chunk.startIndex + offset
-                let n = min(wanted, chunk.count - offset)
+                let chunk = chunks[index]
+                let start = chunk.startIndex + at
+                let n = min(wanted, chunk.count - at)
                 out.append(chunk[start..<(start + n)])
+                wanted -= n
+                at = 0
+                index += 1
+            }
+            return out
+        }
+
+        /// Consumes `bytes` (at most `count`) from the front.
+        mutating func drop(_ bytes: Int) {
+            var wanted = min(bytes, count)
+            while wanted > 0 {
+                let n = min(wanted, chunks[head].count - offset)
                 wanted -= n
                 count -= n
                 offset += n
-                if offset == chunk.count {
+                if offset == chunks[head].count {
                     head += 1
                     offset = 0
                 }
@@ -61,7 +87,6 @@ public final class OutputBuffer: Sendable {
                 chunks.removeFirst(head)
                 head = 0
             }
-            return out
         }
     }
 
@@ -97,6 +122,8 @@ public final class OutputBuffer: Sendable {
             state.count = 0
             state.finished = true
             state.spaceWaiters = []
+            state.lent = 0
+            state.loanID = 0
             defer { state.readers = [] }
             return state.readers
         }
@@ -116,19 +143,38 @@ public final class OutputBuffer: Sendable {
         state.withLock { $0.spaceWaiters.append(callback) }
     }
 
-    /// Up to `maxBytes`, waiting while nothing is buffered and the stream is open.
-    /// Empty data means EOF. A read cancelled while waiting returns empty data and takes
+    /// Bytes handed to a reader that may still give them back (see `lend`).
+    public struct Loan: Sendable {
+        /// The bytes; empty data means EOF, or that the read was cancelled (then nothing is held).
+        public let data: Data
+        let id: UInt64
+    }
+
+    /// Up to `maxBytes`, consumed at once, waiting while nothing is buffered and the stream is
+    /// open. Empty data means EOF. A read cancelled while waiting returns empty data and takes
     /// nothing: its caller is gone, and the bytes stay for the next read.
     public func read(maxBytes: Int) async -> Data {
+        let loan = await lend(maxBytes: maxBytes)
+        settle(loan, delivered: true)
+        return loan.data
+    }
+
+    /// Up to `maxBytes` from the front, left in the buffer until `settle`: consumed when the
+    /// caller delivered them, kept for the next read when it could not. Waits like `read`, and
+    /// also while another loan is open (a later read must not overtake bytes that may return).
+    public func lend(maxBytes: Int) async -> Loan {
         while true {
-            if Task.isCancelled { return Data() }
-            enum Step { case data(Data, [@Sendable () -> Void]), eof, wait }
+            if Task.isCancelled { return Loan(data: Data(), id: 0) }
+            enum Step { case data(Loan), eof, wait }
             let step: Step = state.withLock { state in
+                guard state.lent == 0 else { return .wait }
                 if state.count > 0 {
-                    let chunk = state.take(max(maxBytes, 1))
-                    let waiters = state.spaceWaiters
-                    state.spaceWaiters = []
-                    return .data(chunk, waiters)
+                    let data = state.peek(max(maxBytes, 1))
+                    state.nextLoanID &+= 1
+                    if state.nextLoanID == 0 { state.nextLoanID = 1 }
+                    state.lent = data.count
+                    state.loanID = state.nextLoanID
+                    return .data(Loan(data: data, id: state.nextLoanID))
                 }
                 if state.finished {
                     state.eofDelivered = true
@@ -137,34 +183,58 @@ public final class OutputBuffer: Sendable {
                 return .wait
             }
             switch step {
-            case let .data(chunk, waiters):
-                for waiter in waiters { waiter() }
-                return chunk
+            case let .data(loan):
+                return loan
             case .eof:
-                return Data()
+                return Loan(data: Data(), id: 0)
             case .wait:
-                let token = state.withLock { state in
-                    state.nextToken &+= 1
-                    return state.nextToken
-                }
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        let resumeNow = state.withLock { state in
-                            // Checked under the lock: a cancellation handler that already ran
-                            // found nothing to resume.
-                            if state.count > 0 || state.finished || Task.isCancelled { return true }
-                            state.readers.append((token, continuation))
-                            return false
-                        }
-                        if resumeNow { continuation.resume() }
-                    }
-                } onCancel: {
-                    let reader = state.withLock { state in
-                        state.readers.firstIndex { $0.token == token }.map { state.readers.remove(at: $0) }
-                    }
-                    reader?.continuation.resume()
-                }
+                await waitUntilReadable()
             }
+        }
+    }
+
+    /// Ends `loan`: its bytes are consumed when `delivered`, otherwise they stay at the front for
+    /// the next read. A loan of empty data, or one from before `discard`, changes nothing.
+    public func settle(_ loan: Loan, delivered: Bool) {
+        guard loan.id != 0 else { return }
+        let (readers, waiters) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [@Sendable () -> Void]) in
+            guard state.loanID == loan.id else { return ([], []) }
+            if delivered { state.drop(state.lent) }
+            state.lent = 0
+            state.loanID = 0
+            let readers = state.readers.map(\.continuation)
+            state.readers = []
+            // Room was freed only if bytes left the buffer.
+            let waiters = delivered ? state.spaceWaiters : []
+            if delivered { state.spaceWaiters = [] }
+            return (readers, waiters)
+        }
+        for reader in readers { reader.resume() }
+        for waiter in waiters { waiter() }
+    }
+
+    /// Suspends until a read may make progress (bytes, EOF, a loan settled) or the task is cancelled.
+    private func waitUntilReadable() async {
+        let token = state.withLock { state in
+            state.nextToken &+= 1
+            return state.nextToken
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    // Checked under the lock: a cancellation handler that already ran
+                    // found nothing to resume.
+                    if state.readable || Task.isCancelled { return true }
+                    state.readers.append((token, continuation))
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let reader = state.withLock { state in
+                state.readers.firstIndex { $0.token == token }.map { state.readers.remove(at: $0) }
+            }
+            reader?.continuation.resume()
         }
     }
 }
