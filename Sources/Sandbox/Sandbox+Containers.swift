@@ -140,6 +140,8 @@ public final class PodContainers: SandboxContainers {
             return state.order.isEmpty
         }
         if empty { releaseSharedNamespaces() }
+        // Its output buffers and stdio are freed now: their pages go back to the guest.
+        HeapTrim.releaseFreeMemory()
     }
 
     public func destroyAll(logger: Logger) async {

@@ -11,4 +11,5 @@
 #include "engine.h"
 #include "core_early_init.h"
 #include "storage.h"
+#include "core_heap.h"
 #endif
