@@ -328,9 +328,10 @@ class Soak:
         self.client = MuxClient(self.agent.socket)
         self.call("CreateSandbox", agent_pb2.CreateSandboxRequest(sandbox_id=self.tag, hostname="soak"))
         self.sandbox = True
-        # Warm-up: each phase once, small, so lazily created caches and pools exist in the baseline.
-        self.cycles(3, "w")
-        self.execs(min(args.concurrency, max(args.execs, 1)), args.concurrency, "wx")
+        # Warm-up: each phase once, smaller, so lazily created caches, pools and the allocator's
+        # per-thread arenas exist in the baseline (a few batches of execs reach every worker).
+        self.cycles(min(args.cycles, 20), "w")
+        self.execs(min(args.execs, 4 * args.concurrency), args.concurrency, "wx")
         self.stream("ws")
         base = self.quiet_baseline()
         self.summary["baseline"] = base.figures(self.judge)
