@@ -323,7 +323,13 @@ class Soak:
         busybox_rootfs(bundle)
         self.base_spec = runc_spec(bundle, ["true"])
         _, _, _, _, health_stub = load_stubs()
-        self.agent = AgentProcess(args.agent, health_stub, health_pb2)
+        # The agent's directory (socket, log) goes inside the tagged work directory, so even a
+        # run killed before its clean-up leaves nothing a tag search cannot find.
+        saved, tempfile.tempdir = tempfile.tempdir, self.workdir
+        try:
+            self.agent = AgentProcess(args.agent, health_stub, health_pb2)
+        finally:
+            tempfile.tempdir = saved
         self.agent.start()
         self.client = MuxClient(self.agent.socket)
         self.call("CreateSandbox", agent_pb2.CreateSandboxRequest(sandbox_id=self.tag, hostname="soak"))
