@@ -34,6 +34,10 @@ enum GRPCHTTP2Codec: ConnectionCodec {
             HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
         ]
         configuration.stream.targetWindowSize = 1 << 20
+        // Rapid-reset protection as grpc-swift's own server sets it: a runtime that cancels calls
+        // on its deadlines stays well below 200 resets in 10 s.
+        configuration.stream.streamResetFrameRateLimit.maximumCount = 200
+        configuration.stream.streamResetFrameRateLimit.windowLength = .seconds(10)
         return configuration
     }
 

@@ -32,6 +32,26 @@ final class GRPCHTTP2ConnectionHandler: ChannelDuplexHandler {
         // Connection frames (SETTINGS, PING, GOAWAY) were handled by NIOHTTP2; nothing else wants them.
     }
 
+    /// An error NIOHTTP2 raised on the connection. For a connection error it has already sent
+    /// GOAWAY, after which RFC 9113 section 5.4.1 says the connection must close; NIOHTTP2 leaves
+    /// that to us, and a client whose calls the GOAWAY covers would otherwise wait for them
+    /// forever (found by the RPC fuzzer: a client cancelling many calls trips NIOHTTP2's
+    /// rapid-reset limit). Stream errors reach this pipeline too and end only their stream.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case is NIOHTTP2Errors.StreamError:
+            return
+        case is NIOHTTP2Errors.NoSuchStream where self.draining:
+            // A client opening a stream as our GOAWAY crosses it; the drain ends the connection.
+            return
+        default:
+            self.logger.info("gRPC connection error; closing the connection", metadata: [
+                "error": "\(error)", "open_streams": "\(self.openStreams)",
+            ])
+            context.close(promise: nil)
+        }
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             self.beginGracefulShutdown()

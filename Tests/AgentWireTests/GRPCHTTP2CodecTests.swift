@@ -144,6 +144,20 @@ final class GRPCHTTP2CodecTests: XCTestCase {
         }
     }
 
+    /// A connection error (here RST_STREAM on a stream the client never opened) is answered with
+    /// GOAWAY and then the connection closes, as RFC 9113 section 5.4.1 requires. It used to stay
+    /// open after the GOAWAY, and a client's calls without a deadline waited forever.
+    func testConnectionErrorClosesTheConnection() async throws {
+        try await withCodecServer { _, path, _ in
+            let client = try RawTTRPCClient.connect(path: path)
+            var bytes = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+            bytes += [0, 0, 0, 0x4, 0, 0, 0, 0, 0]                       // SETTINGS, empty
+            bytes += [0, 0, 4, 0x3, 0, 0, 0, 0, 99, 0, 0, 0, 8]          // RST_STREAM(CANCEL) on idle stream 99
+            client.send(bytes)
+            XCTAssertTrue(client.closedByPeer(seconds: 20), "the connection stayed open after a connection error")
+        }
+    }
+
     func testGrpcioInterop() async throws {
         let python = "/usr/bin/python3"
         guard FileManager.default.isExecutableFile(atPath: python), Self.run(python, ["-c", "import grpc"]).status == 0
