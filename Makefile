@@ -120,6 +120,15 @@ fuzz-rpc: e2e-build
 	$(HARDENING_ENV) $(E2E_PYTHON) Tests/hardening/rpcfuzz.py --requests $(FUZZ_REQUESTS) \
 		--json $(OUT)/fuzz-rpc.json
 
+# Soak: container and exec lifecycles, stdout readers killed mid-read; the agent's fds, threads,
+# RSS, mounts, cgroups and /run entries must come back to their baseline after each phase.
+SOAK_CYCLES ?= 1000
+SOAK_EXECS ?= 1000
+SOAK_CONCURRENCY ?= 64
+soak: e2e-build
+	$(HARDENING_ENV) $(E2E_PYTHON) Tests/hardening/soak.py --cycles $(SOAK_CYCLES) --execs $(SOAK_EXECS) \
+		--concurrency $(SOAK_CONCURRENCY) --json $(OUT)/soak.json
+
 ## ---- osbuilder: rootfs / initrd / image (upstream variable names) --------------------------
 # DISTRO picks a template in rootfs-templates/ (`make list-distros`); AGENT_SOURCE_BIN is the
 # static agent (default: `make agent`'s output). Rootless; outputs are byte-identical for the
