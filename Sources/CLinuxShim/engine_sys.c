@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <linux/openat2.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -34,6 +35,21 @@ int engine_unshare(int flags) { return unshare(flags) == 0 ? 0 : -errno; }
 int engine_mount(const char *source, const char *target, const char *fstype,
                  unsigned long flags, const char *data) {
     return mount(source, target, fstype, flags, data) == 0 ? 0 : -errno;
+}
+
+int engine_openat2_in_root(int dirfd, const char *path) {
+    struct open_how how = {
+        .flags = O_PATH | O_CLOEXEC,
+        .mode = 0,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    return fd >= 0 ? (int)fd : -errno;
+}
+
+int engine_open_path_directory(const char *path) {
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
 }
 
 int engine_pivot_root(const char *new_root, const char *put_old) {

@@ -43,6 +43,14 @@ int engine_unshare(int flags);
 int engine_mount(const char *source, const char *target, const char *fstype,
                  unsigned long flags, const char *data);
 
+/* openat2(dirfd, path, {O_PATH | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS}): the
+ * fd, or -errno. Every symlink and ".." is resolved as if dirfd were "/", so nothing leaves
+ * that tree. */
+int engine_openat2_in_root(int dirfd, const char *path);
+
+/* open(path, O_PATH | O_DIRECTORY | O_CLOEXEC): the fd, or -errno. */
+int engine_open_path_directory(const char *path);
+
 /* pivot_root(2). */
 int engine_pivot_root(const char *new_root, const char *put_old);
 

@@ -75,38 +75,69 @@ struct InitRootfs {
     private func mountEntry(_ mount: Mount) throws {
         let options = MountOptions(mount.options ?? [])
         let type = mount.type ?? ""
-        let destination = SecureJoin.join(root: rootfs, mount.destination)
-        guard destination != rootfs + "/" else {
+        let step = "mount \(type.isEmpty ? "bind" : type) on \(mount.destination)"
+        let relative = try resolved(mount.destination, step: step)
+        guard !relative.isEmpty else {
             throw InitFailure("mount \(mount.destination)", "destination is the container root")
         }
-        let step = "mount \(type.isEmpty ? "bind" : type) on \(mount.destination)"
+        // Every mount call targets a descriptor opened inside the root (RootedTarget); after a
+        // mount, the path is opened again so that remounts and propagation changes reach the
+        // new mount and not the directory beneath it.
+        let directory: Bool
         if type == "bind" || options.isBind {
             let source = mount.source ?? ""
             var st = stat()
             guard stat(source, &st) == 0 else { throw InitFailure(step, errno: errno, "source \(source)") }
-            try makeTarget(destination, directory: (st.st_mode & S_IFMT) == S_IFDIR, step: step)
+            directory = (st.st_mode & S_IFMT) == S_IFDIR
+            let target = try RootedTarget(root: rootfs, path: relative, directory: directory, step: step)
+            defer { target.close() }
             let bindFlags = options.flags & UInt(MS_BIND | MS_REC)
-            try InitFailure.check(engine_mount(source, destination, nil, bindFlags, nil), step)
+            try InitFailure.check(engine_mount(source, target.procPath, nil, bindFlags, nil), step)
             // Bind mounts ignore other flags until a remount applies them.
             let rest = options.flags & ~UInt(MS_BIND | MS_REC | MS_REMOUNT)
             if rest != 0 {
+                let mounted = try RootedTarget(root: rootfs, path: relative, directory: directory, step: step)
+                defer { mounted.close() }
                 try InitFailure.check(
-                    engine_mount(nil, destination, nil, rest | preservedFlags(destination) | UInt(MS_BIND | MS_REMOUNT), nil),
+                    engine_mount(nil, mounted.procPath, nil, rest | preservedFlags(mounted.procPath) | UInt(MS_BIND | MS_REMOUNT), nil),
                     "\(step): remount with options")
             }
         } else if type == "cgroup" || type == "cgroup2" {
-            try makeTarget(destination, directory: true, step: step)
-            try mountCgroup(destination, options: options, step: step)
+            directory = true
+            try RootedTarget(root: rootfs, path: relative, directory: true, step: step).close()
+            // Mounted by path: the cgroup tree is built below the tmpfs mounted here, inside the
+            // container's own /sys, which no other container shares.
+            try mountCgroup(rootfs + "/" + relative, options: options, step: step)
         } else {
-            try makeTarget(destination, directory: true, step: step)
+            directory = true
+            let target = try RootedTarget(root: rootfs, path: relative, directory: true, step: step)
+            defer { target.close() }
             let source = mount.source ?? type
             let data = options.dataString
             try InitFailure.check(
-                engine_mount(source, destination, type, options.flags, data.isEmpty ? nil : data), step)
+                engine_mount(source, target.procPath, type, options.flags, data.isEmpty ? nil : data), step)
         }
-        for flag in options.propagation {
-            try InitFailure.check(engine_mount(nil, destination, nil, flag, nil), "\(step): set propagation")
+        if !options.propagation.isEmpty {
+            let mounted = try RootedTarget(root: rootfs, path: relative, directory: directory, step: step)
+            defer { mounted.close() }
+            for flag in options.propagation {
+                try InitFailure.check(engine_mount(nil, mounted.procPath, nil, flag, nil), "\(step): set propagation")
+            }
         }
+    }
+
+    /// `path` resolved inside the root, relative to it; a symlink loop fails `step`.
+    private func resolved(_ path: String, step: String) throws -> String {
+        do {
+            return try SecureJoin.resolve(root: rootfs, path)
+        } catch {
+            throw InitFailure(step, "\(error)")
+        }
+    }
+
+    /// `rootfs` + `path` resolved inside it; a symlink loop fails `step`.
+    private func joined(_ path: String, step: String) throws -> String {
+        rootfs.hasSuffix("/") ? rootfs + (try resolved(path, step: step)) : rootfs + "/" + (try resolved(path, step: step))
     }
 
     /// cgroup2 when the hierarchy is unified only; otherwise the container's own directory of
@@ -208,7 +239,7 @@ struct InitRootfs {
 
     private func createDevices(_ devices: [LinuxDevice]) throws {
         for device in devices {
-            let target = SecureJoin.join(root: rootfs, device.path)
+            let target = try joined(device.path, step: "device \(device.path)")
             let step = "create device \(device.path)"
             try Filesystem.mkdirAll(target.parentPath, step: step)
             let kind: UInt32
@@ -243,7 +274,7 @@ struct InitRootfs {
         if FileStat.exists("/proc/kcore") { links.append(("/proc/kcore", "/dev/core")) }
         if hasDevpts { links.append(("pts/ptmx", "/dev/ptmx")) }
         for (target, link) in links {
-            let path = SecureJoin.join(root: rootfs, link)
+            let path = try joined(link, step: "symlink \(link)")
             if link == "/dev/ptmx" { _ = unlink(path) }
             if symlink(target, path) != 0 && errno != EEXIST {
                 throw InitFailure("symlink \(link) -> \(target)", errno: errno)
@@ -257,7 +288,7 @@ struct InitRootfs {
         guard let slave = SecureJoin.readLink("/proc/self/fd/0"), slave.hasPrefix("/dev/") else {
             throw InitFailure("bind /dev/console", "stdin is not a terminal device")
         }
-        let target = SecureJoin.join(root: rootfs, "/dev/console")
+        let target = try joined("/dev/console", step: "bind /dev/console")
         _ = unlink(target)
         let fd = open(target, O_CREAT | O_CLOEXEC | O_WRONLY, 0o600)
         if fd >= 0 { close(fd) }

@@ -4,8 +4,20 @@ import Glibc
 /// "/" so that no symlink in the (untrusted) rootfs can point a mount outside of it.
 public enum SecureJoin {
     /// Returns `root` + the resolved form of `path`. Missing components are kept literally
-    /// (they are created later, as directories or files, under the resolved parent).
-    public static func join(root: String, _ path: String, readLink: (String) -> String? = SecureJoin.readLink) -> String {
+    /// (they are created later, as directories or files, under the resolved parent). A path
+    /// that goes through more than `maxLinks` symlinks (a loop) is an error, not taken literally:
+    /// the literal name is a symlink that a later mount would follow out of the root.
+    public static func join(
+        root: String, _ path: String, readLink: (String) -> String? = SecureJoin.readLink
+    ) throws(SecureJoinError) -> String {
+        let rootTrimmed = root.hasSuffix("/") ? String(root.dropLast()) : root
+        return rootTrimmed + "/" + (try resolve(root: root, path, readLink: readLink))
+    }
+
+    /// The resolved form of `path` relative to `root` (no leading "/"; "" for the root itself).
+    public static func resolve(
+        root: String, _ path: String, readLink: (String) -> String? = SecureJoin.readLink
+    ) throws(SecureJoinError) -> String {
         var resolved: [String] = []
         var pending = components(path)
         var links = 0
@@ -17,7 +29,8 @@ public enum SecureJoin {
                 continue
             }
             let candidate = root + "/" + (resolved + [part]).joined(separator: "/")
-            if let target = readLink(candidate), links < 255 {
+            if let target = readLink(candidate) {
+                guard links < maxLinks else { throw SecureJoinError(path: path, links: links) }
                 links += 1
                 if target.hasPrefix("/") { resolved = [] }
                 pending = components(target) + pending
@@ -25,9 +38,11 @@ public enum SecureJoin {
             }
             resolved.append(part)
         }
-        let rootTrimmed = root.hasSuffix("/") ? String(root.dropLast()) : root
-        return rootTrimmed + "/" + resolved.joined(separator: "/")
+        return resolved.joined(separator: "/")
     }
+
+    /// The kernel's own limit (MAXSYMLINKS) on symlinks followed in one lookup.
+    public static let maxLinks = 40
 
     static func components(_ path: String) -> [String] {
         path.split(separator: "/").map(String.init)
@@ -40,4 +55,11 @@ public enum SecureJoin {
         guard n > 0 else { return nil }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+/// A container path that resolves through too many symlinks (a loop).
+public struct SecureJoinError: Error, CustomStringConvertible {
+    public let path: String
+    public let links: Int
+    public var description: String { "'\(path)' resolves through more than \(links) symlinks (a loop)" }
 }
