@@ -29,6 +29,7 @@ let systemPackage = Target.Dependency.product(name: "SystemPackage", package: "s
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioHTTP2 = Target.Dependency.product(name: "NIOHTTP2", package: "swift-nio-http2")
+let nioEmbedded = Target.Dependency.product(name: "NIOEmbedded", package: "swift-nio")
 
 let package = Package(
     name: "kata-swift",
@@ -104,3 +105,25 @@ let package = Package(
         .testTarget(name: "AgentWireTests", dependencies: ["AgentWire", grpcCore, grpcTransport, nioCore, nioPosix, nioHTTP2, logging]),
     ]
 )
+
+// libFuzzer targets (Tests/Fuzz, `make fuzz`): declared only when KATA_FUZZ is set, so the normal
+// build never compiles them (they link only with -sanitize=fuzzer). Each main.swift hands its
+// input function to libFuzzer's driver; debug builds are testable, hence `@testable import`
+// for internal parsers.
+if Context.environment["KATA_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzDriver", path: "Tests/Fuzz/FuzzDriver"))
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("FuzzKernelCmdline", ["AgentConfig"]),
+        ("FuzzConfigTOML", ["AgentConfig"]),
+        ("FuzzSerialSplitter", ["LinuxKit"]),
+        ("FuzzTTRPC", ["AgentWire", nioCore, nioEmbedded]),
+        ("FuzzMountOptions", ["LinuxKit", "ContainerEngine", "Sandbox"]),
+        ("FuzzSeccomp", ["ContainerEngine", "OCISpec"]),
+        ("FuzzCpio", ["OSBuilder"]),
+        ("FuzzTemplate", ["OSBuilder"]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzDriver"] + dependencies, path: "Tests/Fuzz/\(name)"))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}
