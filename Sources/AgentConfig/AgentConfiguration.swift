@@ -4,6 +4,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var debugConsole = false
     /// agent.debug_console_vport: >0 serves the console on that vsock port, 0 on /dev/console.
     public var debugConsoleVport: UInt32 = 0
+    /// agent.debug_vsock_loopback: vsock listeners also serve in-guest clients (loopback), which
+    /// containers are too. For tests on hosts without vhost-vsock; otherwise only the host (CID 2).
+    public var vsockGuestClients = false
     /// agent.devmode: allow core dumps.
     public var devMode = false
     /// agent.log.
@@ -38,6 +41,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var summary: [(key: String, value: String)] {
         [
             ("debug_console", "\(debugConsole)"), ("debug_console_vport", "\(debugConsoleVport)"),
+            ("debug_vsock_loopback", "\(vsockGuestClients)"),
             ("dev_mode", "\(devMode)"), ("log_level", logLevel.rawValue), ("log_vport", "\(logVport)"),
             ("server_addr", serverAddress.description),
             ("hotplug_timeout", "\(hotplugTimeout.components.seconds)s"),

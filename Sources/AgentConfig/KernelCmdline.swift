@@ -50,6 +50,7 @@ extension AgentConfiguration {
     private static func parseAgentParameter(_ param: String, into config: inout AgentConfiguration, collector: inout WarningCollector) {
         switch param {
         case "agent.debug_console": config.debugConsole = true; return
+        case "agent.debug_vsock_loopback": config.vsockGuestClients = true; return
         case "agent.devmode": config.devMode = true; return
         case "agent.trace": config.tracing = true; return  // bare form, kept from Kata 1.x
         default: break

@@ -2,6 +2,7 @@ import AgentConfig
 import AgentWire
 import GRPCCore
 import KataProtocols
+import LinuxKit
 import Logging
 import NIOPosix
 import Sandbox
@@ -16,15 +17,18 @@ public enum AgentServer {
         /// Filesystem roots for the guest-level RPCs; tests point them at temporary directories.
         public var guestRoots: GuestRoots
         public var storageHandlers: [String]
+        /// Which vsock peers a vsock listener serves (the host only, unless agent.debug_vsock_loopback).
+        public var vsockPeers: VsockPeerPolicy
 
         public init(
             address: ServerAddress, agentVersion: String, guestRoots: GuestRoots = .system,
-            storageHandlers: [String] = ["local", "ephemeral"]
+            storageHandlers: [String] = ["local", "ephemeral"], vsockPeers: VsockPeerPolicy = .hostOnly
         ) {
             self.address = address
             self.agentVersion = agentVersion
             self.guestRoots = guestRoots
             self.storageHandlers = storageHandlers
+            self.vsockPeers = vsockPeers
         }
     }
 
@@ -50,7 +54,9 @@ public enum AgentServer {
     public static func run(
         configuration: AgentConfiguration, sandbox: SandboxState, agentVersion: String, logger: Logger
     ) async throws {
-        let options = Options(address: configuration.serverAddress, agentVersion: agentVersion)
+        let options = Options(
+            address: configuration.serverAddress, agentVersion: agentVersion,
+            vsockPeers: VsockPeerPolicy(allowGuestClients: configuration.vsockGuestClients))
         try await run(options: options, sandbox: sandbox, logger: logger)
     }
 
@@ -65,7 +71,7 @@ public enum AgentServer {
     /// fails. Request errors never end the server; a listener that cannot be opened throws.
     /// The caller (kata-agent main) then exits, or as PID 1 syncs and powers off.
     public static func run(options: Options, sandbox: SandboxState, logger: Logger) async throws {
-        let transport = ListenerSocket.transport(for: options.address, logger: logger)
+        let transport = ListenerSocket.transport(for: options.address, vsockPeers: options.vsockPeers, logger: logger)
         let server = GRPCServer(transport: transport, services: services(options: options, sandbox: sandbox, logger: logger))
         // waitForShutdown ignores cancellation, so it runs outside the group; if the server
         // ends first the watcher stays suspended, harmlessly, until the process exits.

@@ -10,17 +10,18 @@ public enum ConsoleAgentHooks {
         configuration: AgentConfiguration, logSink: RedirectableLogSink, reaper: Reaper,
         logger: Logger = Logger(label: "debug-console")
     ) {
+        let peers = VsockPeerPolicy(allowGuestClients: configuration.vsockGuestClients)
         if configuration.logVport > 0 {
-            startLogStream(port: configuration.logVport, logSink: logSink, logger: logger)
+            startLogStream(port: configuration.logVport, peers: peers, logSink: logSink, logger: logger)
         }
         if configuration.debugConsole {
-            startDebugConsole(vport: configuration.debugConsoleVport, reaper: reaper, logger: logger)
+            startDebugConsole(vport: configuration.debugConsoleVport, peers: peers, reaper: reaper, logger: logger)
         }
     }
 
-    static func startLogStream(port: UInt32, logSink: RedirectableLogSink, logger: Logger) {
+    static func startLogStream(port: UInt32, peers: VsockPeerPolicy, logSink: RedirectableLogSink, logger: Logger) {
         do {
-            let sink = try VsockLogSink.vsock(port: port)
+            let sink = try VsockLogSink.vsock(port: port, peers: peers)
             // From here on lines go only to the vsock reader (as upstream), buffered until one connects.
             logSink.redirect(to: VsockLineSink(sink: sink))
             logger.info("log stream served on vsock", metadata: ["port": "\(port)"])
@@ -30,7 +31,7 @@ public enum ConsoleAgentHooks {
         }
     }
 
-    static func startDebugConsole(vport: UInt32, reaper: Reaper, logger: Logger) {
+    static func startDebugConsole(vport: UInt32, peers: VsockPeerPolicy, reaper: Reaper, logger: Logger) {
         // DebugConsole logs the missing-shell line itself.
         guard let console = DebugConsole(reaper: reaper, logger: logger) else { return }
         if vport == 0 {
@@ -38,7 +39,10 @@ public enum ConsoleAgentHooks {
             return
         }
         do {
-            console.serve(listener: try DebugConsole.vsockListener(port: vport))
+            let listener = try DebugConsole.vsockListener(port: vport, peers: peers) { cid in
+                logger.warning("debug console: refused a vsock client that is not the host", metadata: ["cid": "\(cid)"])
+            }
+            console.serve(listener: listener)
         } catch {
             logger.error("debug console disabled", metadata: ["vport": "\(vport)", "error": "\(error)"])
         }

@@ -58,13 +58,14 @@ public final class AgentServerTransport: ServerTransport {
         var connections: [Int: TrackedConnection] = [:]
         var nextConnection = 0
         var stopping = false
-        var stopSerial: (@Sendable () -> Void)?
+        var stopListener: (@Sendable () -> Void)?
     }
 
     private let listener: Listener
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let serialLookup: SerialPortLookup
+    private let vsockPeers: VsockPeerPolicy
     private let limits = WireProtocolSniffer.Limits(
         ttrpc: WireLimits(maxMessageSize: TTRPC.maxMessageSize),
         // The runtime sends large OCI specs and CopyFile chunks; as the previous gRPC transport.
@@ -74,9 +75,10 @@ public final class AgentServerTransport: ServerTransport {
 
     public init(
         listener: Listener, group: MultiThreadedEventLoopGroup = .singleton, logger: Logger,
-        serialLookup: SerialPortLookup = SerialPortLookup()
+        serialLookup: SerialPortLookup = SerialPortLookup(), vsockPeers: VsockPeerPolicy = .hostOnly
     ) {
         self.listener = listener
+        self.vsockPeers = vsockPeers
         self.group = group
         self.logger = logger
         self.serialLookup = serialLookup
@@ -103,7 +105,9 @@ public final class AgentServerTransport: ServerTransport {
         let handler = routed(streamHandler)
         do {
             switch listener {
-            case .vsock, .unix, .unixAbstract:
+            case let .vsock(cid, port):
+                try await listenOnVsock(cid: cid, port: port, handler)
+            case .unix, .unixAbstract:
                 try await listenOnSocket(handler)
             case let .serial(name):
                 try await listenOnSerialPort(name: name, handler)
@@ -115,13 +119,13 @@ public final class AgentServerTransport: ServerTransport {
     }
 
     public func beginGracefulShutdown() {
-        let (channels, connections, stopSerial) = state.withLock { state in
+        let (channels, connections, stopListener) = state.withLock { state in
             let wasStopping = state.stopping
             state.stopping = true
-            return wasStopping ? ([], [], nil) : (state.serverChannels, Array(state.connections.values), state.stopSerial)
+            return wasStopping ? ([], [], nil) : (state.serverChannels, Array(state.connections.values), state.stopListener)
         }
         for channel in channels { channel.close(promise: nil) }
-        stopSerial?()
+        stopListener?()
         for tracked in connections {
             tracked.drain()
             // Long polls may never end on their own; the server must still stop.
@@ -161,15 +165,12 @@ public final class AgentServerTransport: ServerTransport {
         }
         let server: NIOAsyncChannel<EventLoopFuture<SniffedConnection>, Never>
         switch listener {
-        case let .vsock(cid, port):
-            server = try await bootstrap.bind(
-                to: VsockAddress(cid: .init(rawValue: cid), port: .init(rawValue: port)), childChannelInitializer: initializer)
         case let .unix(path):
             server = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
         case let .unixAbstract(name):
             let fd = try ListenerSockets.bindAbstract(name: name)
             server = try await bootstrap.bind(fd, childChannelInitializer: initializer)
-        case .serial:
+        case .serial, .vsock:
             return
         }
         let stopped = state.withLock { state in
@@ -208,6 +209,74 @@ public final class AgentServerTransport: ServerTransport {
         }
     }
 
+    /// Serves each connected socket of `fds` (a serial session's socketpair end, an admitted
+    /// vsock connection) like an accepted one, until the stream ends.
+    private func serveConnected(_ fds: AsyncStream<Int32>, what: String, _ handler: @escaping RPCStreamHandler) async {
+        let limits = self.limits
+        let logger = self.logger
+        await withDiscardingTaskGroup { group in
+            for await fd in fds {
+                let sniffed: EventLoopFuture<SniffedConnection>
+                do {
+                    sniffed = try await ClientBootstrap(group: self.group).withConnectedSocket(fd) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            WireProtocolSniffer.install(on: channel, limits: limits, logger: logger)
+                        }
+                    }
+                } catch {
+                    // NIO owns the descriptor once it was handed over, and closes it on failure.
+                    logger.error("\(what) could not be served", metadata: ["error": "\(error)"])
+                    continue
+                }
+                group.addTask { await self.serve(sniffed, handler) }
+            }
+        }
+    }
+
+    // MARK: vsock
+
+    /// vsock through an accept loop of our own: NIO does not report a vsock peer's address, and
+    /// only the host (CID 2) may be served unless agent.debug_vsock_loopback says otherwise
+    /// (with loopback in the guest kernel, containers can connect to CID 1). Each admitted
+    /// connection is handed to NIO as a connected socket.
+    private func listenOnVsock(cid: UInt32, port: UInt32, _ handler: @escaping RPCStreamHandler) async throws {
+        let logger = self.logger
+        let listener = try ConsoleListener.vsock(port: port, cid: cid, peers: vsockPeers) { peer in
+            logger.warning("refused a vsock client that is not the host", metadata: ["cid": "\(peer)", "port": "\(port)"])
+        }
+        let (connections, continuation) = AsyncStream<Int32>.makeStream()
+        let stopped = state.withLock { state in
+            state.stopListener = {
+                listener.stop()
+                continuation.finish()
+            }
+            return state.stopping
+        }
+        if stopped {
+            listener.stop()
+            continuation.finish()
+        }
+        BackgroundThread.start(name: "agent-vsock-accept") {
+            while true {
+                let accepted: Int32?
+                do {
+                    accepted = try listener.accept()
+                } catch {
+                    logger.error("vsock listener stopped accepting", metadata: ["error": "\(error)"])
+                    break
+                }
+                guard let fd = accepted else { break }
+                if case .terminated = continuation.yield(fd) {
+                    close(fd)
+                    break
+                }
+            }
+            continuation.finish()
+        }
+        listening.succeed(listener.name)
+        await serveConnected(connections, what: "vsock connection", handler)
+    }
+
     // MARK: serial port
 
     /// One host session at a time on the port: SerialBridge relays each to a socketpair whose
@@ -235,7 +304,7 @@ public final class AgentServerTransport: ServerTransport {
             stopDrainTimeout: Double(Self.shutdownGrace.nanoseconds) / 1e9 + 1,
             logger: logger)
         let stopped = state.withLock { state in
-            state.stopSerial = {
+            state.stopListener = {
                 bridge.stop()
                 continuation.finish()
             }
@@ -248,25 +317,7 @@ public final class AgentServerTransport: ServerTransport {
         let (bridgeEnded, bridgeEndedContinuation) = AsyncStream<Never>.makeStream()
         bridge.start(whenStopped: { bridgeEndedContinuation.finish() })
         listening.succeed("\(listener) (\(port.path))")
-        let limits = self.limits
-        let logger = self.logger
-        await withDiscardingTaskGroup { group in
-            for await fd in sessions {
-                let sniffed: EventLoopFuture<SniffedConnection>
-                do {
-                    sniffed = try await ClientBootstrap(group: self.group).withConnectedSocket(fd) { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            WireProtocolSniffer.install(on: channel, limits: limits, logger: logger)
-                        }
-                    }
-                } catch {
-                    // NIO owns the descriptor once it was handed over, and closes it on failure.
-                    logger.error("serial session could not be served", metadata: ["error": "\(error)"])
-                    continue
-                }
-                group.addTask { await self.serve(sniffed, handler) }
-            }
-        }
+        await serveConnected(sessions, what: "serial session", handler)
         // Until the bridge has written the last answers to the port (the agent may power off next).
         for await _ in bridgeEnded {}
     }

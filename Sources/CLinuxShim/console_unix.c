@@ -3,11 +3,13 @@
 #include "console.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/vm_sockets.h>
 #include <unistd.h>
 
 static int unix_address(struct sockaddr_un *addr, socklen_t *len, const char *path) {
@@ -61,6 +63,21 @@ int console_unix_connect(const char *path) {
 int console_pipe(int fds[2]) {
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return -errno;
     return 0;
+}
+
+int console_accept_peer(int listen_fd, uint32_t *vsock_cid) {
+    struct sockaddr_storage peer;
+    socklen_t length;
+    int fd;
+    do {
+        length = sizeof peer;
+        fd = accept4(listen_fd, (struct sockaddr *)&peer, &length, SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return -errno;
+    *vsock_cid = UINT32_MAX;
+    if (peer.ss_family == AF_VSOCK && length >= sizeof(struct sockaddr_vm))
+        *vsock_cid = ((struct sockaddr_vm *)&peer)->svm_cid;
+    return fd;
 }
 
 int console_accept(int listen_fd) {

@@ -45,9 +45,12 @@ public final class DebugConsole: Sendable {
         self.onSessionEnd = onSessionEnd
     }
 
-    /// Opens the listener the configuration asks for: vsock (CID_ANY, vport).
-    public static func vsockListener(port: UInt32) throws(SyscallError) -> ConsoleListener {
-        try ConsoleListener.vsock(port: port)
+    /// Opens the listener the configuration asks for: vsock (CID_ANY, vport), serving the peers
+    /// `peers` admits (a root shell must not be one connect away from a container).
+    public static func vsockListener(
+        port: UInt32, peers: VsockPeerPolicy = .hostOnly, onRefused: @escaping @Sendable (UInt32) -> Void = { _ in }
+    ) throws(SyscallError) -> ConsoleListener {
+        try ConsoleListener.vsock(port: port, peers: peers, onRefused: onRefused)
     }
 
     /// Accepts connections on a background thread, one PTY + shell per connection, until

@@ -12,18 +12,31 @@ public final class ConsoleListener: @unchecked Sendable {
     /// "vsock -1:1026", "unix socket /path": for logs and errors.
     public let name: String
     let wakeup: ConsoleWakeup
+    /// Which vsock peers are served; others are closed at once (unix peers are not affected).
+    let peers: VsockPeerPolicy
+    /// Told of each refused vsock peer's CID (for a log line).
+    let onRefused: @Sendable (UInt32) -> Void
 
     /// Takes ownership of an already listening socket.
-    public init(fd: Int32, name: String) throws(SyscallError) {
+    public init(
+        fd: Int32, name: String, peers: VsockPeerPolicy = .hostOnly,
+        onRefused: @escaping @Sendable (UInt32) -> Void = { _ in }
+    ) throws(SyscallError) {
         self.fd = fd
         self.name = name
+        self.peers = peers
+        self.onRefused = onRefused
         self.wakeup = try ConsoleWakeup()
     }
 
-    /// Listens on AF_VSOCK (CID_ANY, port).
-    public static func vsock(port: UInt32, cid: UInt32 = Vsock.cidAny) throws(SyscallError) -> ConsoleListener {
+    /// Listens on AF_VSOCK (CID_ANY, port), serving the peers `peers` admits.
+    public static func vsock(
+        port: UInt32, cid: UInt32 = Vsock.cidAny, peers: VsockPeerPolicy = .hostOnly,
+        onRefused: @escaping @Sendable (UInt32) -> Void = { _ in }
+    ) throws(SyscallError) -> ConsoleListener {
         let fd = try Vsock.listen(cid: cid, port: port)
-        return try ConsoleListener(fd: fd, name: "vsock \(Vsock.describe(cid: cid)):\(port)")
+        return try ConsoleListener(
+            fd: fd, name: "vsock \(Vsock.describe(cid: cid)):\(port)", peers: peers, onRefused: onRefused)
     }
 
     /// Listens on a unix socket path ('@name' for abstract).
@@ -48,8 +61,16 @@ public final class ConsoleListener: @unchecked Sendable {
             }
             if fds[1].revents != 0 || fds[2].revents != 0 { return nil }
             if fds[0].revents == 0 { continue }
-            let conn = console_accept(fd)
-            if conn >= 0 { return conn }
+            var cid = UInt32.max
+            let conn = console_accept_peer(fd, &cid)
+            if conn >= 0 {
+                if cid != UInt32.max, !peers.admits(cid: cid) {
+                    Glibc.close(conn)
+                    onRefused(cid)
+                    continue
+                }
+                return conn
+            }
             switch -conn {
             // A peer that vanished between poll and accept is not the listener's failure.
             case EINTR, EAGAIN, ECONNABORTED, EPROTO: continue
@@ -65,5 +86,26 @@ public final class ConsoleListener: @unchecked Sendable {
 
     deinit {
         Glibc.close(fd)
+    }
+}
+
+/// Which vsock peers a listener serves. Only the host (CID 2) by default: with vsock loopback
+/// in the guest kernel, a container process could otherwise connect to CID 1 (or the guest's
+/// own CID) and reach the agent's API, its log stream or a root debug console.
+public struct VsockPeerPolicy: Sendable, Equatable {
+    /// In-guest clients (loopback) are served too: for tests on hosts without vhost-vsock.
+    public var allowGuestClients: Bool
+
+    public init(allowGuestClients: Bool) {
+        self.allowGuestClients = allowGuestClients
+    }
+
+    public static let hostOnly = VsockPeerPolicy(allowGuestClients: false)
+
+    /// VMADDR_CID_HOST: every hypervisor's host side, hybrid vsock included.
+    public static let hostCID: UInt32 = 2
+
+    public func admits(cid: UInt32) -> Bool {
+        cid == Self.hostCID || allowGuestClients
     }
 }

@@ -44,8 +44,10 @@ public final class VsockLogSink: Sendable {
     }
 
     /// Opens the vsock listener for `agent.log_vport`.
-    public static func vsock(port: UInt32, bufferLimit: Int = 1 << 20) throws(SyscallError) -> VsockLogSink {
-        try VsockLogSink(listener: .vsock(port: port), bufferLimit: bufferLimit)
+    public static func vsock(
+        port: UInt32, bufferLimit: Int = 1 << 20, peers: VsockPeerPolicy = .hostOnly
+    ) throws(SyscallError) -> VsockLogSink {
+        try VsockLogSink(listener: .vsock(port: port, peers: peers), bufferLimit: bufferLimit)
     }
 
     /// Queues one log line (a newline is added when missing). Never blocks on the reader.

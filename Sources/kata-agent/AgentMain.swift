@@ -127,7 +127,9 @@ enum AgentMain {
     /// DestroySandbox still reaches the runtime; racing it against the sandbox's shutdown
     /// signal would cancel the transport before that reply is flushed.
     static func serve(configuration: AgentConfiguration, sandbox: SandboxState, reaper: Reaper, logger: Logger) async -> Int32 {
-        let serverOptions = AgentServer.Options(address: configuration.serverAddress, agentVersion: AgentVersion.version)
+        let serverOptions = AgentServer.Options(
+            address: configuration.serverAddress, agentVersion: AgentVersion.version,
+            vsockPeers: VsockPeerPolicy(allowGuestClients: configuration.vsockGuestClients))
         do {
             try await AgentServer.run(options: serverOptions, sandbox: sandbox, logger: logger)
             let destroyed = await sandbox.destroyed

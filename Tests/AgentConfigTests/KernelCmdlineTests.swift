@@ -35,6 +35,17 @@ final class KernelCmdlineTests: XCTestCase {
         XCTAssertEqual(config, AgentConfiguration())
     }
 
+    /// In-guest vsock clients (which containers are too) are served only on request.
+    func testVsockLoopbackClientsOnlyWhenAsked() {
+        XCTAssertFalse(parse("agent.debug_console").configuration.vsockGuestClients)
+        XCTAssertTrue(parse("agent.debug_vsock_loopback").configuration.vsockGuestClients)
+        XCTAssertFalse(parse("agent.debug_vsock_loopbackx").configuration.vsockGuestClients)
+        var config = AgentConfiguration()
+        XCTAssertTrue(config.applyEnvironment(["KATA_AGENT_DEBUG_VSOCK_LOOPBACK": "1"]).isEmpty)
+        XCTAssertTrue(config.vsockGuestClients)
+        XCTAssertEqual(config.applyEnvironment(["KATA_AGENT_DEBUG_VSOCK_LOOPBACK": "maybe"]).count, 1)
+    }
+
     func testKeyValueOptions() {
         let loaded = parse("""
             quiet agent.log=debug agent.server_addr=unix:///run/a.sock agent.hotplug_timeout=10 \

@@ -24,11 +24,13 @@ CID = "ctr1"
 
 # (recipe, client, kernel parameters, debug console kind). The minimal guest gets busybox as
 # /bin/sh and kata-agent-ctl in the container rootfs so that its debug console on vsock 1026
-# can be reached through vsock loopback by a client inside the guest; the busybox guest's
+# can be reached through vsock loopback by a client inside the guest (which
+# agent.debug_vsock_loopback allows; test_container_escape checks it is refused without); the busybox guest's
 # console is the serial one (vport 0). The two also differ in cgroup mode (v1, v2).
 COMBOS = [
     pytest.param((guests.GuestRecipe("minimal", with_ctl=True, with_sh=True), "kata-agent-ctl",
-                  f"agent.debug_console agent.debug_console_vport={guests.CONSOLE_VPORT}", "vsock"),
+                  f"agent.debug_console agent.debug_console_vport={guests.CONSOLE_VPORT} "
+                  "agent.debug_vsock_loopback", "vsock"),
                  id="minimal-ctl"),
     pytest.param((guests.GuestRecipe("busybox"), "ttrpc",
                   "agent.debug_console systemd.unified_cgroup_hierarchy=1", "serial"),

@@ -35,6 +35,10 @@ int console_pipe(int fds[2]);
 /* accept4(SOCK_CLOEXEC) without the peer address; EINTR is retried. */
 int console_accept(int listen_fd);
 
+/* accept4 (close-on-exec) that also reports an AF_VSOCK peer's CID in *vsock_cid
+ * (UINT32_MAX for any other family): the fd, or -errno. */
+int console_accept_peer(int listen_fd, uint32_t *vsock_cid);
+
 /* Unix stream socket bound to `path` and listening (a leading '@' names an abstract
    socket); SOCK_CLOEXEC. An existing socket file at `path` is not removed. */
 int console_unix_listen(const char *path, int backlog);
