@@ -232,9 +232,9 @@ class Fuzzer:
     def judge(self, item: Item, transport: str, code: int, message: str) -> None:
         self.report.answered(item, transport, code, message)
         known = item.request is not None
-        # Go resolves the method before it looks at the deadline; a call already out of time
-        # when it arrives may be answered DEADLINE_EXCEEDED by us instead.
-        if not known and code != 12 and not (code == 4 and item.timeout_nano < 1_000_000):
+        # Go resolves the method before it looks at the deadline; a short deadline may pass
+        # before our server routes the call, and is then what it answers.
+        if not known and code != 12 and not (code == 4 and item.timeout_nano <= 50_000_000):
             self.report.fail(f"{transport} {item.describe()}: unknown method answered {code} ({message}), "
                              "not UNIMPLEMENTED")
         if code == 0 and item.method in ("CreateContainer", "ExecProcess", "CreateSandbox") and not item.damaged:
