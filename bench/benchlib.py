@@ -97,6 +97,18 @@ class Skipped:
         return {"key": self.key, "title": self.title, "skipped": self.reason}
 
 
+def result_from_json(data: dict) -> "Figure | Skipped":
+    """A Figure or Skipped as `to_json` wrote it (results.json of an earlier run)."""
+    if "skipped" in data:
+        return Skipped(data["key"], data["title"], data["skipped"])
+
+    def series(value: Optional[dict]) -> Optional[Series]:
+        return None if value is None else Series(value["label"], value["unit"], list(value["samples"]))
+
+    return Figure(data["key"], data["title"], series(data["ours"]), series(data.get("reference")),
+                  data.get("target", ""), data.get("met"), data.get("note", ""), data.get("command", ""))
+
+
 def timed(fn: Callable[[], object]) -> float:
     """Wall time of one call, in milliseconds."""
     start = time.perf_counter()

@@ -145,6 +145,8 @@ def write_markdown(results: list[Result], path: str, meta: dict, plots: list[str
         "",
         f"- Measured: {meta['date']} on {meta['machine']}.",
         f"- Command: `{meta['command']}`" + (" (QUICK: reduced run counts)" if meta.get("quick") else ""),
+        *[f"- Re-measured {u['date']} with `{u['command']}`: {', '.join(u['keys'])}"
+          for u in meta.get("updates", [])],
         "- Each figure: median, min and max of the stated number of runs after a warm-up; "
         "comparisons are interleaved A B A B in the same run; ratio = ours / reference.",
         "",

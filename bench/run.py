@@ -4,7 +4,9 @@
 Usage: bench/run.py [--quick] [--only KEY[,KEY...]] [--agent BIN] [--agent-ctl BIN] [--osbuilder BIN]
 
 Writes BENCHMARKS.md, bench/results.json and bench/plots/*.svg. Nothing here is a test:
-no figure fails the run; a target that is missed is reported as missed.
+no figure fails the run; a target that is missed is reported as missed. With --only, the
+chosen suites' rows replace theirs in the existing results.json (the report says which rows
+were re-measured when); the other rows keep the figures of the run that measured them.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import report  # noqa: E402
-from benchlib import Figure, Skipped  # noqa: E402
-from suites import agent_binary, agent_rpc, boot, containers, network, osbuilder, storage  # noqa: E402
+from benchlib import Figure, Skipped, result_from_json  # noqa: E402
+from suites import agent_binary, agent_rpc, boot, containers, hardening, network, osbuilder, storage  # noqa: E402
 
 SUITES = [
     ("containers", containers.run),   # 1-4: run, exec, stdout, many containers
@@ -34,6 +36,7 @@ SUITES = [
     ("boot", boot.run),               # 8: kernel start to agent ready
     ("network", network.run),         # 9: UpdateInterface + UpdateRoutes vs ip commands
     ("storage", storage.run),         # 10: CreateContainer with virtio-fs and hot-plugged rootfs
+    ("hardening", hardening.run),     # 11: RPC fuzz (100k requests) and soak
 ]
 
 
@@ -89,11 +92,31 @@ def main() -> int:
         else "bench/run.py --only " + ",".join(sorted(wanted)) + (" --quick" if args.quick else ""),
         "quick": args.quick,
     }
-    report.write_json(results, os.path.join(HERE, "results.json"), meta)
+    results_path = os.path.join(HERE, "results.json")
+    if wanted and os.path.exists(results_path):
+        results, meta = merge(results_path, results, meta)
+    report.write_json(results, results_path, meta)
     plots = report.write_plots(results, os.path.join(HERE, "plots"), ctx["boot_phases"])
     report.write_markdown(results, args.out, meta, plots)
     print(f"bench: wrote {args.out}, bench/results.json, {len(plots)} plot(s)")
     return 0
+
+
+def merge(path: str, fresh: list, meta: dict) -> tuple[list, dict]:
+    """The earlier run's results with `fresh` in place of the rows they re-measure."""
+    import json
+    with open(path) as f:
+        earlier = json.load(f)
+    by_key = {r.key: r for r in fresh}
+    merged = []
+    for data in earlier["results"]:
+        merged.append(by_key.pop(data["key"], None) or result_from_json(data))
+    merged += [r for r in fresh if r.key in by_key]
+    base = dict(earlier["meta"])
+    updates = [u for u in base.get("updates", []) if u.get("command") != meta["command"]]
+    base["updates"] = updates + [{"date": meta["date"], "command": meta["command"],
+                                  "keys": [r.key for r in fresh]}]
+    return merged, base
 
 
 if __name__ == "__main__":

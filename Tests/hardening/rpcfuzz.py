@@ -184,6 +184,9 @@ class Fuzzer:
             if self.rng.random() < 0.3:
                 self.abuse()
             self.check_alive()
+            if sent // 10_000 != (sent - count) // 10_000:
+                print(f"rpcfuzz: {sent} requests, deaths {self.report.deaths}, hangs {self.report.hangs}, "
+                      f"failures {len(self.report.failures)}", flush=True)
         self.close()
         return sent
 
