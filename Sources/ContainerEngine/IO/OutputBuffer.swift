@@ -7,8 +7,9 @@ import Synchronization
 
 /// Bytes a container process wrote to stdout or stderr, kept until the runtime reads them.
 /// The pump appends; `read` pulls. After `finish()`, reads drain what is left, then return
-/// empty data (EOF). The buffer is bounded: when full, the pump stops reading that stream, so
-/// only the writing container waits, never the agent or other containers.
+/// empty data (EOF). The buffer is bounded: when full (its own limit, or the agent-wide
+/// OutputBudget past this stream's reserve), the pump stops reading that stream, so only the
+/// writing container waits, never the agent or other containers.
 ///
 /// An RPC reader borrows instead (`lend`, then `settle`): the bytes leave the buffer only once
 /// the answer carrying them reached the connection, so a reader whose client left mid-call
@@ -38,6 +39,10 @@ public final class OutputBuffer: Sendable {
         /// The open loan's id (0: none), so a loan settled after `discard` changes nothing.
         var loanID: UInt64 = 0
         var nextLoanID: UInt64 = 0
+        /// Discarded: late appends from the pump are dropped, not counted.
+        var discarded = false
+        /// A callback is registered with the budget for this buffer's space waiters.
+        var budgetWaiting = false
 
         /// A read may take bytes or EOF now; otherwise it waits (nothing buffered, or a loan open).
         var readable: Bool { lent == 0 && (count > 0 || finished) }
@@ -91,15 +96,25 @@ public final class OutputBuffer: Sendable {
     }
 
     let state = Mutex(State())
+    let budget: OutputBudget
 
-    public init() {}
+    public init(budget: OutputBudget = .shared) {
+        self.budget = budget
+    }
+
+    deinit {
+        // Whatever nobody read or discarded goes back to the agent-wide budget with the buffer.
+        budget.remove(state.withLock { $0.discarded ? 0 : $0.count })
+    }
 
     func append(_ bytes: Data) {
-        let readers = state.withLock { state in
+        let (readers, counted) = state.withLock { state -> ([(token: UInt64, continuation: CheckedContinuation<Void, Never>)], Bool) in
+            guard !state.discarded else { return ([], false) }
             state.append(bytes)
             defer { state.readers = [] }
-            return state.readers
+            return (state.readers, true)
         }
+        if counted { budget.add(bytes.count) }
         for reader in readers { reader.continuation.resume() }
     }
 
@@ -115,7 +130,9 @@ public final class OutputBuffer: Sendable {
     /// Drops everything buffered and ends the stream (its process was removed unread): the
     /// memory is freed now, and a pending read returns EOF.
     func discard() {
-        let readers = state.withLock { state in
+        let (readers, freed) = state.withLock { state in
+            let freed = state.count
+            state.discarded = true
             state.chunks = []
             state.head = 0
             state.offset = 0
@@ -125,22 +142,50 @@ public final class OutputBuffer: Sendable {
             state.lent = 0
             state.loanID = 0
             defer { state.readers = [] }
-            return state.readers
+            return (state.readers, freed)
         }
+        budget.remove(freed)
         for reader in readers { reader.continuation.resume() }
     }
 
     /// Whether the pump may read more now.
-    var hasRoom: Bool { state.withLock { $0.count < Self.limit } }
+    var hasRoom: Bool { state.withLock { hasRoom($0) } }
+
+    private func hasRoom(_ state: State) -> Bool {
+        state.count < Self.limit && (state.count < budget.reserve || budget.available)
+    }
 
     var isFinished: Bool { state.withLock { $0.finished } }
 
     /// A reader was given EOF: the stream's consumer is done with it.
     var reachedEOF: Bool { state.withLock { $0.eofDelivered } }
 
-    /// Registers a callback for when a reader frees room (the pump resumes polling).
+    /// Runs `callback` once there is room: now if there is (room freed between the pump's check
+    /// and this call must not leave the stream paused forever), else when a reader of this
+    /// stream frees some or the agent-wide budget falls under its limit.
     func onRoom(_ callback: @escaping @Sendable () -> Void) {
-        state.withLock { $0.spaceWaiters.append(callback) }
+        let (now, askBudget) = state.withLock { state -> (Bool, Bool) in
+            if hasRoom(state) { return (true, false) }
+            state.spaceWaiters.append(callback)
+            // Full only because of the budget: its readers elsewhere can free the room too.
+            let askBudget = state.count < Self.limit && !state.budgetWaiting
+            if askBudget { state.budgetWaiting = true }
+            return (false, askBudget)
+        }
+        if now {
+            callback()
+        } else if askBudget {
+            budget.onRoom { [weak self] in self?.budgetFreed() }
+        }
+    }
+
+    private func budgetFreed() {
+        let waiters = state.withLock { state -> [@Sendable () -> Void] in
+            state.budgetWaiting = false
+            defer { state.spaceWaiters = [] }
+            return state.spaceWaiters
+        }
+        for waiter in waiters { waiter() }
     }
 
     /// Bytes handed to a reader that may still give them back (see `lend`).
@@ -197,9 +242,13 @@ public final class OutputBuffer: Sendable {
     /// the next read. A loan of empty data, or one from before `discard`, changes nothing.
     public func settle(_ loan: Loan, delivered: Bool) {
         guard loan.id != 0 else { return }
+        var freed = 0
         let (readers, waiters) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [@Sendable () -> Void]) in
             guard state.loanID == loan.id else { return ([], []) }
-            if delivered { state.drop(state.lent) }
+            if delivered {
+                state.drop(state.lent)
+                freed = state.lent
+            }
             state.lent = 0
             state.loanID = 0
             let readers = state.readers.map(\.continuation)
@@ -209,6 +258,7 @@ public final class OutputBuffer: Sendable {
             if delivered { state.spaceWaiters = [] }
             return (readers, waiters)
         }
+        budget.remove(freed)
         for reader in readers { reader.resume() }
         for waiter in waiters { waiter() }
     }
