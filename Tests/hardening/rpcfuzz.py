@@ -425,7 +425,6 @@ def run(binary: str, requests: int, seed: int, max_seconds: float, grpc_share: f
         keep_log: Optional[str] = None) -> dict[str, Any]:
     """Fuzz a fresh sandboxed agent; the summary as a dict (also what --json writes)."""
     report = Report()
-    pathlib.Path("/tmp/kata-fuzz").mkdir(mode=0o1777, exist_ok=True)
     started = time.monotonic()
     with SandboxedAgent(binary) as agent:
         agent.start()

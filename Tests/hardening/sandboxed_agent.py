@@ -23,6 +23,7 @@ import time
 from typing import Optional
 
 NOBODY = 65534
+SCRATCH = "/tmp/kata-fuzz"
 
 
 def sandbox_available() -> Optional[str]:
@@ -58,6 +59,8 @@ class SandboxedAgent:
     def start(self) -> None:
         if self.socket.exists():
             self.socket.unlink()
+        # The mount point of the sandbox's private scratch tmpfs (generated paths point there).
+        pathlib.Path(SCRATCH).mkdir(mode=0o1777, exist_ok=True)
         env = dict(os.environ, KATA_AGENT_SERVER_ADDR=f"unix://{self.socket}",
                    KATA_AGENT_LOG_LEVEL=os.environ.get("KATA_AGENT_LOG_LEVEL", self.log_level))
         # /run becomes a private tmpfs so the agent's run directories are its own; the scratch
