@@ -46,9 +46,12 @@ class SandboxedAgent:
     """One agent at a time in a fresh sandbox; `restart()` gives a new one after an exit."""
 
     def __init__(self, binary: str, log_level: str = "warn", deadline: float = 30.0):
-        self.binary = str(pathlib.Path(binary).resolve())
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="kata-fuzz-"))
         os.chown(self.dir, NOBODY, NOBODY)
+        # A copy nobody can execute: the checkout may sit under a directory only root can enter.
+        self.binary = str(self.dir / "kata-agent")
+        shutil.copyfile(pathlib.Path(binary).resolve(), self.binary)
+        os.chmod(self.binary, 0o755)
         self.socket = self.dir / "agent.sock"
         self.log_path = self.dir / "agent.log"
         self.log_level = log_level
