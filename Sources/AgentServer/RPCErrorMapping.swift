@@ -84,6 +84,11 @@ func serveRPC<Response: Sendable>(
         let converted = RPCError(error)
         logger.warning("rpc failed", metadata: ["rpc": "\(name)", "code": "\(converted.code)", "error": "\(converted.message)"])
         throw converted
+    } catch is CancellationError {
+        // The caller left, its deadline passed or the server is stopping: not the agent's
+        // failure (it used to be answered INTERNAL, found by the RPC fuzzer over gRPC).
+        logger.debug("rpc cancelled", metadata: ["rpc": "\(name)"])
+        throw RPCError(code: .cancelled, message: "\(name): cancelled (the caller left or its deadline passed)")
     } catch {
         logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
         throw RPCError(code: .internalError, message: "\(name): \(error)")
