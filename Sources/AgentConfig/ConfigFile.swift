@@ -6,6 +6,9 @@ extension AgentConfiguration {
     /// Parses a TOML document over `base`. Syntax errors throw; a key with a bad value or type
     /// becomes a warning and keeps the base value.
     public static func parse(toml text: String, file: String, base: AgentConfiguration = AgentConfiguration()) throws(ConfigError) -> LoadedConfiguration {
+        if let problem = TOMLPrecheck.problem(in: text) {
+            throw ConfigError(file: file, reason: "not valid TOML: \(problem)")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
