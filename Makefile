@@ -64,6 +64,7 @@ proto:
 # Swift tests first (unit and root integration), then the QEMU end-to-end suite.
 test: build
 	swift test -c $(CONFIG) --skip-build
+	$(MAKE) fuzz FUZZ_SECONDS=20
 	$(MAKE) hardening
 	$(MAKE) e2e
 
@@ -128,6 +129,17 @@ SOAK_CONCURRENCY ?= 64
 soak: e2e-build
 	$(HARDENING_ENV) $(E2E_PYTHON) Tests/hardening/soak.py --cycles $(SOAK_CYCLES) --execs $(SOAK_EXECS) \
 		--concurrency $(SOAK_CONCURRENCY) --json $(OUT)/soak.json
+
+# libFuzzer (Tests/Fuzz): each parser that sees untrusted bytes for FUZZ_SECONDS on a copy of the
+# committed corpus, built in .build-fuzz; a crash fails and prints the input's path.
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_OUT=$(OUT)/fuzz Tests/Fuzz/run.sh
+
+# The non-root Swift tests under ThreadSanitizer (.build-tsan), then AddressSanitizer
+# (.build-asan); as root they run as nobody. Not in `make test`: about 25 min of builds.
+sanitize: deps
+	Tests/Sanitizers/run.sh
 
 ## ---- osbuilder: rootfs / initrd / image (upstream variable names) --------------------------
 # DISTRO picks a template in rootfs-templates/ (`make list-distros`); AGENT_SOURCE_BIN is the

@@ -9,6 +9,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-30}
 SCRATCH=${FUZZ_SCRATCH:-.build-fuzz}
 OUT=${FUZZ_OUT:-out/fuzz}
 TARGETS=("$@")
+export SWIFT_BACKTRACE=enable=no  # libFuzzer prints the crash; Swift's backtracer would trip ASan
 if [ ${#TARGETS[@]} -eq 0 ]; then
     TARGETS=(FuzzKernelCmdline FuzzConfigTOML FuzzSerialSplitter FuzzTTRPC FuzzMountOptions FuzzSeccomp FuzzCpio FuzzTemplate)
 fi
