@@ -19,16 +19,20 @@ public enum AgentServer {
         public var storageHandlers: [String]
         /// Which vsock peers a vsock listener serves (the host only, unless agent.debug_vsock_loopback).
         public var vsockPeers: VsockPeerPolicy
+        /// Which processes a unix listener serves (kata-agent as PID 1: its own mount namespace only).
+        public var unixPeers: UnixPeerPolicy
 
         public init(
             address: ServerAddress, agentVersion: String, guestRoots: GuestRoots = .system,
-            storageHandlers: [String] = ["local", "ephemeral"], vsockPeers: VsockPeerPolicy = .hostOnly
+            storageHandlers: [String] = ["local", "ephemeral"], vsockPeers: VsockPeerPolicy = .hostOnly,
+            unixPeers: UnixPeerPolicy = .any
         ) {
             self.address = address
             self.agentVersion = agentVersion
             self.guestRoots = guestRoots
             self.storageHandlers = storageHandlers
             self.vsockPeers = vsockPeers
+            self.unixPeers = unixPeers
         }
     }
 
@@ -71,7 +75,8 @@ public enum AgentServer {
     /// fails. Request errors never end the server; a listener that cannot be opened throws.
     /// The caller (kata-agent main) then exits, or as PID 1 syncs and powers off.
     public static func run(options: Options, sandbox: SandboxState, logger: Logger) async throws {
-        let transport = ListenerSocket.transport(for: options.address, vsockPeers: options.vsockPeers, logger: logger)
+        let transport = ListenerSocket.transport(
+            for: options.address, vsockPeers: options.vsockPeers, unixPeers: options.unixPeers, logger: logger)
         let server = GRPCServer(transport: transport, services: services(options: options, sandbox: sandbox, logger: logger))
         // waitForShutdown ignores cancellation, so it runs outside the group; if the server
         // ends first the watcher stays suspended, harmlessly, until the process exits.

@@ -10,8 +10,10 @@ public typealias ListenerError = AgentWire.ListenerError
 /// on every listener kind: vsock, unix path, unix abstract (bound with its exact length) and
 /// a virtio-serial port (each host session relayed over a socketpair, no socket of its own).
 enum ListenerSocket {
-    static func transport(for address: ServerAddress, vsockPeers: VsockPeerPolicy, logger: Logger) -> AgentServerTransport {
-        AgentServerTransport(listener: listener(for: address), logger: logger, vsockPeers: vsockPeers)
+    static func transport(
+        for address: ServerAddress, vsockPeers: VsockPeerPolicy, unixPeers: UnixPeerPolicy, logger: Logger
+    ) -> AgentServerTransport {
+        AgentServerTransport(listener: listener(for: address), logger: logger, vsockPeers: vsockPeers, unixPeers: unixPeers)
     }
 
     static func listener(for address: ServerAddress) -> AgentServerTransport.Listener {

@@ -66,6 +66,7 @@ public final class AgentServerTransport: ServerTransport {
     private let logger: Logger
     private let serialLookup: SerialPortLookup
     private let vsockPeers: VsockPeerPolicy
+    private let unixPeers: UnixPeerPolicy
     private let limits = WireProtocolSniffer.Limits(
         ttrpc: WireLimits(maxMessageSize: TTRPC.maxMessageSize),
         // The runtime sends large OCI specs and CopyFile chunks; as the previous gRPC transport.
@@ -75,10 +76,12 @@ public final class AgentServerTransport: ServerTransport {
 
     public init(
         listener: Listener, group: MultiThreadedEventLoopGroup = .singleton, logger: Logger,
-        serialLookup: SerialPortLookup = SerialPortLookup(), vsockPeers: VsockPeerPolicy = .hostOnly
+        serialLookup: SerialPortLookup = SerialPortLookup(), vsockPeers: VsockPeerPolicy = .hostOnly,
+        unixPeers: UnixPeerPolicy = .any
     ) {
         self.listener = listener
         self.vsockPeers = vsockPeers
+        self.unixPeers = unixPeers
         self.group = group
         self.logger = logger
         self.serialLookup = serialLookup
@@ -158,9 +161,15 @@ public final class AgentServerTransport: ServerTransport {
             .childChannelOption(.allowRemoteHalfClosure, value: false)
         let limits = self.limits
         let logger = self.logger
+        let unixPeers = self.unixPeers
         let initializer: @Sendable (any Channel) -> EventLoopFuture<EventLoopFuture<SniffedConnection>> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                WireProtocolSniffer.install(on: channel, limits: limits, logger: logger)
+            UnixPeerCheck.refusal(of: channel, policy: unixPeers).map { refusal in
+                if let refusal {
+                    logger.warning("refused a unix socket client", metadata: ["reason": "\(refusal)"])
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeFailedFuture(UnixPeerCheck.Refused(reason: refusal))
+                }
+                return WireProtocolSniffer.install(on: channel, limits: limits, logger: logger)
             }
         }
         let server: NIOAsyncChannel<EventLoopFuture<SniffedConnection>, Never>

@@ -129,7 +129,9 @@ enum AgentMain {
     static func serve(configuration: AgentConfiguration, sandbox: SandboxState, reaper: Reaper, logger: Logger) async -> Int32 {
         let serverOptions = AgentServer.Options(
             address: configuration.serverAddress, agentVersion: AgentVersion.version,
-            vsockPeers: VsockPeerPolicy(allowGuestClients: configuration.vsockGuestClients))
+            vsockPeers: VsockPeerPolicy(allowGuestClients: configuration.vsockGuestClients),
+            // As PID 1 every process outside the agent's mount namespace is a container's.
+            unixPeers: getpid() == 1 ? .sameMountNamespace : .any)
         do {
             try await AgentServer.run(options: serverOptions, sandbox: sandbox, logger: logger)
             let destroyed = await sandbox.destroyed
