@@ -218,6 +218,16 @@ public final class AgentServerTransport: ServerTransport {
         }
     }
 
+    /// Makes `stop` what a graceful shutdown runs for this listener; runs it now when the
+    /// shutdown already began.
+    private func onStop(_ stop: @escaping @Sendable () -> Void) {
+        let stopped = state.withLock { state in
+            state.stopListener = stop
+            return state.stopping
+        }
+        if stopped { stop() }
+    }
+
     /// Serves each connected socket of `fds` (a serial session's socketpair end, an admitted
     /// vsock connection) like an accepted one, until the stream ends.
     private func serveConnected(_ fds: AsyncStream<Int32>, what: String, _ handler: @escaping RPCStreamHandler) async {
@@ -254,14 +264,7 @@ public final class AgentServerTransport: ServerTransport {
             logger.warning("refused a vsock client that is not the host", metadata: ["cid": "\(peer)", "port": "\(port)"])
         }
         let (connections, continuation) = AsyncStream<Int32>.makeStream()
-        let stopped = state.withLock { state in
-            state.stopListener = {
-                listener.stop()
-                continuation.finish()
-            }
-            return state.stopping
-        }
-        if stopped {
+        onStop {
             listener.stop()
             continuation.finish()
         }
@@ -312,14 +315,7 @@ public final class AgentServerTransport: ServerTransport {
             // the host: the bridge relays until the session's connection has drained.
             stopDrainTimeout: Double(Self.shutdownGrace.nanoseconds) / 1e9 + 1,
             logger: logger)
-        let stopped = state.withLock { state in
-            state.stopListener = {
-                bridge.stop()
-                continuation.finish()
-            }
-            return state.stopping
-        }
-        if stopped {
+        onStop {
             bridge.stop()
             continuation.finish()
         }

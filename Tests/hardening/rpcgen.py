@@ -19,6 +19,8 @@ from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor as FD
 
+from agentclient import _varint
+
 INT32 = [0, 1, -1, 2, 7, 9, 15, 64, 1024, 2**31 - 1, -2**31, 2**30]
 UINT32 = [0, 1, 2, 9, 15, 64, 0o7777, 2**31, 2**32 - 1, 4096]
 INT64 = [0, 1, -1, 2**63 - 1, -2**63, 10**18, 2**53 + 1, 4096, 1 << 40, 1000000000]
@@ -258,17 +260,6 @@ def _is_repeated(field) -> bool:
     return field.label == FD.LABEL_REPEATED
 
 
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def pick(rng: random.Random, weighted: list[tuple[Any, float]]) -> Any:
