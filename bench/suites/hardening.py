@@ -39,6 +39,11 @@ def _run(ctx, script: str, args: list[str]) -> tuple[dict | None, str]:
         os.unlink(out.name)
 
 
+def _agent_label(ctx) -> str:
+    path = ctx["agent"]
+    return "release agent" if "/release/" in path else f"agent {os.path.relpath(path, ctx['root'])}"
+
+
 def run(ctx) -> list:
     if os.geteuid() != 0:
         return [Skipped("hardening", "RPC fuzz and soak", "needs root (sandboxed agent, containers)")]
@@ -50,7 +55,7 @@ def run(ctx) -> list:
         out.append(Skipped("rpc-fuzz", "RPC fuzz", detail))
     else:
         bad = fuzz["deaths"] + fuzz["hangs"]
-        note = (f"agent {os.path.relpath(ctx['agent'], ctx['root'])}; "
+        note = (f"{_agent_label(ctx)}; "
                 f"{fuzz['requests']} requests in {fuzz['seconds']} s ({fuzz['by_transport']}), "
                 f"{fuzz['planned_restarts']} planned restarts after DestroySandbox, "
                 f"{fuzz['abuse_connections']} protocol-abuse connections, "
@@ -76,7 +81,7 @@ def run(ctx) -> list:
     cycles, execs = phases.get("cycles", {}), phases.get("execs", {})
     base = soak.get("baseline", {})
     growth = max((p.get("after", {}).get("rss_kib", 0) - base.get("rss_kib", 0) for p in phases.values()), default=0)
-    note = (f"agent {os.path.relpath(ctx['agent'], ctx['root'])}; cycles {cycles.get('count')} at {cycles.get('ms_per_cycle')} ms, execs {execs.get('count')} at "
+    note = (f"{_agent_label(ctx)}; cycles {cycles.get('count')} at {cycles.get('ms_per_cycle')} ms, execs {execs.get('count')} at "
             f"{execs.get('ms_per_exec')} ms; after every phase fds, threads, mounts, cgroup dirs and /run entries "
             f"{'back to the baseline' if not leaks else 'LEAKED: ' + '; '.join(leaks)} ({base})")
     out.append(Figure(
