@@ -28,25 +28,25 @@ extension Container {
         let stdio = try ProcessStdio(
             terminal: process.terminal ?? false, pipeSize: engine.options.pipeSize,
             rows: UInt16(clamping: process.consoleSize?.height ?? 0), cols: UInt16(clamping: process.consoleSize?.width ?? 0))
-        let join: [LinuxNamespace]
-        let pidPath: String?
+        let pinned: PinnedNamespaces
         do {
-            join = try Self.namespacesToJoin(of: initPid)
-            pidPath = try Self.differs("pid", initPid) ? "/proc/\(initPid)/ns/pid" : nil
+            pinned = try PinnedNamespaces(of: initPid)
         } catch {
             stdio.release()
             stdio.processExited()
             throw EngineError(.wrongState, "exec \(execID)", container: id, "the init process \(initPid) is gone: \(error)")
         }
-        // The reaper collects our init, so until it has, the pid cannot have been reused and
-        // the namespaces read above are the container's.
+        defer { pinned.close() }
+        // The reaper collects our init, so until it has, the pid cannot have been reused: the
+        // namespaces pinned above are the container's, and the exec joins those descriptors,
+        // not /proc/<pid> paths that a reused pid could point elsewhere by then.
         guard state.withLock({ $0.initProcess?.exited == nil }) else {
             stdio.release()
             stdio.processExited()
             throw EngineError(.wrongState, "exec \(execID)", container: id, "the init process exited")
         }
-        let config = InitConfig(mode: .exec, containerID: id, process: process, spec: spec, joinNamespaces: join)
-        let request = InitLauncher.Request(config: config, cloneFlags: 0, pidNamespacePath: pidPath, cgroup: cgroup)
+        let config = InitConfig(mode: .exec, containerID: id, process: process, spec: spec, joinNamespaces: pinned.join)
+        let request = InitLauncher.Request(config: config, cloneFlags: 0, pidNamespacePath: pinned.pidPath, cgroup: cgroup)
         let launched: InitLauncher.Launched
         do {
             launched = try await InitLauncher(engine: engine).launch(request, stdio: stdio)
@@ -63,17 +63,6 @@ extension Container {
         state.withLock { $0.execs[execID] = child }
         logger.info("exec process started", metadata: ["exec": "\(execID)", "pid": "\(launched.pid)"])
         return child
-    }
-
-    /// The init's namespaces that differ from the agent's, user first. Fails closed: a
-    /// namespace that cannot be read is an error, never "the same as the agent's" (an exec
-    /// racing the init's exit must not run in the agent's namespaces).
-    static func namespacesToJoin(of pid: pid_t) throws(SyscallError) -> [LinuxNamespace] {
-        var join: [LinuxNamespace] = []
-        for type in ["user", "ipc", "uts", "network", "cgroup", "mount"] where try differs(type, pid) {
-            join.append(LinuxNamespace(type: type, path: "/proc/\(pid)/ns/\(NamespaceType.procName(type) ?? type)"))
-        }
-        return join
     }
 
     static func differs(_ type: String, _ pid: pid_t) throws(SyscallError) -> Bool {

@@ -89,17 +89,23 @@ public enum ContainerInit {
     }
 
     /// setns into each path, user namespace first, mount namespace last (its root and cwd
-    /// replace ours).
+    /// replace ours). Every path is opened before the first join: an exec's paths name the
+    /// agent's pinned descriptors (/proc/<agent>/fd/N), which a process already in the
+    /// container's user namespace may no longer open.
     static func joinNamespaces(_ namespaces: [LinuxNamespace]) throws {
         let order = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"]
         let sorted = namespaces.sorted { (order.firstIndex(of: $0.type) ?? 99) < (order.firstIndex(of: $1.type) ?? 99) }
+        var opened: [(fd: Int32, flag: Int32, type: String, path: String)] = []
+        defer { for entry in opened { close(entry.fd) } }
         for namespace in sorted {
             guard let path = namespace.path, let flag = NamespaceType.cloneFlag(namespace.type) else { continue }
             if namespace.type == "pid" { continue }  // joined by the agent before the clone
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw InitFailure("open \(namespace.type) namespace \(path)", errno: errno) }
-            defer { close(fd) }
-            try InitFailure.check(engine_setns(fd, flag), "join \(namespace.type) namespace \(path)")
+            opened.append((fd, flag, namespace.type, path))
+        }
+        for entry in opened {
+            try InitFailure.check(engine_setns(entry.fd, entry.flag), "join \(entry.type) namespace \(entry.path)")
         }
     }
 
