@@ -15,19 +15,9 @@ final class AgentServerTransportTests: XCTestCase {
         return logger
     }
 
-    /// Runs a transport on a fresh unix socket with `handler`; returns it and the socket's path.
-    private func start(_ handler: @escaping RPCStreamHandler) async throws -> (AgentServerTransport, String) {
-        let path = "/tmp/kata-wire-\(UUID().uuidString.prefix(8)).sock"
-        let transport = AgentServerTransport(listener: .unix(path: path), logger: logger)
-        let listening = Task { try await transport.listen(streamHandler: handler) }
-        addTeardownBlock {
-            transport.beginGracefulShutdown()
-            listening.cancel()
-            _ = await listening.result
-            unlink(path)
-        }
-        _ = try await transport.listeningAddress
-        return (transport, path)
+    /// Runs a transport on a fresh unix socket with `handler`; returns the socket's path.
+    private func start(_ handler: @escaping RPCStreamHandler) async throws -> String {
+        try await startTransport(handler, logger: logger, prefix: "kata-wire")
     }
 
     /// Answers `message` with OK.
@@ -39,7 +29,7 @@ final class AgentServerTransportTests: XCTestCase {
     }
 
     func testTraceparentFromMetadataReachesTheHandler() async throws {
-        let (_, path) = try await start { stream, _ in
+        let path = try await start { stream, _ in
             await Self.answer(stream, Array((WireTraceContext.traceparent ?? "none").utf8))
         }
         let client = try RawTTRPCClient.connect(path: path)
@@ -51,7 +41,7 @@ final class AgentServerTransportTests: XCTestCase {
     }
 
     func testRequestPartsAreMetadataThenTheMessage() async throws {
-        let (_, path) = try await start { stream, context in
+        let path = try await start { stream, context in
             var parts: [String] = []
             do {
                 for try await part in stream.inbound {
@@ -75,7 +65,7 @@ final class AgentServerTransportTests: XCTestCase {
     /// through its RPC cancellation handle; its late answer is not sent.
     func testDeadlineAnswersAndCancelsTheHandler() async throws {
         let cancelled = AsyncStream<Void>.makeStream()
-        let (_, path) = try await start { stream, context in
+        let path = try await start { stream, context in
             if context.descriptor.method == "Slow" {
                 await withRPCCancellationHandler {
                     while !context.cancellation.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
@@ -118,7 +108,7 @@ final class AgentServerTransportTests: XCTestCase {
     }
 
     func testFirstByteOfNeitherProtocolIsClosed() async throws {
-        let (_, path) = try await start { stream, _ in await Self.answer(stream, []) }
+        let path = try await start { stream, _ in await Self.answer(stream, []) }
         let client = try RawTTRPCClient.connect(path: path)
         client.send(Array("HELLO".utf8))
         XCTAssertTrue(client.closedByPeer())

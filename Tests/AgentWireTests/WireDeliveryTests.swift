@@ -16,17 +16,7 @@ final class WireDeliveryTests: XCTestCase {
     }
 
     private func start(_ handler: @escaping RPCStreamHandler) async throws -> String {
-        let path = "/tmp/kata-delivery-\(UUID().uuidString.prefix(8)).sock"
-        let transport = AgentServerTransport(listener: .unix(path: path), logger: logger)
-        let listening = Task { try await transport.listen(streamHandler: handler) }
-        addTeardownBlock {
-            transport.beginGracefulShutdown()
-            listening.cancel()
-            _ = await listening.result
-            unlink(path)
-        }
-        _ = try await transport.listeningAddress
-        return path
+        try await startTransport(handler, logger: logger, prefix: "kata-delivery")
     }
 
     private static func answer(_ stream: ServerRPCStream, _ message: [UInt8], code: Status.Code = .ok) async {
