@@ -137,7 +137,11 @@ struct InitRootfs {
 
     /// `rootfs` + `path` resolved inside it; a symlink loop fails `step`.
     private func joined(_ path: String, step: String) throws -> String {
-        rootfs.hasSuffix("/") ? rootfs + (try resolved(path, step: step)) : rootfs + "/" + (try resolved(path, step: step))
+        do {
+            return try SecureJoin.join(root: rootfs, path)
+        } catch {
+            throw InitFailure(step, "\(error)")
+        }
     }
 
     /// cgroup2 when the hierarchy is unified only; otherwise the container's own directory of
