@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 import random
+import signal
 import socket
 import struct
 import sys
@@ -467,6 +468,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.requests < 1 or args.max_seconds <= 0 or not 0 <= args.grpc_share <= 1:
         parser.error("--requests must be >= 1, --max-seconds > 0, --grpc-share in [0, 1]")
+    # A TERM (timeout, CI cancel) unwinds through run()'s `with`, which kills the sandboxed agent.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     seed = args.seed if args.seed is not None else int(time.time())
     print(f"rpcfuzz: seed {seed}, {args.requests} requests, agent {args.agent}", flush=True)
     keep_log = str(pathlib.Path(args.json).with_suffix(".agent.log")) if args.json else None
