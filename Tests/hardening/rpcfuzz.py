@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import pathlib
 import random
 import signal
 import socket
-import struct
 import sys
 import time
 from typing import Any, Optional
@@ -60,6 +58,11 @@ class Item:
         self.sent = 0.0
         seconds = timeout_nano / 1e9 if 0 < timeout_nano < NO_DEADLINE_LIMIT * 1e9 else NO_DEADLINE_LIMIT
         self.limit = seconds + HANG_GRACE
+
+    @property
+    def ends_the_agent(self) -> bool:
+        """DestroySandbox: sent alone, and an OK answer stops the agent."""
+        return self.service == "grpc.AgentService" and self.method == "DestroySandbox"
 
     @property
     def rpc(self) -> str:
@@ -199,7 +202,7 @@ class Fuzzer:
             while pending or in_flight:
                 while pending and len(in_flight) < WINDOW:
                     item = pending.pop(0)
-                    if item.method == "DestroySandbox" and item.service == "grpc.AgentService":
+                    if item.ends_the_agent:
                         self.drain(in_flight)
                         self.destroy(item)
                         done += 1
@@ -271,14 +274,12 @@ class Fuzzer:
         pending = [self.next_item("grpc") for _ in range(count)]
         while pending or in_flight:
             while pending and len(in_flight) < WINDOW:
-                item = pending.pop(0)
-                if item.method == "DestroySandbox" and item.service == "grpc.AgentService":
-                    pending.insert(0, item)
+                if pending[0].ends_the_agent:
                     if in_flight:
                         break               # alone on the wire, once the others are in
-                    pending.pop(0)
-                    self.destroy(item)
+                    self.destroy(pending.pop(0))
                     continue
+                item = pending.pop(0)
                 call = self.channel.unary_unary(f"/{item.service}/{item.method}")
                 timeout = item.timeout_nano / 1e9 if item.timeout_nano > 0 else None
                 item.sent = time.monotonic()
@@ -305,10 +306,6 @@ class Fuzzer:
                     del in_flight[index]
                     self.report.hangs += 1
                     self.report.fail(f"hang: gRPC {item.describe()} unanswered after {item.limit:.0f}s")
-                    if os.environ.get("RPCFUZZ_DEBUG"):
-                        import subprocess
-                        print(subprocess.run(["ss", "-xp"], capture_output=True, text=True).stdout[-3000:], file=sys.stderr)
-                        print("in flight:", [(i.describe()[:80], round(now - i.sent)) for i, _ in in_flight.values()], file=sys.stderr)
         return count
 
     def destroy(self, item: Item) -> None:
