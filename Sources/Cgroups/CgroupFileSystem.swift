@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LinuxKit
 
 /// File operations the managers need; a protocol so the resource -> file mapping runs on a temp dir.
 public protocol CgroupFileSystem: Sendable {
@@ -62,12 +63,8 @@ public struct LocalCgroupFileSystem: CgroupFileSystem {
     }
 
     public func createDirectory(_ path: String) throws {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw CgroupError.io(operation: "mkdir", path: current, errno: errno)
-            }
+        if let failed = Directories.create(path) {
+            throw CgroupError.io(operation: "mkdir", path: failed.path, errno: failed.errno)
         }
     }
 

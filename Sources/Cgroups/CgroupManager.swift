@@ -81,6 +81,23 @@ enum CgroupWait {
         }
     }
 
+    /// The usual end of a container: its processes are gone and it made no sub-cgroups, so
+    /// one rmdir per directory removes it. True when all are gone; false at the first one
+    /// still in use (EBUSY: processes or children), which the caller then empties and removes
+    /// the long way (an rmdir never disturbs a cgroup in use).
+    static func removeIfUnused(_ directories: [String], fileSystem: CgroupFileSystem) -> Bool {
+        for directory in directories {
+            do {
+                try fileSystem.removeDirectory(directory)
+            } catch CgroupError.io(_, _, let code) where code == ENOENT {
+                continue
+            } catch {
+                return false
+            }
+        }
+        return true
+    }
+
     /// Removes `directory` and every cgroup below it, deepest first (a cgroup with children
     /// cannot be removed). A directory that is already gone counts as removed.
     static func removeTree(_ directory: String, fileSystem: CgroupFileSystem) throws {

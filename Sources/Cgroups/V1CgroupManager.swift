@@ -217,6 +217,10 @@ public final class V1CgroupManager: CgroupManager {
     }
 
     public func destroy(timeout: Duration) throws {
+        if CgroupWait.removeIfUnused(directories, fileSystem: fileSystem) {
+            try unified?.destroy(timeout: timeout)
+            return
+        }
         // Frozen tasks cannot act on SIGKILL, so the tree is thawed first.
         if directory(for: "freezer").map(fileSystem.exists) == true { try? thaw() }
         try CgroupWait.until(timeout: timeout, what: "emptying cgroup \(path)") {

@@ -154,6 +154,7 @@ public final class V2CgroupManager: CgroupManager {
 
     public func destroy(timeout: Duration) throws {
         guard fileSystem.exists(directory) else { return }
+        if CgroupWait.removeIfUnused([directory], fileSystem: fileSystem) { return }
         if fileSystem.exists(directory + "/cgroup.freeze") { try? thaw() }
         let canKillAll = fileSystem.exists(directory + "/cgroup.kill")
         try CgroupWait.until(timeout: timeout, what: "emptying cgroup \(directory)") {

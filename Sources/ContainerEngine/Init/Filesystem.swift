@@ -1,14 +1,11 @@
 import Glibc
+import LinuxKit
 
 /// Small file helpers for init (no Foundation: init stays minimal and single-threaded).
 enum Filesystem {
     static func mkdirAll(_ path: String, mode: mode_t = 0o755, step: String) throws {
-        var current = ""
-        for part in path.split(separator: "/") {
-            current += "/" + part
-            if mkdir(current, mode) != 0 && errno != EEXIST {
-                throw InitFailure(step, errno: errno, "mkdir \(current)")
-            }
+        if let failed = Directories.create(path, mode: mode) {
+            throw InitFailure(step, errno: failed.errno, "mkdir \(failed.path)")
         }
     }
 }
