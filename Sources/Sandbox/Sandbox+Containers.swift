@@ -103,18 +103,26 @@ public final class PodContainers: SandboxContainers {
             rootfs = bundle + "/" + (spec.root?.path.isEmpty == false ? spec.root?.path ?? "rootfs" : "rootfs")
         }
         applyPodNamespaces(&spec, sandboxPidns: sandboxPidns)
-        try? FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
-        if let data = try? spec.encoded(pretty: true) {
-            _ = FileManager.default.createFile(atPath: bundle + "/config.json", contents: data)
+        _ = Directories.create(bundle)
+        // config.json is for hooks (they find it through the state's bundle). Encoding it is a
+        // good part of a create, so without hooks it is written alongside the launch; with
+        // any, before it, as they may run during the create.
+        let guestHooks = self.guestHooks
+        let finalSpec = spec
+        let configWrite = Task { Self.writeBundleConfig(finalSpec, bundle: bundle) }
+        if finalSpec.hooks != nil || !guestHooks.isEmpty {
+            await configWrite.value
         }
         let container: Container
         do {
             container = try await Container.create(
                 id: id, bundle: bundle, spec: spec, rootfs: rootfs, guestHooks: guestHooks.ociHooks, engine: engine)
         } catch {
+            await configWrite.value
             removeBundle(bundle)
             throw error
         }
+        await configWrite.value
         if let pid = container.pid {
             persistNamespaces(from: pid, spec: spec)
         }
@@ -215,6 +223,24 @@ public final class PodContainers: SandboxContainers {
         for (_, path) in shared {
             _ = umount2(path, Int32(MNT_DETACH))
             _ = unlink(path)
+        }
+    }
+
+    /// Writes `<bundle>/config.json` in place: nothing reads it concurrently, so no atomic
+    /// rename, and /run is a tmpfs, so no fsync (FileManager's createFile did both).
+    private static func writeBundleConfig(_ spec: Spec, bundle: String) {
+        guard let data = try? spec.encoded(pretty: true) else { return }
+        let fd = open(bundle + "/config.json", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
         }
     }
 
