@@ -12,7 +12,8 @@ public struct InitConfig: Codable, Sendable, Equatable {
     public var containerID: String
     /// The process to exec (the container's, or the exec'd one).
     public var process: Process
-    /// The container's spec (mounts, namespaces, seccomp ... ); for exec only the security parts matter.
+    /// The container's spec (mounts, namespaces, seccomp ... ) as the init needs it (see
+    /// `forInit`); for exec only the security parts matter.
     public var spec: Spec
     /// Absolute path of the root filesystem (create).
     public var rootfs: String
@@ -38,7 +39,7 @@ public struct InitConfig: Codable, Sendable, Equatable {
         self.mode = mode
         self.containerID = containerID
         self.process = process
-        self.spec = spec
+        self.spec = Self.forInit(spec)
         self.rootfs = rootfs
         self.joinNamespaces = joinNamespaces
         self.inNewUserNamespace = inNewUserNamespace
@@ -46,6 +47,22 @@ public struct InitConfig: Codable, Sendable, Equatable {
         self.newPidNamespace = newPidNamespace
         self.cgroupUnifiedOnly = cgroupUnifiedOnly
         self.cgroupPath = cgroupPath
+    }
+}
+
+extension InitConfig {
+    /// `spec` without what only the agent uses: the process (it travels as `process`), the
+    /// resources (the agent applies them to the cgroup), the id maps (the agent writes them)
+    /// and the annotations. That is about half of a typical spec, encoded by the agent and
+    /// decoded by the init for every container and exec.
+    static func forInit(_ spec: Spec) -> Spec {
+        var spec = spec
+        spec.process = nil
+        spec.annotations = nil
+        spec.linux?.resources = nil
+        spec.linux?.uidMappings = nil
+        spec.linux?.gidMappings = nil
+        return spec
     }
 }
 

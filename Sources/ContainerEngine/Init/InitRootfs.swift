@@ -192,10 +192,12 @@ struct InitRootfs {
         guard let text = readText("/proc/self/mountinfo") else { return [] }
         var out: [(String, String)] = []
         for line in text.split(separator: "\n") {
-            let halves = line.components(separatedBy: " - ")
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " ")
-            let right = halves[1].split(separator: " ")
+            // The optional fields end at a lone "-" (a plain split rather than Foundation's
+            // components(separatedBy:), which is slow in a fresh process).
+            let fields = line.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-") else { continue }
+            let left = Array(fields[..<dash])
+            let right = Array(fields[(dash + 1)...])
             guard left.count >= 5, right.count >= 3 else { continue }
             let mountPoint = String(left[4])
             guard mountPoint.hasPrefix("/sys/fs/cgroup/") else { continue }
