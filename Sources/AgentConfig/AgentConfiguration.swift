@@ -21,6 +21,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var containerPipeSize: Int32 = 0
     /// agent.trace / KATA_AGENT_TRACING.
     public var tracing = false
+    /// agent.init_zygote / init_zygote / KATA_AGENT_INIT_ZYGOTE: start container inits from a
+    /// warm zygote process rather than re-executing the agent for each (this agent's own).
+    public var initZygote = true
     /// agent.passfd_listener_port (0: off).
     public var passfdListenerPort: UInt32 = 0
     /// systemd.unified_cgroup_hierarchy (kernel command line) / unified_cgroup_hierarchy (file).
@@ -46,6 +49,7 @@ public struct AgentConfiguration: Sendable, Equatable {
             ("server_addr", serverAddress.description),
             ("hotplug_timeout", "\(hotplugTimeout.components.seconds)s"),
             ("container_pipe_size", "\(containerPipeSize)"), ("tracing", "\(tracing)"),
+            ("init_zygote", "\(initZygote)"),
             ("passfd_listener_port", "\(passfdListenerPort)"),
             ("unified_cgroup_hierarchy", "\(unifiedCgroupHierarchy)"), ("cgroup_no_v1", cgroupNoV1),
             ("cgroup_v2", "\(usesCgroupV2)"), ("policy_file", policyFile), ("config_file", configFile ?? ""),

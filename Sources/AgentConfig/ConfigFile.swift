@@ -45,6 +45,7 @@ extension AgentConfiguration {
         }
         reader.bool("unified_cgroup_hierarchy") { config.unifiedCgroupHierarchy = $0 }
         reader.bool("tracing") { config.tracing = $0 }
+        reader.bool("init_zygote") { config.initZygote = $0 }
         reader.string("policy_file") { value in
             value.map({ .success($0) }) { config.policyFile = $0 }
         }

@@ -12,7 +12,8 @@ import Musl
 /// Environment overrides (development and tests) and the full load order.
 extension AgentConfiguration {
     /// Applies KATA_AGENT_SERVER_ADDR, KATA_AGENT_LOG_LEVEL, KATA_AGENT_TRACING,
-    /// KATA_AGENT_DEBUG_VSOCK_LOOPBACK and KATA_AGENT_POLICY_FILE; bad values become warnings naming the variable.
+    /// KATA_AGENT_DEBUG_VSOCK_LOOPBACK, KATA_AGENT_INIT_ZYGOTE and KATA_AGENT_POLICY_FILE; bad values
+    /// become warnings naming the variable.
     public mutating func applyEnvironment(_ environment: [String: String]) -> [ConfigWarning] {
         var collector = WarningCollector()
         if let value = environment["KATA_AGENT_SERVER_ADDR"] {
@@ -27,6 +28,9 @@ extension AgentConfiguration {
         if let value = environment["KATA_AGENT_DEBUG_VSOCK_LOOPBACK"] {
             collector.apply(
                 Self.boolResult(value), parameter: "KATA_AGENT_DEBUG_VSOCK_LOOPBACK", value: value, to: &vsockGuestClients)
+        }
+        if let value = environment["KATA_AGENT_INIT_ZYGOTE"] {
+            collector.apply(Self.boolResult(value), parameter: "KATA_AGENT_INIT_ZYGOTE", value: value, to: &initZygote)
         }
         if let value = environment["KATA_AGENT_POLICY_FILE"] {
             policyFile = value

@@ -74,6 +74,8 @@ extension AgentConfiguration {
             collector.apply(ValueParsing.pipeSize(value), parameter: key, value: value, to: &config.containerPipeSize)
         case "agent.trace":
             collector.apply(boolResult(value), parameter: key, value: value, to: &config.tracing)
+        case "agent.init_zygote":
+            collector.apply(boolResult(value), parameter: key, value: value, to: &config.initZygote)
         default:
             break  // other agent.* parameters belong to features this agent does not have
         }

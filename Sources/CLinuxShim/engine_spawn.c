@@ -38,14 +38,18 @@ static int move_high(int fd, int errpipe) {
     return high;
 }
 
-static void child_main(const struct engine_spawn_config *c, int errpipe, int gopipe) {
-    /* Handlers and ignored signals (SIGPIPE) of the agent must not leak into the container. */
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
+/* The child's half, shared by engine_spawn and the zygote (engine_zygote.c): default signal
+   dispositions and mask, stdio on 0-2, the sync socket on 3, the executable (if any) on 4, the
+   error pipe on 5, nothing else; with a user namespace, wait for the id maps and become its
+   root. Returns the error pipe (fd 5) once everything is in place. */
+static int child_prepare(const struct engine_spawn_config *c, int errpipe, int gopipe) {
+    /* Handlers and ignored signals (SIGPIPE) of the agent must not leak into the container.
+       The raw syscall, because glibc's sigaction refuses its internal signals 32 and 33, and
+       an ignored one would stay ignored in the workload across its exec. */
+    struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } dfl = {SIG_DFL, 0, NULL, 0};
     for (int sig = 1; sig < 65; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
-        (void)sigaction(sig, &dfl, NULL);
+        (void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     }
     sigset_t none;
     sigemptyset(&none);
@@ -59,16 +63,16 @@ static void child_main(const struct engine_spawn_config *c, int errpipe, int gop
     int out = move_high(c->stdout_fd, errpipe);
     int err = move_high(c->stderr_fd, errpipe);
     int sync = move_high(c->sync_fd, errpipe);
-    int exe = move_high(c->exe_fd, errpipe);
-    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(sync, 3) < 0 || dup2(exe, 4) < 0)
-        child_fail(errpipe, errno);
-    if (fcntl(4, F_SETFD, FD_CLOEXEC) < 0) child_fail(errpipe, errno);
+    int exe = c->exe_fd >= 0 ? move_high(c->exe_fd, errpipe) : -1;
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(sync, 3) < 0) child_fail(errpipe, errno);
+    if (exe >= 0 && (dup2(exe, 4) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) < 0)) child_fail(errpipe, errno);
     if (dup2(errpipe, 5) < 0 || fcntl(5, F_SETFD, FD_CLOEXEC) < 0) child_fail(errpipe, errno);
     errpipe = 5;
     if (gopipe >= 0) {
         if (dup2(gopipe, 6) < 0 || fcntl(6, F_SETFD, FD_CLOEXEC) < 0) child_fail(errpipe, errno);
         gopipe = 6;
     }
+    if (exe < 0) close(4);
     if (syscall(SYS_close_range, gopipe >= 0 ? 7U : 6U, ~0U, 0U) < 0) child_fail(errpipe, errno);
     if (gopipe >= 0) {
         /* Wait for the parent's id maps, then become the namespace's root: an exec by an
@@ -79,9 +83,14 @@ static void child_main(const struct engine_spawn_config *c, int errpipe, int gop
             n = read(gopipe, &go, 1);
         } while (n < 0 && errno == EINTR);
         if (n != 1) child_fail(errpipe, EPIPE);
+        close(gopipe);
         if (syscall(SYS_setresgid, 0, 0, 0) != 0) child_fail(errpipe, errno);
         if (syscall(SYS_setresuid, 0, 0, 0) != 0) child_fail(errpipe, errno);
     }
+    return errpipe;
+}
+
+static void child_exec(const struct engine_spawn_config *c, int errpipe) {
     syscall(SYS_execveat, 4, "", c->argv, c->envp, AT_EMPTY_PATH);
     child_fail(errpipe, errno);
 }
@@ -103,10 +112,11 @@ static int write_map(pid_t pid, const char *name, const char *text) {
     return n == (ssize_t)len ? 0 : (n < 0 ? -e : -EIO);
 }
 
-static pid_t do_spawn(const struct engine_spawn_config *c) {
+pid_t engine_clone_prepared(const struct engine_spawn_config *c, unsigned long extra_flags, int *child_err) {
     int pipefd[2];
     int gofd[2] = {-1, -1};
     int userns = (c->clone_flags & CLONE_NEWUSER) != 0;
+    *child_err = 0;
     if (pipe2(pipefd, O_CLOEXEC) != 0) return -errno;
     if (userns && pipe2(gofd, O_CLOEXEC) != 0) {
         int e = errno;
@@ -114,7 +124,7 @@ static pid_t do_spawn(const struct engine_spawn_config *c) {
         close(pipefd[1]);
         return -e;
     }
-    long pid = syscall(SYS_clone, (unsigned long)SIGCHLD | c->clone_flags, NULL, NULL, NULL, 0);
+    long pid = syscall(SYS_clone, (unsigned long)SIGCHLD | c->clone_flags | extra_flags, NULL, NULL, NULL, 0);
     if (pid < 0) {
         int e = errno;
         close(pipefd[0]);
@@ -125,7 +135,11 @@ static pid_t do_spawn(const struct engine_spawn_config *c) {
     if (pid == 0) {
         close(pipefd[0]);
         if (userns) close(gofd[1]);
-        child_main(c, pipefd[1], userns ? gofd[0] : -1);
+        int errpipe = child_prepare(c, pipefd[1], userns ? gofd[0] : -1);
+        if (c->exe_fd >= 0) child_exec(c, errpipe);
+        /* No exec: closing the pipe is the parent's "ready". */
+        close(errpipe);
+        return 0;
     }
     close(pipefd[1]);
     if (userns) {
@@ -138,27 +152,33 @@ static pid_t do_spawn(const struct engine_spawn_config *c) {
         }
         close(gofd[1]);
         if (rc != 0) {
-            int status;
             kill((pid_t)pid, SIGKILL);
-            while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR) {}
             close(pipefd[0]);
-            return rc;
+            *child_err = -rc;
+            return (pid_t)pid;
         }
     }
-    int child_err = 0;
+    int err = 0;
     ssize_t n;
     do {
-        n = read(pipefd[0], &child_err, sizeof child_err);
+        n = read(pipefd[0], &err, sizeof err);
     } while (n < 0 && errno == EINTR);
     close(pipefd[0]);
-    if (n == (ssize_t)sizeof child_err) {
+    if (n == (ssize_t)sizeof err) *child_err = err != 0 ? err : EIO;
+    return (pid_t)pid;
+}
+
+static pid_t do_spawn(const struct engine_spawn_config *c) {
+    int child_err = 0;
+    pid_t pid = engine_clone_prepared(c, 0, &child_err);
+    if (pid > 0 && child_err != 0) {
         /* The child never ran anything; collect it here (the caller holds the reaper's
            lock, so no reaper races this waitpid) and report only the error. */
         int status;
-        while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR) {}
+        while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {}
         return -child_err;
     }
-    return (pid_t)pid;
+    return pid;
 }
 
 static void *spawn_in_pidns(void *arg) {

@@ -17,11 +17,17 @@ public final class Engine: Sendable {
         public var pipeSize: Int
         /// How long the agent waits for a container init's answers.
         public var initTimeoutMilliseconds: Int32
+        /// Clone container inits from a warm zygote (InitZygote) rather than re-executing.
+        public var useZygote: Bool
 
-        public init(initExecutable: String = "/proc/self/exe", pipeSize: Int = 0, initTimeoutMilliseconds: Int32 = 60_000) {
+        public init(
+            initExecutable: String = "/proc/self/exe", pipeSize: Int = 0, initTimeoutMilliseconds: Int32 = 60_000,
+            useZygote: Bool = true
+        ) {
             self.initExecutable = initExecutable
             self.pipeSize = pipeSize
             self.initTimeoutMilliseconds = initTimeoutMilliseconds
+            self.useZygote = useZygote
         }
     }
 
@@ -29,6 +35,7 @@ public final class Engine: Sendable {
     public let options: Options
     public let logger: Logger
     let sealedInit = Mutex<Int32>(-1)
+    let zygote: InitZygote
     let containers = Mutex<[String: Container]>([:])
     /// The machine's cgroup layout, detected once.
     public let cgroupLayout: CgroupLayout?
@@ -38,11 +45,14 @@ public final class Engine: Sendable {
         self.options = options
         self.logger = logger
         self.cgroupLayout = try? CgroupLayout.detect()
+        self.zygote = InitZygote(enabled: options.useZygote)
     }
 
-    /// Makes the sealed copy of the init executable now rather than at the first container.
+    /// Makes the sealed copy of the init executable and starts the init zygote now rather than
+    /// at the first container.
     public func prepare() throws {
         _ = try initExecutableFD()
+        zygote.startIfNeeded(engine: self)
     }
 
     /// The sealed memfd copy of the init executable (CVE-2019-5736: the container can neither
@@ -60,6 +70,9 @@ public final class Engine: Sendable {
             return rc
         }
     }
+
+    /// The init zygote's pid while it runs (tests).
+    public var zygotePid: pid_t? { zygote.pid }
 
     // MARK: registry
 

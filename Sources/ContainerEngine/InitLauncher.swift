@@ -90,6 +90,8 @@ struct InitLauncher {
         var envp: [UnsafeMutablePointer<CChar>?] = [nil]
         defer { for p in argv { free(p) } }
         let fds = stdio.childFDs
+        let engine = self.engine
+        engine.zygote.startIfNeeded(engine: engine)
         return engine.reaper.spawn { () -> pid_t in
             argv.withUnsafeMutableBufferPointer { argvBuffer in
                 envp.withUnsafeMutableBufferPointer { envBuffer in
@@ -100,6 +102,7 @@ struct InitLauncher {
                                 stdin_fd: fds[0], stdout_fd: fds[1], stderr_fd: fds[2], sync_fd: sync,
                                 clone_flags: UInt(UInt32(bitPattern: flags)), pidns_fd: pidns,
                                 uid_map: uidText, gid_map: gidText)
+                            if let pid = engine.zygote.spawn(&config, engine: engine) { return pid }
                             return engine_spawn(&config)
                         }
                     }

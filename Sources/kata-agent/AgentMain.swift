@@ -104,7 +104,7 @@ enum AgentMain {
         // ---- ENGINE-CORE: the container side, on the agent's reaper.
         // The sealed copy of the agent binary (CVE-2019-5736) is made at the first container
         // create or exec, not here: copying the whole binary would delay the first served RPC.
-        let engine = Engine(reaper: reaper, options: Engine.Options(pipeSize: Int(configuration.containerPipeSize)),
+        let engine = Engine(reaper: reaper, options: Engine.Options(pipeSize: Int(configuration.containerPipeSize), useZygote: configuration.initZygote),
                             logger: Logger(label: "engine"))
         let containers = PodContainers(engine: engine, logger: Logger(label: "containers"))
         PodContainers.install(containers)

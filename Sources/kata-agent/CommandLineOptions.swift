@@ -18,9 +18,10 @@ struct CommandLineOptions: Equatable {
         usage: kata-agent [--config FILE]    run the agent (as PID 1 or as a service)
                kata-agent --version          print the version
                kata-agent init               container init (started by the agent itself)
+               kata-agent init-zygote        clones container inits (started by the agent itself)
         The configuration comes from FILE, else from the kernel command line (/proc/cmdline)
         and the environment (KATA_AGENT_SERVER_ADDR, KATA_AGENT_LOG_LEVEL, KATA_AGENT_TRACING,
-        KATA_AGENT_POLICY_FILE).
+        KATA_AGENT_INIT_ZYGOTE, KATA_AGENT_POLICY_FILE).
         """
 
     /// Parses `arguments` without argv[0].

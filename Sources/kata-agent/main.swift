@@ -10,6 +10,10 @@ _ = kata_early_init_done()
 if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "init" {
     ContainerInit.main()
 }
+// The warm process that clones container inits (InitZygote); as single-threaded as `init`.
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "init-zygote" {
+    ContainerInit.zygoteMain()
+}
 
 // Everything else: the agent (as PID 1 or as an ordinary process). Synchronous until the
 // server starts, so PID 1 duties (mounts, setenv, setsid) run before any other thread exists.

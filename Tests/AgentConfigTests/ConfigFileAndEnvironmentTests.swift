@@ -15,6 +15,7 @@ final class ConfigFileAndEnvironmentTests: XCTestCase {
             passfd_listener_port = 1027
             unified_cgroup_hierarchy = true
             tracing = true
+            init_zygote = false
             policy_file = "/etc/policy.rego"
             unknown_key = 3
 
@@ -35,6 +36,7 @@ final class ConfigFileAndEnvironmentTests: XCTestCase {
         XCTAssertEqual(config.passfdListenerPort, 1027)
         XCTAssertTrue(config.usesCgroupV2)
         XCTAssertTrue(config.tracing)
+        XCTAssertFalse(config.initZygote)
         XCTAssertEqual(config.policyFile, "/etc/policy.rego")
     }
 
@@ -73,13 +75,14 @@ final class ConfigFileAndEnvironmentTests: XCTestCase {
     func testEnvironmentOverridesCmdlineAndFile() throws {
         let env = [
             "KATA_AGENT_SERVER_ADDR": "unix://@agent", "KATA_AGENT_LOG_LEVEL": "trace",
-            "KATA_AGENT_TRACING": "true", "KATA_AGENT_POLICY_FILE": "/p.rego",
+            "KATA_AGENT_TRACING": "true", "KATA_AGENT_POLICY_FILE": "/p.rego", "KATA_AGENT_INIT_ZYGOTE": "false",
         ]
         let fromCmdline = try AgentConfiguration.load(configFile: nil, cmdline: "agent.log=debug", environment: env)
         XCTAssertEqual(fromCmdline.configuration.serverAddress, .unixAbstract(name: "agent"))
         XCTAssertEqual(fromCmdline.configuration.logLevel, .trace)
         XCTAssertTrue(fromCmdline.configuration.tracing)
         XCTAssertEqual(fromCmdline.configuration.policyFile, "/p.rego")
+        XCTAssertFalse(fromCmdline.configuration.initZygote)
 
         let fromFile = try AgentConfiguration.load(configFile: "/c.toml", environment: env) { _ in "log_level = 'error'" }
         XCTAssertEqual(fromFile.configuration.logLevel, .trace)

@@ -20,6 +20,7 @@ final class KernelCmdlineTests: XCTestCase {
         XCTAssertEqual(config.hotplugTimeout, .seconds(3))
         XCTAssertEqual(config.containerPipeSize, 0)
         XCTAssertFalse(config.tracing)
+        XCTAssertTrue(config.initZygote)
         XCTAssertEqual(config.passfdListenerPort, 0)
         XCTAssertFalse(config.usesCgroupV2)
     }
@@ -33,6 +34,16 @@ final class KernelCmdlineTests: XCTestCase {
         XCTAssertFalse(config.devMode)
         config = parse("foo debug_console agent bar devmode").configuration
         XCTAssertEqual(config, AgentConfiguration())
+    }
+
+    /// The init zygote is on unless switched off; a bad value warns and keeps it on.
+    func testInitZygoteSwitch() {
+        XCTAssertFalse(parse("agent.init_zygote=false").configuration.initZygote)
+        XCTAssertFalse(parse("agent.init_zygote=0").configuration.initZygote)
+        XCTAssertTrue(parse("agent.init_zygote=1").configuration.initZygote)
+        let bad = parse("agent.init_zygote=maybe")
+        XCTAssertTrue(bad.configuration.initZygote)
+        XCTAssertEqual(bad.warnings.map(\.parameter), ["agent.init_zygote"])
     }
 
     /// In-guest vsock clients (which containers are too) are served only on request.

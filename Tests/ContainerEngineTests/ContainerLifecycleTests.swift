@@ -145,8 +145,13 @@ final class ContainerLifecycleTests: XCTestCase {
     func testMissingBinaryFailsCreateWithoutLeftovers() async throws {
         let engine = try XCTUnwrap(self.engine)
         let id = newID()
-        try engine.prepare()  // the sealed init copy is opened once per engine, not per container
+        // What lives as long as the engine or the process (the sealed init copy, the zygote's
+        // socket, the output pump's wake pipe, dispatch's timers for the polling below) must
+        // exist before counting: one container and one sleep first.
+        _ = try await run(TestSpecs.basic(["true"]))
+        try await Task.sleep(for: .milliseconds(20))
         let fdsBefore = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+        let linksBefore = Self.fdLinks()
         do {
             _ = try await Container.create(id: id, bundle: try XCTUnwrap(rootfs).bundle.path,
                                            spec: TestSpecs.basic(["no-such-command"]), engine: engine)
@@ -165,7 +170,14 @@ final class ContainerLifecycleTests: XCTestCase {
             try await Task.sleep(for: .milliseconds(20))
             fdsAfter = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
         }
-        XCTAssertLessThanOrEqual(fdsAfter, fdsBefore)
+        XCTAssertLessThanOrEqual(fdsAfter, fdsBefore, "new: \(Self.fdLinks().subtracting(linksBefore).sorted())")
+    }
+
+    static func fdLinks() -> Set<String> {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return Set(names.compactMap { name in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)")).map { "\(name) -> \($0)" }
+        })
     }
 
     func testBadSpecsAreRejectedNamingTheField() async throws {

@@ -27,6 +27,32 @@ struct engine_spawn_config {
    exec, so the exec keeps its capabilities in the new namespace. */
 pid_t engine_spawn(const struct engine_spawn_config *config);
 
+/* engine_spawn's clone without the exec when exe_fd < 0: returns 0 in the child once its fds
+   are in place (0-2 stdio, 3 sync, nothing else) and the pid in the parent, with *child_err
+   set to the errno of a failed child setup (the child then exits; the caller reaps it).
+   `extra_flags` is ORed into the clone flags (the zygote's CLONE_PARENT). Only for a
+   single-threaded caller when the child goes on running its code (the zygote). */
+pid_t engine_clone_prepared(const struct engine_spawn_config *config, unsigned long extra_flags, int *child_err);
+
+/* socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC). */
+int engine_seqpacket_pair(int fds[2]);
+
+/* Agent side of the init zygote: asks the zygote on `control` to clone an init with the
+   config's namespaces, fds and id maps (exe_fd, argv and envp are unused). Returns the pid of
+   the new child (the caller's own, through CLONE_PARENT; register it under the reaper's lock)
+   or -errno; a child that failed its setup is collected here. *zygote_failed is set when the
+   zygote did not answer (dead, or the socket timed out): fall back to engine_spawn. */
+pid_t engine_zygote_spawn(int control, const struct engine_spawn_config *config, int *zygote_failed);
+
+/* Zygote side: serves requests on `control` until it closes. Returns 0 in each cloned child
+   (single-threaded, fds 0-2 stdio and 3 the sync socket: run the init) and -errno in the
+   zygote when it must exit. */
+int engine_zygote_serve(int control);
+
+/* In a zygote's clone: turns its argv[1] `arg` ("init-zygote") into "init", so the container's
+   init reads `kata-agent init` in ps and /proc/<pid>/cmdline like a re-executed one. */
+void engine_zygote_child_rename(char *arg);
+
 /* A sealed (write/grow/shrink/seal) CLOEXEC memfd copy of the file at `path`. */
 int engine_sealed_copy(const char *path);
 

@@ -4,7 +4,7 @@ import OCISpec
 /// Hooks that record where and when they ran, one log line per hook:
 /// `<kind> mnt=<own mnt ns> pidns=<own pid ns> root=<container|runtime> mounts=<visible|absent>
 ///  status=<state status> statepid=<state pid> statemnt=<mnt ns of the state's pid>
-///  statepidns=<pid ns of the state's pid> pid1=<argv of pid 1>`.
+///  statepidns=<pid ns of the state's pid> pid1=<argv of pid 1, NULs squeezed: a zygote clone may pad it>`.
 /// - root: whether a marker file that exists only at the top of the container's rootfs is at
 ///   `/`, i.e. whether pivot_root already happened for the hook.
 /// - mounts: whether the container's proc mount is visible under the rootfs path, i.e. whether
@@ -24,7 +24,7 @@ enum HookProbe {
             + "if [ -e '\(rootfs)/proc/self' ]; then m=visible; else m=absent; fi; "
             + "echo \"\(kind) mnt=$(readlink /proc/self/ns/mnt) pidns=$(readlink /proc/self/ns/pid) root=$r mounts=$m "
             + "status=$st statepid=$p statemnt=$(readlink /proc/$p/ns/mnt 2>/dev/null) "
-            + "statepidns=$(readlink /proc/$p/ns/pid 2>/dev/null) pid1=$(tr '\\0' _ < /proc/1/cmdline 2>/dev/null)\" >> \(log)"
+            + "statepidns=$(readlink /proc/$p/ns/pid 2>/dev/null) pid1=$(tr -s '\\0' _ < /proc/1/cmdline 2>/dev/null)\" >> \(log)"
     }
 
     /// One probe hook of every kind; `hostLogDirectory` is bind-mounted at /hooklog.
