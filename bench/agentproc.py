@@ -40,8 +40,9 @@ def load_stubs():
 class AgentProcess:
     """The kata-agent as an ordinary process on a unix socket; always killed on exit."""
 
-    def __init__(self, binary: str, health_stub_factory, health_pb2, deadline: float = 30.0):
+    def __init__(self, binary: str, health_stub_factory, health_pb2, deadline: float = 30.0, env: dict | None = None):
         self.binary = binary
+        self.extra_env = env or {}
         self.dir = tempfile.mkdtemp(prefix="kata-bench-")
         self.socket = os.path.join(self.dir, "agent.sock")
         self.log_path = os.path.join(self.dir, "agent.log")
@@ -61,7 +62,7 @@ class AgentProcess:
 
         # warn keeps logging out of the figures; KATA_AGENT_LOG_LEVEL overrides it for diagnosis.
         env = dict(os.environ, KATA_AGENT_SERVER_ADDR=self.address,
-                   KATA_AGENT_LOG_LEVEL=os.environ.get("KATA_AGENT_LOG_LEVEL", "warn"))
+                   KATA_AGENT_LOG_LEVEL=os.environ.get("KATA_AGENT_LOG_LEVEL", "warn"), **self.extra_env)
         log = open(self.log_path, "wb")
         start = time.perf_counter()
         self.proc = subprocess.Popen([self.binary], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -91,6 +92,31 @@ class AgentProcess:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         raise RuntimeError("no VmRSS for the agent")
+
+    def zygote_memory_kib(self) -> dict | None:
+        """smaps_rollup's Rss, Anonymous and Pss_Shmem in KiB of the agent's init zygote (its
+        child `kata-agent init-zygote`), if any."""
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                if ppid != self.proc.pid:
+                    continue
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if not f.read().startswith(b"kata-agent\0init-zygote"):
+                        continue
+                fields = {}
+                with open(f"/proc/{entry}/smaps_rollup") as f:
+                    for line in f:
+                        parts = line.split()
+                        if len(parts) >= 2 and parts[0] in ("Rss:", "Anonymous:", "Pss_Shmem:"):
+                            fields[parts[0].rstrip(":")] = int(parts[1])
+                return fields if len(fields) == 3 else None
+            except (OSError, ValueError, IndexError, KeyError):
+                continue
+        return None
 
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))

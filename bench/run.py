@@ -135,7 +135,13 @@ def merge(path: str, fresh: list, meta: dict) -> tuple[list, dict]:
     merged = []
     for data in earlier["results"]:
         merged.append(by_key.pop(data["key"], None) or result_from_json(data))
-    merged += [r for r in fresh if r.key in by_key]
+    # A row the earlier run did not have goes after the row measured just before it.
+    for index, r in enumerate(fresh):
+        if r.key not in by_key:
+            continue
+        previous = {f.key for f in fresh[:index]}
+        at = max((i + 1 for i, m in enumerate(merged) if m.key in previous), default=len(merged))
+        merged.insert(at, r)
     base = dict(earlier["meta"])
     updates = [u for u in base.get("updates", []) if u.get("command") != meta["command"]]
     base["updates"] = updates + [{"date": meta["date"], "command": meta["command"],

@@ -139,13 +139,61 @@ def run(ctx) -> list:
 
                 # 4. Many containers in one sandbox, created concurrently.
                 results.extend(_many(agent, proc, bundle, quick))
+                results.append(_zygote_memory(proc))
             finally:
                 # The agent runs on this host: DestroySandbox removes what is left and
                 # unmounts /run/sandbox-ns, which killing it would leave behind.
                 agent.destroy_sandbox()
+        # 5. The same two latencies with the init zygote switched off: what it buys, same run.
+        with AgentProcess(ctx["agent"], health_stub, health_pb2, env={"KATA_AGENT_INIT_ZYGOTE": "0"}) as proc:
+            proc.start()
+            agent = Agent(agent_pb2, agent_stub, oci_pb2, proc.channel)
+            agent.create_sandbox(_new_id("sb"))
+            try:
+                results.extend(_without_zygote(agent, bundle, runc_root, quick))
+            finally:
+                agent.destroy_sandbox()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return results
+
+
+def _zygote_memory(proc: AgentProcess) -> Figure:
+    memory = proc.zygote_memory_kib() or {}
+    note = "no zygote found"
+    if memory:
+        note = (f"its own (anonymous) memory; its RSS is {memory['Rss']} KiB, of which {memory['Pss_Shmem']} KiB "
+                "are pages of the sealed memfd copy of the agent that every container init runs from, "
+                "resident from the first container on with or without the zygote")
+    return Figure("zygote-memory", "Init zygote process memory (after the runs above)",
+                  Series("anonymous", "KiB", [memory.get("Anonymous", 0)]),
+                  note=note, command="bench/run.py --only containers")
+
+
+def _without_zygote(agent: Agent, bundle: str, runc_root: str, quick: bool) -> list:
+    runs = 5 if quick else 20
+    true_spec = runc_spec(bundle, ["true"])
+    true_proto = agent.spec(true_spec)
+    ours, ref = interleave(lambda: agent.run(true_proto), lambda: _runc(runc_root, "run", "-b", bundle, _new_id("r")), runs)
+    run = Figure("run-nozygote", "Container run, init zygote off (agent.init_zygote=false)",
+                 Series("kata-agent via gRPC", "ms", ours), Series("runc run", "ms", ref),
+                 note="inits re-executed from the sealed agent binary, as before the zygote",
+                 command="bench/run.py --only containers")
+    long_cid = agent.start_long(agent.spec(runc_spec(bundle, ["sleep", "100000"])))
+    runc_cid = _new_id("rl")
+    _runc(runc_root, "run", "-d", "-b", bundle, runc_cid)
+    process = spec_to_proto(dict(true_spec["process"], args=["true"]), agent.oci.Process())
+    try:
+        ours, ref = interleave(lambda: agent.exec_true(long_cid, process),
+                               lambda: _runc(runc_root, "exec", runc_cid, "true"), runs)
+    finally:
+        agent.remove(long_cid)
+        subprocess.run(["runc", "--root", runc_root, "delete", "-f", runc_cid], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    exec_fig = Figure("exec-nozygote", "Exec latency, init zygote off (agent.init_zygote=false)",
+                      Series("kata-agent via gRPC", "ms", ours), Series("runc exec", "ms", ref),
+                      command="bench/run.py --only containers")
+    return [run, exec_fig]
 
 
 def _ratio_figure(key, title, ours, ref, ref_label, max_ratio, target) -> Figure:
