@@ -77,7 +77,7 @@ let package = Package(
         // Executables.
         .executableTarget(
             name: "kata-agent",
-            dependencies: ["AgentServer", "AgentConfig", "ContainerEngine", "LinuxKit", "Sandbox", argumentParser, logging],
+            dependencies: ["AgentServer", "AgentConfig", "ContainerEngine", "LinuxKit", "Sandbox", logging],
             linkerSettings: staticExecutable),
         .executableTarget(
             name: "kata-agent-ctl",

@@ -48,6 +48,15 @@ final class AgentFootprintTests: XCTestCase {
                            + "(use FoundationEssentials; see Package.swift's staticExecutable)")
     }
 
+    /// swift-argument-parser is for kata-agent-ctl and osbuilder; the agent parses its few
+    /// arguments itself, and a declared dependency links the whole module (0.8 MB stripped):
+    /// SwiftPM hands the linker object files, whose Swift metadata keeps them alive.
+    func testAgentDoesNotLinkArgumentParser() throws {
+        let agent = try agentBinary()
+        XCTAssertFalse(try file(agent, contains: Array("$s14ArgumentParser".utf8)),
+                       "\(agent) links swift-argument-parser: kata-agent's target depends on it again")
+    }
+
     /// Symbol-name fragments of the TLS and certificate stack that grpc-swift-nio-transport's
     /// server brings (BoringSSL via NIOSSL and via swift-crypto, swift-certificates, swift-asn1):
     /// C symbols keep their BoringSSL prefix, Swift symbols their mangled module name.
