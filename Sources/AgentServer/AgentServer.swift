@@ -100,7 +100,10 @@ public enum AgentServer {
                 group.addTask {
                     // serve() only reports a failed bind by returning; surface "listening" in the log.
                     if let address = try? await transport.listeningAddress {
-                        logger.info("agent server listening", metadata: ["address": "\(options.address)", "bound": "\(address)"])
+                        logger.info("agent server listening", metadata: [
+                            "address": "\(options.address)", "bound": "\(address)",
+                            "uptime_ms": "\(BootClock.text(BootClock.milliseconds()))",
+                        ])
                     }
                 }
             }

@@ -8,6 +8,7 @@
    filesystem type. Only libc calls: nothing Swift exists yet. */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,9 +16,23 @@
 
 static int early_init_result = 0;
 static int switch_result = 0;
+static long switch_microseconds = 0;
+
+static long started_boottime_microseconds = 0;
+
+static long clock_microseconds(clockid_t clock) {
+    struct timespec now;
+    if (clock_gettime(clock, &now) != 0) return 0;
+    return now.tv_sec * 1000000L + now.tv_nsec / 1000;
+}
+
+static long monotonic_microseconds(void) {
+    return clock_microseconds(CLOCK_MONOTONIC);
+}
 
 __attribute__((constructor(101)))
 static void kata_early_init(void) {
+    started_boottime_microseconds = clock_microseconds(CLOCK_BOOTTIME);
     if (getpid() != 1 || access("/proc/self", F_OK) == 0) {
         return;
     }
@@ -27,7 +42,9 @@ static void kata_early_init(void) {
         early_init_result = -errno;
     } else {
         early_init_result = 1;
+        long start = monotonic_microseconds();
         switch_result = kata_switch_initramfs_root();
+        switch_microseconds = monotonic_microseconds() - start;
         return;
     }
     /* proc could not be mounted: without it the runtime aborts, so turn the backtracer off
@@ -44,4 +61,14 @@ int kata_early_init_done(void) {
    late); 0: nothing to do; -errno: failed, the root is as the kernel left it. */
 int kata_initramfs_switch_result(void) {
     return switch_result;
+}
+
+/* CLOCK_BOOTTIME when the process's first constructor ran, in microseconds. */
+long kata_started_boottime_microseconds(void) {
+    return started_boottime_microseconds;
+}
+
+/* How long the switch took (it copies the whole initramfs), in microseconds. */
+long kata_initramfs_switch_microseconds(void) {
+    return switch_microseconds;
 }

@@ -12,6 +12,7 @@ import Sandbox
 enum AgentMain {
     /// Never returns as PID 1 (it powers off instead); as an ordinary process it exits.
     static func main(arguments: [String]) -> Never {
+        let mainStarted = BootClock.milliseconds()
         let isInit = getpid() == 1
         let options = CommandLineOptions.parse(Array(arguments.dropFirst()))
         switch options.action {
@@ -55,6 +56,14 @@ enum AgentMain {
         AgentLogging.bootstrap(level: configuration.logLevel, sink: logSink)
         let logger = Logger(label: "root")
         AgentLogging.announce(loaded, version: AgentVersion.version, apiVersion: AgentVersion.apiVersion, logger: logger)
+        if isInit {
+            // Where a guest's boot goes, on the printk stamps' clock (the log's ts is wall time).
+            logger.info("startup", metadata: [
+                "exec_uptime_ms": "\(BootClock.text(Double(kata_started_boottime_microseconds()) / 1000))",
+                "main_uptime_ms": "\(BootClock.text(mainStarted))",
+                "uptime_ms": "\(BootClock.text(BootClock.milliseconds()))",
+            ])
+        }
         if !options.unknown.isEmpty {
             logger.debug("ignoring arguments passed to init", metadata: ["arguments": "\(options.unknown)"])
         }
@@ -64,7 +73,10 @@ enum AgentMain {
         if isInit {
             let switched = kata_initramfs_switch_result()
             if switched > 0 {
-                logger.info("initramfs root moved into a tmpfs so containers can pivot_root", metadata: ["mode": "\(switched == 1 ? "move" : "chroot")"])
+                logger.info("initramfs root moved into a tmpfs so containers can pivot_root", metadata: [
+                    "mode": "\(switched == 1 ? "move" : "chroot")",
+                    "took_ms": "\(kata_initramfs_switch_microseconds() / 1000)",
+                ])
             } else if switched < 0 {
                 logger.error("cannot move the initramfs root into a tmpfs: containers will fail to pivot_root", metadata: ["errno": "\(-switched)"])
             }

@@ -125,6 +125,11 @@ class Guest:
             "-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0",
             "-kernel", str(spec.kernel.vmlinuz),
             "-append", " ".join(filter(None, ["console=ttyS0 panic=-1", spec.append])),
+            # An entropy source, as the Kata runtime gives every QEMU guest (entropy_source,
+            # /dev/urandom by default): without it the CRNG of a TCG guest is ready only
+            # seconds into the boot, and every getrandom() before that blocks (the Swift
+            # runtime's hashing seed is one, before the agent's main).
+            "-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0",
         ]
         if spec.nvdimm:
             size = spec.nvdimm.stat().st_size

@@ -7,6 +7,13 @@ int kata_early_init_done(void);
 /* The root switch of an initramfs PID 1 (core_initramfs_root.c): 1 moved, 2 chrooted, 0 not
    needed, -errno failed. */
 int kata_initramfs_switch_result(void);
+
+/* CLOCK_BOOTTIME at the process's first constructor (its first code after the exec), in
+   microseconds. */
+long kata_started_boottime_microseconds(void);
+
+/* How long the initramfs switch took, in microseconds (0 when there was none). */
+long kata_initramfs_switch_microseconds(void);
 /* Copies an initramfs root into a tmpfs and makes that the root (switch_root's job). */
 int kata_switch_initramfs_root(void);
 #endif
