@@ -83,6 +83,7 @@ pid_t engine_zygote_spawn(int control, const struct engine_spawn_config *c, int 
         n = sendmsg(control, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
+        /* Not delivered (the zygote is gone): no child exists, the caller may spawn directly. */
         int e = errno;
         *zygote_failed = 1;
         return -e;
@@ -92,9 +93,10 @@ pid_t engine_zygote_spawn(int control, const struct engine_spawn_config *c, int 
         n = recv(control, &reply, sizeof reply, 0);
     } while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof reply) {
-        /* EOF, a timeout or a short answer: the zygote is unusable. A child it may have
-           cloned meanwhile is unknown to the caller; the reaper collects it as an orphan. */
-        *zygote_failed = 1;
+        /* EOF, a timeout or a short answer: the zygote is unusable, and it may have cloned a
+           child that holds this launch's fds (the reaper collects it as an orphan once the
+           caller closes them): this launch fails rather than start a second init on them. */
+        *zygote_failed = 2;
         return n < 0 ? -errno : -EPIPE;
     }
     if (reply.pid > 0 && reply.error != 0) {

@@ -19,15 +19,18 @@ public final class Engine: Sendable {
         public var initTimeoutMilliseconds: Int32
         /// Clone container inits from a warm zygote (InitZygote) rather than re-executing.
         public var useZygote: Bool
+        /// How long a launch waits for the zygote's answer (it only clones: milliseconds).
+        public var zygoteAnswerTimeoutMilliseconds: Int32
 
         public init(
             initExecutable: String = "/proc/self/exe", pipeSize: Int = 0, initTimeoutMilliseconds: Int32 = 60_000,
-            useZygote: Bool = true
+            useZygote: Bool = true, zygoteAnswerTimeoutMilliseconds: Int32 = 10_000
         ) {
             self.initExecutable = initExecutable
             self.pipeSize = pipeSize
             self.initTimeoutMilliseconds = initTimeoutMilliseconds
             self.useZygote = useZygote
+            self.zygoteAnswerTimeoutMilliseconds = zygoteAnswerTimeoutMilliseconds
         }
     }
 
@@ -45,7 +48,7 @@ public final class Engine: Sendable {
         self.options = options
         self.logger = logger
         self.cgroupLayout = try? CgroupLayout.detect()
-        self.zygote = InitZygote(enabled: options.useZygote)
+        self.zygote = InitZygote(enabled: options.useZygote, answerTimeoutMilliseconds: options.zygoteAnswerTimeoutMilliseconds)
     }
 
     /// Makes the sealed copy of the init executable and starts the init zygote now rather than

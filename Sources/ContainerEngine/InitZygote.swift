@@ -12,8 +12,6 @@ import Synchronization
 /// `maxFailures` it is not started again.
 final class InitZygote: Sendable {
     static let maxFailures = 3
-    /// How long the agent waits for the zygote's answer (it only clones: milliseconds).
-    static let answerTimeoutMilliseconds: Int32 = 10_000
 
     private struct State {
         var control: Int32 = -1
@@ -24,9 +22,11 @@ final class InitZygote: Sendable {
 
     private let state = Mutex(State())
     let enabled: Bool
+    let answerTimeoutMilliseconds: Int32
 
-    init(enabled: Bool) {
+    init(enabled: Bool, answerTimeoutMilliseconds: Int32) {
         self.enabled = enabled
+        self.answerTimeoutMilliseconds = answerTimeoutMilliseconds
     }
 
     deinit {
@@ -73,13 +73,15 @@ final class InitZygote: Sendable {
             close(pair[0])
             return
         }
-        _ = engine_set_recv_timeout(pair[0], Self.answerTimeoutMilliseconds)
+        _ = engine_set_recv_timeout(pair[0], answerTimeoutMilliseconds)
         control = pair[0]
     }
 
     /// Clones an init through the zygote: its pid or -errno, or nil when there is no usable
-    /// zygote (the caller spawns directly). Call inside the reaper's `spawn`, which registers
-    /// the returned pid (the child is the agent's through CLONE_PARENT).
+    /// zygote (the caller spawns directly). A zygote that took the request and never answered
+    /// fails the launch instead: a clone of it may hold the launch's descriptors. Call inside
+    /// the reaper's `spawn`, which registers the returned pid (the child is the agent's through
+    /// CLONE_PARENT).
     func spawn(_ config: inout engine_spawn_config, engine: Engine) -> pid_t? {
         guard enabled else { return nil }
         return state.withLock { state -> pid_t? in
@@ -88,15 +90,17 @@ final class InitZygote: Sendable {
             let pid = engine_zygote_spawn(state.control, &config, &failed)
             guard failed == 0 else {
                 // Dead or stuck: drop it (the reaper collects it) and start afresh next time.
-                engine.logger.warning("init zygote failed; starting this container without it",
-                                      metadata: ["zygote": "\(state.pid)", "errno": "\(-pid)"])
+                engine.logger.warning(
+                    failed == 1 ? "init zygote gone; starting this container without it"
+                        : "init zygote did not answer; this launch fails, the next one starts a new zygote",
+                    metadata: ["zygote": "\(state.pid)", "errno": "\(-pid)"])
                 // We run under the reaper's lock, so the zygote cannot have been reaped and its
                 // pid reused: a plain kill reaches the zygote.
                 if state.pid > 0 { _ = kill(state.pid, SIGKILL) }
                 close(state.control)
                 state.control = -1
                 state.failures += 1
-                return nil
+                return failed == 1 ? nil : pid
             }
             return pid
         }

@@ -21,9 +21,10 @@ final class InitZygoteTests: XCTestCase {
         rootfs?.remove()
     }
 
-    private func makeEngine(useZygote: Bool = true) throws -> Engine {
+    private func makeEngine(useZygote: Bool = true, zygoteAnswerTimeoutMilliseconds: Int32 = 10_000) throws -> Engine {
         Engine(reaper: try XCTUnwrap(reaper), options: Engine.Options(
-            initExecutable: try EngineTestSupport.agentBinary(), initTimeoutMilliseconds: 20_000, useZygote: useZygote))
+            initExecutable: try EngineTestSupport.agentBinary(), initTimeoutMilliseconds: 20_000, useZygote: useZygote,
+            zygoteAnswerTimeoutMilliseconds: zygoteAnswerTimeoutMilliseconds))
     }
 
     private func newID() -> String { "zy-\(UUID().uuidString.prefix(8).lowercased())" }
@@ -106,6 +107,30 @@ final class InitZygoteTests: XCTestCase {
         XCTAssertEqual(third, 0)
         let replacement = try XCTUnwrap(engine.zygotePid)
         XCTAssertNotEqual(replacement, dead)
+    }
+
+    /// A zygote that took the request and never answered may have cloned an init holding the
+    /// launch's descriptors: that launch fails (no second init on them), the next gets a new zygote.
+    func testStuckZygoteFailsOneLaunchThenIsReplaced() async throws {
+        let engine = try makeEngine(zygoteAnswerTimeoutMilliseconds: 300)
+        try engine.prepare()
+        let stuck = try XCTUnwrap(engine.zygotePid)
+        XCTAssertEqual(kill(stuck, SIGSTOP), 0)
+        do {
+            _ = try await run(engine, ["true"])
+            XCTFail("a launch through a stopped zygote succeeded")
+        } catch let error as EngineError {
+            XCTAssertTrue(error.description.contains("spawn container init"), error.description)
+        }
+        // The engine killed the stuck zygote (SIGKILL ends a stopped process too).
+        let stuckStatus = try await XCTUnwrap(reaper).wait(stuck)
+        XCTAssertEqual(stuckStatus, 128 + SIGKILL)
+        XCTAssertEqual(engine.containerIDs, [])
+        let (status, out) = try await run(engine, ["echo", "again"])
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual(out, "again\n")
+        let replacement = try XCTUnwrap(engine.zygotePid)
+        XCTAssertNotEqual(replacement, stuck)
     }
 
     func testSwitchedOffMeansNoZygote() async throws {

@@ -40,8 +40,10 @@ int engine_seqpacket_pair(int fds[2]);
 /* Agent side of the init zygote: asks the zygote on `control` to clone an init with the
    config's namespaces, fds and id maps (exe_fd, argv and envp are unused). Returns the pid of
    the new child (the caller's own, through CLONE_PARENT; register it under the reaper's lock)
-   or -errno; a child that failed its setup is collected here. *zygote_failed is set when the
-   zygote did not answer (dead, or the socket timed out): fall back to engine_spawn. */
+   or -errno; a child that failed its setup is collected here. *zygote_failed is 1 when the
+   request could not be delivered (the zygote is gone: fall back to engine_spawn) and 2 when it
+   was but no answer came (dead or stuck after reading it: fail this launch, as a clone may
+   hold its fds). */
 pid_t engine_zygote_spawn(int control, const struct engine_spawn_config *config, int *zygote_failed);
 
 /* Zygote side: serves requests on `control` until it closes. Returns 0 in each cloned child
