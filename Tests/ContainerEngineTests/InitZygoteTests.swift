@@ -154,6 +154,8 @@ final class InitWarmUpTests: XCTestCase {
         XCTAssertNotNil(config.spec.hooks?.createContainer)
         XCTAssertNotNil(config.process.capabilities)
         XCTAssertNotNil(message.state)
+        // Shaped like what the agent sends, or the warm-up would warm the wrong types.
+        XCTAssertEqual(config.spec, InitConfig.forInit(config.spec))
         XCTAssertTrue(InitWarmUp.run())
     }
 }

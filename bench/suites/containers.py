@@ -119,18 +119,7 @@ def run(ctx) -> list:
                                              "runc run", 0.5, "<= 0.5 x runc"))
 
                 # 2. Exec latency in a running container vs `runc exec`.
-                sleep_spec = runc_spec(bundle, ["sleep", "100000"])
-                long_cid = agent.start_long(agent.spec(sleep_spec))
-                runc_cid = _new_id("rl")
-                _runc(runc_root, "run", "-d", "-b", bundle, runc_cid)
-                process = spec_to_proto(dict(true_spec["process"], args=["true"]), oci_pb2.Process())
-                try:
-                    ours, ref = interleave(lambda: agent.exec_true(long_cid, process),
-                                           lambda: _runc(runc_root, "exec", runc_cid, "true"), runs)
-                finally:
-                    agent.remove(long_cid)
-                    subprocess.run(["runc", "--root", runc_root, "delete", "-f", runc_cid], check=False,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                ours, ref = _exec_pair(agent, bundle, runc_root, true_spec, runs)
                 results.append(_ratio_figure("exec", "Exec latency (exec+wait `true`)", ours, ref,
                                              "runc exec", 0.5, "<= 0.5 x runc exec"))
 
@@ -179,21 +168,26 @@ def _without_zygote(agent: Agent, bundle: str, runc_root: str, quick: bool) -> l
                  Series("kata-agent via gRPC", "ms", ours), Series("runc run", "ms", ref),
                  note="inits re-executed from the sealed agent binary, as before the zygote",
                  command="bench/run.py --only containers")
+    ours, ref = _exec_pair(agent, bundle, runc_root, true_spec, runs)
+    exec_fig = Figure("exec-nozygote", "Exec latency, init zygote off (agent.init_zygote=false)",
+                      Series("kata-agent via gRPC", "ms", ours), Series("runc exec", "ms", ref),
+                      command="bench/run.py --only containers")
+    return [run, exec_fig]
+
+
+def _exec_pair(agent: Agent, bundle: str, runc_root: str, true_spec: dict, runs: int) -> tuple[list, list]:
+    """Exec of `true` in a running container, ours and `runc exec`, interleaved."""
     long_cid = agent.start_long(agent.spec(runc_spec(bundle, ["sleep", "100000"])))
     runc_cid = _new_id("rl")
     _runc(runc_root, "run", "-d", "-b", bundle, runc_cid)
     process = spec_to_proto(dict(true_spec["process"], args=["true"]), agent.oci.Process())
     try:
-        ours, ref = interleave(lambda: agent.exec_true(long_cid, process),
-                               lambda: _runc(runc_root, "exec", runc_cid, "true"), runs)
+        return interleave(lambda: agent.exec_true(long_cid, process),
+                          lambda: _runc(runc_root, "exec", runc_cid, "true"), runs)
     finally:
         agent.remove(long_cid)
         subprocess.run(["runc", "--root", runc_root, "delete", "-f", runc_cid], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    exec_fig = Figure("exec-nozygote", "Exec latency, init zygote off (agent.init_zygote=false)",
-                      Series("kata-agent via gRPC", "ms", ours), Series("runc exec", "ms", ref),
-                      command="bench/run.py --only containers")
-    return [run, exec_fig]
 
 
 def _ratio_figure(key, title, ours, ref, ref_label, max_ratio, target) -> Figure:

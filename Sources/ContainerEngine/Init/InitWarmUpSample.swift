@@ -1,6 +1,7 @@
 extension InitWarmUp {
-    /// A create-mode config with a runc default spec plus hooks, devices, sysctls, seccomp,
-    /// id maps and a bind mount.
+    /// A create-mode message as the agent sends it (InitConfig.forInit: no process, resources,
+    /// id maps or annotations in the spec), from runc's default spec plus hooks, devices,
+    /// sysctls, seccomp and a bind mount.
     static let sampleJSON = #"""
 {
  "kind": "config",
@@ -69,66 +70,6 @@ extension InitWarmUp {
   },
   "spec": {
    "ociVersion": "1.0.2-dev",
-   "process": {
-    "terminal": true,
-    "user": {
-     "uid": 0,
-     "gid": 0,
-     "additionalGids": [
-      10,
-      20
-     ]
-    },
-    "args": [
-     "sh"
-    ],
-    "env": [
-     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-     "TERM=xterm"
-    ],
-    "cwd": "/",
-    "capabilities": {
-     "bounding": [
-      "CAP_AUDIT_WRITE",
-      "CAP_KILL",
-      "CAP_NET_BIND_SERVICE"
-     ],
-     "effective": [
-      "CAP_AUDIT_WRITE",
-      "CAP_KILL",
-      "CAP_NET_BIND_SERVICE"
-     ],
-     "permitted": [
-      "CAP_AUDIT_WRITE",
-      "CAP_KILL",
-      "CAP_NET_BIND_SERVICE"
-     ],
-     "ambient": [
-      "CAP_AUDIT_WRITE",
-      "CAP_KILL",
-      "CAP_NET_BIND_SERVICE"
-     ]
-    },
-    "rlimits": [
-     {
-      "type": "RLIMIT_NOFILE",
-      "hard": 1024,
-      "soft": 1024
-     },
-     {
-      "type": "RLIMIT_NPROC",
-      "hard": 4096,
-      "soft": 4096
-     }
-    ],
-    "noNewPrivileges": true,
-    "consoleSize": {
-     "height": 24,
-     "width": 80
-    },
-    "oomScoreAdj": 100,
-    "apparmorProfile": "unconfined"
-   },
    "root": {
     "path": "rootfs",
     "readonly": true
@@ -223,14 +164,6 @@ extension InitWarmUp {
     }
    ],
    "linux": {
-    "resources": {
-     "devices": [
-      {
-       "allow": false,
-       "access": "rwm"
-      }
-     ]
-    },
     "namespaces": [
      {
       "type": "pid"
@@ -315,14 +248,7 @@ extension InitWarmUp {
        ]
       }
      ]
-    },
-    "uidMappings": [
-     {
-      "containerID": 0,
-      "hostID": 1000,
-      "size": 65536
-     }
-    ]
+    }
    },
    "hooks": {
     "createContainer": [
@@ -342,9 +268,6 @@ extension InitWarmUp {
       "path": "/bin/true"
      }
     ]
-   },
-   "annotations": {
-    "io.kubernetes.cri.container-type": "container"
    }
   },
   "rootfs": "/run/kata-containers/warm-up/rootfs",
