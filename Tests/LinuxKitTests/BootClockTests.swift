@@ -3,7 +3,7 @@ import XCTest
 
 final class BootClockTests: XCTestCase {
     func testTextKeepsThreeDecimals() {
-        XCTAssertEqual(BootClock.text(1234.5678), "1234.567")
+        XCTAssertEqual(BootClock.text(1234.5678), "1234.568")
         XCTAssertEqual(BootClock.text(0.5), "0.500")
         XCTAssertEqual(BootClock.text(2.007), "2.007")
         XCTAssertEqual(BootClock.text(0), "0.000")
