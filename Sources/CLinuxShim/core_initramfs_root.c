@@ -26,6 +26,15 @@
 
 static int copy_failed = 0;
 
+/* The running agent binary is most of the image, and its initramfs inode stays in memory
+   anyway while PID 1 runs from it: its names in the tmpfs become bind mounts of that inode
+   (/proc/self/exe) instead of copies, which saves the copy's time and a second copy's memory. */
+#define MAX_EXE_NAMES 4
+static struct stat self_exe;
+static int have_self_exe = 0;
+static char exe_names[MAX_EXE_NAMES][PATH_MAX];
+static int exe_name_count = 0;
+
 /* 1 when "/" is the initial rootfs (fstype "rootfs" in mountinfo), 0 otherwise or unknown. */
 static int root_is_rootfs(void) {
     FILE *file = fopen("/proc/self/mountinfo", "re");
@@ -122,7 +131,14 @@ static int copy_entry(const char *path, const struct stat *st, int type, struct 
         break;
     }
     case FTW_F:
-        if (S_ISREG(st->st_mode)) {
+        if (S_ISREG(st->st_mode) && have_self_exe && st->st_dev == self_exe.st_dev && st->st_ino == self_exe.st_ino &&
+            exe_name_count < MAX_EXE_NAMES) {
+            /* A placeholder to bind over once /proc has moved (bind_exe_names). */
+            int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+            rc = fd < 0 ? -1 : 0;
+            if (fd >= 0) close(fd);
+            if (rc == 0) memcpy(exe_names[exe_name_count++], target, strlen(target) + 1);
+        } else if (S_ISREG(st->st_mode)) {
             rc = copy_regular(path, target, st);
         } else {
             rc = mknod(target, st->st_mode, st->st_rdev);
@@ -154,8 +170,21 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return 0;
 }
 
+/* Binds the running binary over its placeholders; a name that cannot be bound gets a copy
+   (the initramfs original still exists at this point). 0, or -1 with errno. */
+static int bind_exe_names(void) {
+    for (int i = 0; i < exe_name_count; i++) {
+        if (mount(NEW_ROOT "/proc/self/exe", exe_names[i], NULL, MS_BIND, NULL) == 0) continue;
+        const char *original = exe_names[i] + strlen(NEW_ROOT);
+        if (unlink(exe_names[i]) != 0 || copy_regular(original, exe_names[i], &self_exe) != 0) return -1;
+    }
+    return 0;
+}
+
 int kata_switch_initramfs_root(void) {
     if (!root_is_rootfs()) return 0;
+    have_self_exe = stat("/proc/self/exe", &self_exe) == 0;
+    exe_name_count = 0;
     if (mkdir(NEW_ROOT, 0755) != 0 && errno != EEXIST) return -errno;
     if (mount("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755") != 0) {
         int error = errno;
@@ -177,6 +206,13 @@ int kata_switch_initramfs_root(void) {
     }
     if (mount("/proc", NEW_ROOT "/proc", NULL, MS_MOVE, NULL) != 0) {
         int error = errno;
+        (void)umount2(NEW_ROOT, MNT_DETACH);
+        return -error;
+    }
+    if (bind_exe_names() != 0) {
+        /* Undo what can be undone: /proc back, the tmpfs (and any binds in it) away. */
+        int error = errno != 0 ? errno : EIO;
+        (void)mount(NEW_ROOT "/proc", "/proc", NULL, MS_MOVE, NULL);
         (void)umount2(NEW_ROOT, MNT_DETACH);
         return -error;
     }
