@@ -26,10 +26,6 @@ static long clock_microseconds(clockid_t clock) {
     return now.tv_sec * 1000000L + now.tv_nsec / 1000;
 }
 
-static long monotonic_microseconds(void) {
-    return clock_microseconds(CLOCK_MONOTONIC);
-}
-
 __attribute__((constructor(101)))
 static void kata_early_init(void) {
     started_boottime_microseconds = clock_microseconds(CLOCK_BOOTTIME);
@@ -42,9 +38,9 @@ static void kata_early_init(void) {
         early_init_result = -errno;
     } else {
         early_init_result = 1;
-        long start = monotonic_microseconds();
+        long start = clock_microseconds(CLOCK_MONOTONIC);
         switch_result = kata_switch_initramfs_root();
-        switch_microseconds = monotonic_microseconds() - start;
+        switch_microseconds = clock_microseconds(CLOCK_MONOTONIC) - start;
         return;
     }
     /* proc could not be mounted: without it the runtime aborts, so turn the backtracer off

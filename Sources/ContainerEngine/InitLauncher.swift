@@ -86,25 +86,38 @@ struct InitLauncher {
     }
 
     private func spawn(exe: Int32, sync: Int32, pidns: Int32, flags: Int32, stdio: ProcessStdio, uidMap: String, gidMap: String) -> pid_t {
-        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("kata-agent"), strdup("init"), nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = [nil]
-        defer { for p in argv { free(p) } }
         let fds = stdio.childFDs
         let engine = self.engine
         engine.zygote.startIfNeeded(engine: engine)
         return engine.reaper.spawn { () -> pid_t in
-            argv.withUnsafeMutableBufferPointer { argvBuffer in
-                envp.withUnsafeMutableBufferPointer { envBuffer in
-                    uidMap.withCString { uidText in
-                        gidMap.withCString { gidText in
-                            var config = engine_spawn_config(
-                                exe_fd: exe, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress,
-                                stdin_fd: fds[0], stdout_fd: fds[1], stderr_fd: fds[2], sync_fd: sync,
-                                clone_flags: UInt(UInt32(bitPattern: flags)), pidns_fd: pidns,
-                                uid_map: uidText, gid_map: gidText)
-                            if let pid = engine.zygote.spawn(&config, engine: engine) { return pid }
-                            return engine_spawn(&config)
-                        }
+            Self.withSpawnConfig(
+                exe: exe, command: "init", stdio: (fds[0], fds[1], fds[2]), sync: sync,
+                flags: UInt(UInt32(bitPattern: flags)), pidns: pidns, uidMap: uidMap, gidMap: gidMap
+            ) { config in
+                if let pid = engine.zygote.spawn(&config, engine: engine) { return pid }
+                return engine_spawn(&config)
+            }
+        }
+    }
+
+    /// `body` with the engine_spawn_config that re-executes `exe` as `kata-agent <command>`
+    /// with an empty environment (the C strings live only as long as the call).
+    static func withSpawnConfig(
+        exe: Int32, command: String, stdio: (Int32, Int32, Int32), sync: Int32, flags: UInt, pidns: Int32,
+        uidMap: String, gidMap: String, _ body: (inout engine_spawn_config) -> pid_t
+    ) -> pid_t {
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("kata-agent"), strdup(command), nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = [nil]
+        defer { for p in argv { free(p) } }
+        return argv.withUnsafeMutableBufferPointer { argvBuffer in
+            envp.withUnsafeMutableBufferPointer { envBuffer in
+                uidMap.withCString { uidText in
+                    gidMap.withCString { gidText in
+                        var config = engine_spawn_config(
+                            exe_fd: exe, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress,
+                            stdin_fd: stdio.0, stdout_fd: stdio.1, stderr_fd: stdio.2, sync_fd: sync,
+                            clone_flags: flags, pidns_fd: pidns, uid_map: uidText, gid_map: gidText)
+                        return body(&config)
                     }
                 }
             }

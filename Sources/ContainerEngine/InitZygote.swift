@@ -107,19 +107,11 @@ final class InitZygote: Sendable {
     }
 
     private func spawnZygote(exe: Int32, engine: Engine, control: Int32) -> pid_t {
-        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("kata-agent"), strdup("init-zygote"), nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = [nil]
-        defer { for p in argv { free(p) } }
-        return engine.reaper.spawn { () -> pid_t in
-            argv.withUnsafeMutableBufferPointer { argvBuffer in
-                envp.withUnsafeMutableBufferPointer { envBuffer in
-                    var config = engine_spawn_config(
-                        exe_fd: exe, argv: argvBuffer.baseAddress, envp: envBuffer.baseAddress,
-                        stdin_fd: -1, stdout_fd: -1, stderr_fd: -1, sync_fd: control,
-                        clone_flags: 0, pidns_fd: -1, uid_map: nil, gid_map: nil)
-                    return engine_spawn(&config)
-                }
-            }
+        engine.reaper.spawn { () -> pid_t in
+            InitLauncher.withSpawnConfig(
+                exe: exe, command: "init-zygote", stdio: (-1, -1, -1), sync: control, flags: 0, pidns: -1,
+                uidMap: "", gidMap: ""
+            ) { engine_spawn(&$0) }
         }
     }
 }

@@ -230,18 +230,7 @@ public final class PodContainers: SandboxContainers {
     /// rename, and /run is a tmpfs, so no fsync (FileManager's createFile did both).
     private static func writeBundleConfig(_ spec: Spec, bundle: String) {
         guard let data = try? spec.encoded(pretty: true) else { return }
-        let fd = open(bundle + "/config.json", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-        }
+        try? LinuxSystemCalls().writeFileInPlace(bundle + "/config.json", contents: String(decoding: data, as: UTF8.self), mode: 0o644)
     }
 
     private func removeBundle(_ bundle: String) {
