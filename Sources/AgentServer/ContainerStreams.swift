@@ -24,14 +24,14 @@ extension AgentService {
     }
 
     func readStdout(request: Grpc_ReadStreamRequest, context: ServerContext) async throws -> Grpc_ReadStreamResponse {
-        try await serveRPC("ReadStdout", logger: logger) {
+        try await serveRPC("ReadStdout", logger: logger, inline: true) {
             let process = try streamProcess(request.containerID, request.execID)
             return try await read(process.stdio.stdout, len: request.len, of: process, containerID: request.containerID)
         }
     }
 
     func readStderr(request: Grpc_ReadStreamRequest, context: ServerContext) async throws -> Grpc_ReadStreamResponse {
-        try await serveRPC("ReadStderr", logger: logger) {
+        try await serveRPC("ReadStderr", logger: logger, inline: true) {
             let process = try streamProcess(request.containerID, request.execID)
             return try await read(process.stdio.stderr, len: request.len, of: process, containerID: request.containerID)
         }
@@ -73,7 +73,14 @@ extension AgentService {
         let maxBytes = min(Int(len), Self.maximumReadLength)
         // A read whose caller left (deadline, cancel) must stop waiting, or it would take the
         // next output from the caller after it.
-        let loan = try await cancellableByRPC { await buffer.lend(maxBytes: maxBytes) }
+        // A read that must wait runs in a task the RPC's cancellation reaches; one that need
+        // not (the usual case while a process is writing) is served without it.
+        let loan: OutputBuffer.Loan
+        if let ready = buffer.lendNow(maxBytes: maxBytes) {
+            loan = ready
+        } else {
+            loan = try await cancellableByRPC { await buffer.lend(maxBytes: maxBytes) }
+        }
         if let delivery = WireDelivery.current {
             // The bytes leave the buffer only once the answer carrying them was written: a
             // caller that left while it was being answered (a shim killed mid-read) leaves them

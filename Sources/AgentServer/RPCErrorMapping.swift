@@ -53,8 +53,12 @@ extension RPCError {
 /// Runs one RPC's body: logs it, turns known errors into statuses and anything else into
 /// INTERNAL with its description, so no request error escapes as a crash or an opaque failure.
 /// Every RPC group wraps its handlers in this.
+///
+/// `inline` is for bodies that never block in a syscall (a stdio read that takes buffered bytes
+/// or waits on a continuation): they stay on the connection's event loop instead of hopping to
+/// the global executor and back, two thread wake-ups that were most of a 32 KiB ReadStdout.
 func serveRPC<Response: Sendable>(
-    _ name: String, logger: Logger, _ body: () async throws -> Response
+    _ name: String, logger: Logger, inline: Bool = false, _ body: () async throws -> Response
 ) async throws -> Response {
     var logger = logger
     // The caller's W3C trace context (ttrpc metadata), so its spans can be matched to these lines.
@@ -63,6 +67,7 @@ func serveRPC<Response: Sendable>(
     do {
         // Domain code may block in syscalls: it runs on the global executor, never on the
         // event loop the server's own tasks prefer (EventLoopAffineExecutor).
+        if inline { return try await body() }
         return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await body() }
     } catch let error as RPCError {
         logger.info("rpc failed", metadata: ["rpc": "\(name)", "code": "\(error.code)", "error": "\(error.message)"])

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 @testable import ContainerEngine
@@ -34,11 +35,17 @@ final class OutputBufferTests: XCTestCase {
         let big = Data(repeating: 7, count: 1 << 20)
         for _ in 0..<(OutputBuffer.limit >> 20) { buffer.append(big) }
         XCTAssertFalse(buffer.hasRoom)
-        let freed = expectation(description: "room callback")
-        buffer.onRoom { freed.fulfill() }
+        // Waiters run synchronously inside the read that frees the room.
+        let calls = Mutex(0)
+        buffer.onRoom { calls.withLock { $0 += 1 } }
         let piece = await buffer.read(maxBytes: 32 << 10)
         XCTAssertEqual(piece.count, 32 << 10)
-        await fulfillment(of: [freed], timeout: 5)
+        XCTAssertEqual(calls.withLock { $0 }, 0, "the pump was woken for one 32 KiB read")
+        var left = OutputBuffer.limit - piece.count
+        while left > OutputBuffer.resumeMark {
+            left -= await buffer.read(maxBytes: 1 << 20).count
+        }
+        XCTAssertEqual(calls.withLock { $0 }, 1, "the pump was not woken at the resume mark")
         XCTAssertTrue(buffer.hasRoom)
     }
 

@@ -17,6 +17,9 @@ import Synchronization
 public final class OutputBuffer: Sendable {
     /// Above this many unread bytes the pump pauses the stream.
     public static let limit = 16 << 20
+    /// A paused stream resumes once a reader brought it down to this. Resuming at the first
+    /// byte under `limit` woke the pump for every 32 KiB read of a reader that lags its writer.
+    static let resumeMark = limit - (limit / 4)
 
     /// Unread bytes as the pump's chunks, consumed from the front. A single `Data` would make
     /// every read shift the whole remainder (16 MiB per 32 KiB read when the reader lags).
@@ -210,31 +213,29 @@ public final class OutputBuffer: Sendable {
     public func lend(maxBytes: Int) async -> Loan {
         while true {
             if Task.isCancelled { return Loan(data: Data(), id: 0) }
-            enum Step { case data(Loan), eof, wait }
-            let step: Step = state.withLock { state in
-                guard state.lent == 0 else { return .wait }
-                if state.count > 0 {
-                    let data = state.peek(max(maxBytes, 1))
-                    state.nextLoanID &+= 1
-                    if state.nextLoanID == 0 { state.nextLoanID = 1 }
-                    state.lent = data.count
-                    state.loanID = state.nextLoanID
-                    return .data(Loan(data: data, id: state.nextLoanID))
-                }
-                if state.finished {
-                    state.eofDelivered = true
-                    return .eof
-                }
-                return .wait
+            if let loan = lendNow(maxBytes: maxBytes) { return loan }
+            await waitUntilReadable()
+        }
+    }
+
+    /// `lend` without waiting: the loan when bytes or EOF are there now, nil when a read would
+    /// wait. Lets a caller skip the machinery a wait needs (a cancellable task) when it will not.
+    public func lendNow(maxBytes: Int) -> Loan? {
+        state.withLock { state in
+            guard state.lent == 0 else { return nil }
+            if state.count > 0 {
+                let data = state.peek(max(maxBytes, 1))
+                state.nextLoanID &+= 1
+                if state.nextLoanID == 0 { state.nextLoanID = 1 }
+                state.lent = data.count
+                state.loanID = state.nextLoanID
+                return Loan(data: data, id: state.nextLoanID)
             }
-            switch step {
-            case let .data(loan):
-                return loan
-            case .eof:
+            if state.finished {
+                state.eofDelivered = true
                 return Loan(data: Data(), id: 0)
-            case .wait:
-                await waitUntilReadable()
             }
+            return nil
         }
     }
 
@@ -253,9 +254,11 @@ public final class OutputBuffer: Sendable {
             state.loanID = 0
             let readers = state.readers.map(\.continuation)
             state.readers = []
-            // Room was freed only if bytes left the buffer.
-            let waiters = delivered ? state.spaceWaiters : []
-            if delivered { state.spaceWaiters = [] }
+            // Room was freed only if bytes left the buffer; the pump is woken once there is
+            // a batch's worth of it.
+            let resume = delivered && state.count <= Self.resumeMark
+            let waiters = resume ? state.spaceWaiters : []
+            if resume { state.spaceWaiters = [] }
             return (readers, waiters)
         }
         budget.remove(freed)
