@@ -38,6 +38,9 @@ final class AgentProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
 
+    /// The agent's pid; nil when it runs in the test process.
+    var pid: pid_t? { process?.processIdentifier }
+
     /// How long the agent may take to answer its first Health.Check.
     static let startDeadline: Duration = .seconds(60)
 
