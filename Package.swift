@@ -20,6 +20,14 @@ let staticExecutable: [LinkerSetting] = {
     return [.unsafeFlags(flags)]
 }()
 
+// Concrete generic types (ProtobufDeserializer<Grpc_CheckRequest>, ...) through their metadata
+// accessors rather than by demangling a name at run time: the demangling path checks each
+// generic requirement with a conformance lookup that scans every conformance record of the
+// static binary, and registering the 42 AgentService methods made about 100 of them at start.
+let directMetadataAccess: [SwiftSetting] = [
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
+]
+
 let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
 let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
 let grpcTransport = Target.Dependency.product(
@@ -59,7 +67,7 @@ let package = Package(
         .target(name: "CLinuxShim"),
 
         // Libraries.
-        .target(name: "KataProtocols", dependencies: [protobuf, grpcCore, grpcProtobuf]),
+        .target(name: "KataProtocols", dependencies: [protobuf, grpcCore, grpcProtobuf], swiftSettings: directMetadataAccess),
         .target(name: "AgentConfig", dependencies: [logging, .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "LinuxKit", dependencies: ["CLinuxShim", systemPackage, logging]),
         .target(name: "OCISpec"),

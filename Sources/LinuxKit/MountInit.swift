@@ -77,16 +77,23 @@ public enum InitMounts {
     /// carries that filesystem type is skipped (an initramfs may have moved /proc, /sys, /dev
     /// and /run onto the root already). The first failure throws.
     public static func apply(_ mounts: [InitMount], system: any SystemCalls, logger: Logger) throws(SyscallError) {
+        // The mount table is read once and kept up to date here: re-reading and parsing it for
+        // every entry was quadratic, and PID 1 mounts a dozen cgroup hierarchies this way.
+        var table: [String: String]?
         for mount in mounts {
             let options = ParsedMountOptions.parse(mount.options)
-            if !options.flags.contains(.remount), mounted(system: system)[mount.target] == mount.fsType {
-                logger.debug("already mounted", metadata: ["target": "\(mount.target)", "type": "\(mount.fsType)"])
-                continue
-            }
-            if !options.flags.contains(.remount) {
+            let remount = options.flags.contains(.remount)
+            if !remount {
+                let current = table ?? mounted(system: system)
+                table = current
+                if current[mount.target] == mount.fsType {
+                    logger.debug("already mounted", metadata: ["target": "\(mount.target)", "type": "\(mount.fsType)"])
+                    continue
+                }
                 try system.makeDirectory(mount.target, mode: 0o755)
             }
             try system.mount(source: mount.source, target: mount.target, fsType: mount.fsType, flags: options.flags, data: options.data)
+            if !remount { table?[mount.target] = mount.fsType }
         }
     }
 

@@ -53,6 +53,15 @@ final class MountInitTests: XCTestCase {
         XCTAssertTrue(system.calls.contains("mkdir /dev/pts 755"))
     }
 
+    func testApplyRemembersWhatItMounted() throws {
+        // The table is read once; what apply mounted itself counts as mounted afterwards.
+        let system = InMemorySystemCalls()
+        system.addFile("/proc/self/mounts", "proc /proc proc rw 0 0\n")
+        let twice = [InitMount("tmpfs", "tmpfs", "/run", ["mode=0755"]), InitMount("tmpfs", "tmpfs", "/run", ["mode=0755"])]
+        try InitMounts.apply(twice, system: system, logger: Logger(label: "t"))
+        XCTAssertEqual(system.calls.filter { $0.hasPrefix("mount ") }, ["mount tmpfs tmpfs /run flags=0 data=mode=0755"])
+    }
+
     func testApplyStopsAtFirstFailure() {
         let system = InMemorySystemCalls()
         system.state.withLock { $0.failures["mount"] = EPERM }
