@@ -7,8 +7,7 @@ import Foundation
 #endif
 
 /// kata-agent-ctl: drives a Kata agent's API over ttrpc (as Kata runtimes do) or gRPC from the
-/// command line, in the spirit of upstream's tools/agent-ctl.
-@main
+/// command line, in the spirit of upstream's tools/agent-ctl. Started by main.swift.
 struct KataAgentCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kata-agent-ctl",
