@@ -71,10 +71,9 @@ extension AgentService {
     ) async throws -> Grpc_ReadStreamResponse {
         guard len > 0 else { throw ValidationError(field: "len", reason: "must be greater than 0") }
         let maxBytes = min(Int(len), Self.maximumReadLength)
-        // A read whose caller left (deadline, cancel) must stop waiting, or it would take the
-        // next output from the caller after it.
-        // A read that must wait runs in a task the RPC's cancellation reaches; one that need
-        // not (the usual case while a process is writing) is served without it.
+        // A read that must wait does so in a task the RPC's cancellation reaches: one whose
+        // caller left (deadline, cancel) would otherwise take the next output from the caller
+        // after it. A read that need not wait (the usual case while a process writes) skips it.
         let loan: OutputBuffer.Loan
         if let ready = buffer.lendNow(maxBytes: maxBytes) {
             loan = ready
