@@ -52,6 +52,11 @@ int engine_open_path_directory(const char *path) {
     return fd >= 0 ? fd : -errno;
 }
 
+int engine_open_path(const char *path) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
 int engine_pivot_root(const char *new_root, const char *put_old) {
     return syscall(SYS_pivot_root, new_root, put_old) == 0 ? 0 : -errno;
 }

@@ -6,8 +6,8 @@ import Logging
 import OCISpec
 import Synchronization
 
-/// Runs OCI containers: holds what every container operation needs (the reaper, the sealed
-/// init executable, options) and the containers by id. Knows nothing of gRPC.
+/// Runs OCI containers: holds what every container operation needs (the reaper, the init
+/// executable, options) and the containers by id. Knows nothing of gRPC.
 public final class Engine: Sendable {
     /// Settings of the engine.
     public struct Options: Sendable {
@@ -37,7 +37,8 @@ public final class Engine: Sendable {
     public let reaper: Reaper
     public let options: Options
     public let logger: Logger
-    let sealedInit = Mutex<Int32>(-1)
+    /// What container inits are executed from (InitExecutable.swift).
+    let initExecutable = Mutex(InitExecutableState())
     let zygote: InitZygote
     let containers = Mutex<[String: Container]>([:])
     /// The machine's cgroup layout, detected once.
@@ -51,27 +52,11 @@ public final class Engine: Sendable {
         self.zygote = InitZygote(enabled: options.useZygote, answerTimeoutMilliseconds: options.zygoteAnswerTimeoutMilliseconds)
     }
 
-    /// Makes the sealed copy of the init executable and starts the init zygote now rather than
-    /// at the first container.
+    /// Settles the init executable (a sealed copy when needed) and starts the init zygote now
+    /// rather than at the first container.
     public func prepare() throws {
         _ = try initExecutableFD()
         zygote.startIfNeeded(engine: self)
-    }
-
-    /// The sealed memfd copy of the init executable (CVE-2019-5736: the container can neither
-    /// write nor truncate what /proc/<pid>/exe points to). Made at the first container create
-    /// or exec rather than at start-up, where copying the binary delayed the first RPC; the
-    /// lock makes concurrent first callers share one copy.
-    func initExecutableFD() throws -> Int32 {
-        try sealedInit.withLock { fd in
-            if fd >= 0 { return fd }
-            let rc = engine_sealed_copy(options.initExecutable)
-            guard rc >= 0 else {
-                throw EngineError(.system, "seal init executable", container: "-", options.initExecutable, errno: -rc)
-            }
-            fd = rc
-            return rc
-        }
     }
 
     /// The init zygote's pid while it runs (tests).

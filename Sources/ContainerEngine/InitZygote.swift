@@ -106,6 +106,20 @@ final class InitZygote: Sendable {
         }
     }
 
+    /// Stops a running zygote without counting a failure (its executable is not to be used
+    /// any more); the next launch starts one from the executable current then.
+    func retire(engine: Engine) {
+        let (pid, control) = state.withLock { state -> (pid_t, Int32) in
+            defer { state.control = -1 }
+            return (state.pid, state.control)
+        }
+        guard control >= 0 else { return }
+        // The zygote exits at EOF on its control socket; the kill makes sure, through the
+        // reaper so a pid reused after the zygote was reaped is never signalled.
+        close(control)
+        try? engine.reaper.signal(pid, SIGKILL)
+    }
+
     private func spawnZygote(exe: Int32, engine: Engine, control: Int32) -> pid_t {
         engine.reaper.spawn { () -> pid_t in
             InitLauncher.withSpawnConfig(

@@ -33,7 +33,7 @@ final class SealedInitTests: XCTestCase {
 
     func testCopyIsMadeOnFirstNeedAndShared() async throws {
         let engine = try makeEngine()
-        XCTAssertEqual(engine.sealedInit.withLock { $0 }, -1, "the engine copied the binary before any container needed it")
+        XCTAssertEqual(engine.sealedInitFD, -1, "the engine copied the binary before any container needed it")
         let fds = try await withThrowingTaskGroup(of: Int32.self) { group in
             for _ in 0..<8 { group.addTask { try engine.initExecutableFD() } }
             return try await group.reduce(into: Set<Int32>()) { $0.insert($1) }
@@ -43,7 +43,7 @@ final class SealedInitTests: XCTestCase {
         defer { close(fd) }
         XCTAssertEqual(try engine.initExecutableFD(), fd)
         try engine.prepare()
-        XCTAssertEqual(engine.sealedInit.withLock { $0 }, fd)
+        XCTAssertEqual(engine.sealedInitFD, fd)
     }
 
     func testCopyIsSealedMemfdWithTheBinarysBytes() throws {

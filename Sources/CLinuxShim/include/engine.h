@@ -79,6 +79,9 @@ int engine_openat2_in_root(int dirfd, const char *path);
 /* open(path, O_PATH | O_DIRECTORY | O_CLOEXEC): the fd, or -errno. */
 int engine_open_path_directory(const char *path);
 
+/* open(path, O_PATH | O_CLOEXEC): the fd, or -errno. */
+int engine_open_path(const char *path);
+
 /* pivot_root(2). */
 int engine_pivot_root(const char *new_root, const char *put_old);
 
