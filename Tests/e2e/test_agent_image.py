@@ -11,6 +11,7 @@ import pytest
 
 import agentclient as ac
 import guests
+import scenario as sc
 import kernel as kernel_mod
 from agentclient import agent_pb2 as pb, health_pb2
 from conftest import require_root
@@ -61,6 +62,49 @@ def test_image_boots_agent_as_init(kernel, tmp_path, medium):
         except ac.RpcFailed as error:
             raise guest.fail(str(error)) from error
         assert guest.wait_exit(timeout=30) == 0
+    finally:
+        client.close()
+        guest.kill()
+
+
+def test_containers_run_from_the_read_only_agent_binary(kernel, tmp_path):
+    """On an image the agent binary lies on the read-only root: container inits and the init
+    zygote run from it (writes through /proc/<pid>/exe fail with EROFS), not from a 28 MB
+    sealed memfd copy, which an initrd guest still needs."""
+    require_root("QEMU guests and initrd device nodes")
+    guest, client, _ = guests.boot_agent(image_spec(kernel, "virtio-blk"), tmp_path, "ttrpc")
+    try:
+        try:
+            client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="image", sandbox_id="image"))
+            # The guest's busybox rootfs is on the read-only image: the container's root is a
+            # tmpfs (ephemeral storage) with busybox bound into it. No pid namespace, so /proc
+            # shows the agent's processes.
+            root = "/run/kata-containers/image-probe-root"
+            spec = sc.container_spec("probe", [sc.BB, "sleep", "100000"], limits=False)
+            spec.Root.Path = root
+            del spec.Mounts[:]
+            spec.Mounts.extend([
+                sc.oci.Mount(destination="/bin", source=f"{guests.CONTAINER_ROOTFS}/bin", type="bind",
+                             options=["rbind", "ro"]),
+                sc.oci.Mount(destination="/proc", source="proc", type="proc", options=["nosuid", "noexec", "nodev"]),
+            ])
+            del spec.Linux.Namespaces[:]
+            spec.Linux.Namespaces.extend([sc.oci.LinuxNamespace(Type="mount")])
+            client.call("CreateContainer", pb.CreateContainerRequest(
+                container_id="probe", exec_id="probe", OCI=spec,
+                storages=[pb.Storage(driver="ephemeral", source="tmpfs", fstype="tmpfs", mount_point=root)]))
+            client.call("StartContainer", pb.StartContainerRequest(container_id="probe"))
+            status, out, err = sc.run(client, "probe", "exes",
+                                      "for p in /proc/[0-9]*; do echo ${p#/proc/} $(readlink $p/exe); done")
+        except ac.RpcFailed as error:
+            raise guest.fail(str(error)) from error
+        assert status == 0, err
+        exes = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        assert not [exe for exe in exes.values() if "memfd:" in exe], f"a sealed copy was made on a read-only root:\n{out}"
+        agent = exes.get("1")
+        assert agent, f"no executable for PID 1:\n{out}"
+        # The init zygote: another process executed from the agent's own binary.
+        assert [pid for pid, exe in exes.items() if exe == agent and pid != "1"], f"no zygote from {agent}:\n{out}"
     finally:
         client.close()
         guest.kill()
