@@ -4,7 +4,7 @@ start to agent ready for the minimal and busybox initrds and the virtio-blk imag
 a bare busybox init that only prints its uptime, booted the same way (same kernel, QEMU
 command, memory and devices; for the image the same module-loading stage and disk), one
 warm-up round then runs interleaved; plus the agent's RSS (VmRSS of PID 1) in the guest after
-boot and after 20 containers.
+boot and after 20 containers, and the guest memory the first container costs on an image guest.
 
 "Agent ready" is the host moment the first Health.Check answers SERVING, turned into guest
 uptime through the printk stamp of the console line nearest before it (Guest.uptime_at). The
@@ -122,6 +122,36 @@ def measure_rss(client, containers: int) -> dict:
     return {"rss_after_boot_kib": after_boot, f"rss_after_{containers}_containers_kib": after}
 
 
+def _meminfo_kib(client) -> dict[str, float]:
+    """The guest's /proc/meminfo through GetMetrics (kata_guest_meminfo), in KiB by item."""
+    text = client.call("GetMetrics", pb.GetMetricsRequest()).metrics
+    found = re.findall(r'^kata_guest_meminfo\{item="([a-z_0-9]+)"\}\s+(\S+)', text, re.M)
+    return {item: float(value) / 1024 for item, value in found}
+
+
+def measure_image_memory(kernel, workdir: pathlib.Path) -> dict:
+    """Guest memory the first container costs on an image guest (virtio-blk), whose agent
+    binary lies on the read-only root: shared memory after it (a sealed copy of the agent
+    would be shmem) and the drop in free memory, in KiB."""
+    import test_agent_image as img
+    spec = img.image_spec(kernel, "virtio-blk")
+    spec.memory = guests.GUEST_MEMORY
+    spec.lifetime = GUEST_LIFETIME
+    with Guest(spec, workdir) as guest:
+        client = guests.ChannelClient(guests.ready_channel(guest, READY_TIMEOUT))
+        try:
+            guests.wait_ready(guest, client.channel, READY_TIMEOUT)
+            client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="bench", sandbox_id="bench"))
+            before = _meminfo_kib(client)
+            sc.create_on_read_only_guest(client, "first", [sc.BB, "sleep", "100000"])
+            client.call("StartContainer", pb.StartContainerRequest(container_id="first"))
+            after = _meminfo_kib(client)
+            return {"shmem_after_first_container_kib": after["shmem"],
+                    "memfree_drop_first_container_kib": before["mem_free"] - after["mem_free"]}
+        finally:
+            client.close()
+
+
 def bare_image(kernel, work: pathlib.Path) -> pathlib.Path:
     """An ext4 image in osbuilder's layout whose /sbin/init only prints its uptime."""
     staging = work / "bare-image-root"
@@ -175,15 +205,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--rss-containers", type=int, default=20)
     parser.add_argument("--json", type=pathlib.Path)
-    parser.add_argument("--only", nargs="*", help="subset of: minimal busybox image rss")
+    parser.add_argument("--only", nargs="*", help="subset of: minimal busybox image rss image-memory")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _term)
     kernel = kernel_mod.fetch()
     work = pathlib.Path(tempfile.mkdtemp(prefix="kata-bench-boot-"))
-    wanted = set(args.only or ["minimal", "busybox", "image", "rss"])
+    wanted = set(args.only or ["minimal", "busybox", "image", "rss", "image-memory"])
     errors: dict[str, str] = {}
     samples: dict[str, list[dict]] = {}
     rss = None
+    image_memory = None
     try:
         try:
             boots = configs(kernel, work, wanted)
@@ -217,10 +248,17 @@ def main() -> int:
             except Exception as error:  # noqa: BLE001
                 errors["agent RSS"] = f"{type(error).__name__}: {error}"
                 print(f"agent RSS: FAILED\n{errors['agent RSS']}", file=sys.stderr, flush=True)
+        if "image-memory" in wanted and "building the guests" not in errors:
+            try:
+                image_memory = measure_image_memory(kernel, work / "image-memory")
+            except Exception as error:  # noqa: BLE001
+                errors["image memory"] = f"{type(error).__name__}: {error}"
+                print(f"image memory: FAILED\n{errors['image memory']}", file=sys.stderr, flush=True)
     finally:
         vm._kill_all_at_exit()
         shutil.rmtree(work, ignore_errors=True)
     report = summarize(kernel, args, samples, rss, errors)
+    report["image_memory"] = image_memory
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

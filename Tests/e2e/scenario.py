@@ -58,6 +58,25 @@ def create_container(client, container_id: str, args: list[str], limits: bool = 
         container_id=container_id, exec_id=container_id, OCI=container_spec(container_id, args, limits)))
 
 
+def create_on_read_only_guest(client, container_id: str, args: list[str]) -> None:
+    """A container for a guest whose root, and the busybox rootfs on it, are read-only (an
+    image): its root is a tmpfs (ephemeral storage) with busybox bound into it, and without a
+    pid namespace its /proc shows the agent's processes."""
+    root = f"/run/kata-containers/{container_id}-root"
+    spec = container_spec(container_id, args, limits=False)
+    spec.Root.Path = root
+    del spec.Mounts[:]
+    spec.Mounts.extend([
+        oci.Mount(destination="/bin", source=f"{guests.CONTAINER_ROOTFS}/bin", type="bind", options=["rbind", "ro"]),
+        oci.Mount(destination="/proc", source="proc", type="proc", options=["nosuid", "noexec", "nodev"]),
+    ])
+    del spec.Linux.Namespaces[:]
+    spec.Linux.Namespaces.extend([oci.LinuxNamespace(Type="mount")])
+    client.call("CreateContainer", pb.CreateContainerRequest(
+        container_id=container_id, exec_id=container_id, OCI=spec,
+        storages=[pb.Storage(driver="ephemeral", source="tmpfs", fstype="tmpfs", mount_point=root)]))
+
+
 def read_all(client, rpc: str, container_id: str, exec_id: str, limit: int = 1 << 20) -> bytes:
     """Pull reads until the empty reply that means end of stream."""
     data = b""

@@ -76,23 +76,7 @@ def test_containers_run_from_the_read_only_agent_binary(kernel, tmp_path):
     try:
         try:
             client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="image", sandbox_id="image"))
-            # The guest's busybox rootfs is on the read-only image: the container's root is a
-            # tmpfs (ephemeral storage) with busybox bound into it. No pid namespace, so /proc
-            # shows the agent's processes.
-            root = "/run/kata-containers/image-probe-root"
-            spec = sc.container_spec("probe", [sc.BB, "sleep", "100000"], limits=False)
-            spec.Root.Path = root
-            del spec.Mounts[:]
-            spec.Mounts.extend([
-                sc.oci.Mount(destination="/bin", source=f"{guests.CONTAINER_ROOTFS}/bin", type="bind",
-                             options=["rbind", "ro"]),
-                sc.oci.Mount(destination="/proc", source="proc", type="proc", options=["nosuid", "noexec", "nodev"]),
-            ])
-            del spec.Linux.Namespaces[:]
-            spec.Linux.Namespaces.extend([sc.oci.LinuxNamespace(Type="mount")])
-            client.call("CreateContainer", pb.CreateContainerRequest(
-                container_id="probe", exec_id="probe", OCI=spec,
-                storages=[pb.Storage(driver="ephemeral", source="tmpfs", fstype="tmpfs", mount_point=root)]))
+            sc.create_on_read_only_guest(client, "probe", [sc.BB, "sleep", "100000"])
             client.call("StartContainer", pb.StartContainerRequest(container_id="probe"))
             status, out, err = sc.run(client, "probe", "exes",
                                       "for p in /proc/[0-9]*; do echo ${p#/proc/} $(readlink $p/exe); done")

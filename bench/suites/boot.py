@@ -170,6 +170,15 @@ def _boot_figures(ctx, data: dict, suffix: str, label: str) -> list:
         figures.append(Figure(f"guest-{key}{suffix}", f"Agent RSS in the guest (VmRSS of PID 1), {what}{label}",
                               Series("kata-agent (VmRSS)", "KiB", [float(value)]), command=command,
                               note=f"{setup}; busybox initrd; one boot"))
+    image_memory = data.get("image_memory") or {}
+    if "shmem_after_first_container_kib" in image_memory:
+        figures.append(Figure(
+            f"guest-image-first-container-memory{suffix}", f"Guest memory for the first container on an image guest{label}",
+            Series("MemFree drop, CreateSandbox to the first container started", "KiB",
+                   [float(image_memory["memfree_drop_first_container_kib"])]),
+            command=command,
+            note=(f"{setup}; image over virtio-blk (agent binary on the read-only root, so container inits run "
+                  f"from it, not from a sealed copy); Shmem after it: {image_memory['shmem_after_first_container_kib']:.0f} KiB; one boot")))
     if not suffix:    # the boot timeline plot is the kata kernel's
         ctx["boot_phases"].extend(sorted(phases, key=lambda p: p[1]))
     return figures + failed
