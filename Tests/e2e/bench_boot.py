@@ -134,8 +134,7 @@ def measure_image_memory(kernel, workdir: pathlib.Path) -> dict:
     binary lies on the read-only root: shared memory after it (a sealed copy of the agent
     would be shmem) and the drop in free memory, in KiB."""
     import test_agent_image as img
-    spec = img.image_spec(kernel, "virtio-blk")
-    spec.memory = guests.GUEST_MEMORY
+    spec = img.image_spec(kernel, "virtio-blk")    # already with guests.GUEST_MEMORY
     spec.lifetime = GUEST_LIFETIME
     with Guest(spec, workdir) as guest:
         client = guests.ChannelClient(guests.ready_channel(guest, READY_TIMEOUT))
