@@ -36,9 +36,21 @@ public enum AgentServer {
         }
     }
 
+    /// What the agent serves: the services for GRPCServer, and their unary methods for a
+    /// transport that calls them directly (ttrpc).
+    public struct API: Sendable {
+        public let services: [any RegistrableRPCService]
+        public let unaryMethods: WireUnaryMethods
+    }
+
     /// The services the agent serves, for any transport (the listener here, or another transport
     /// such as virtio-serial that serves the same API).
     public static func services(options: Options, sandbox: SandboxState, logger: Logger) -> [any RegistrableRPCService] {
+        api(options: options, sandbox: sandbox, logger: logger).services
+    }
+
+    /// The services and their direct unary methods, sharing one environment.
+    public static func api(options: Options, sandbox: SandboxState, logger: Logger) -> API {
         let environment = AgentServiceEnvironment(
             logger: logger, sandbox: sandbox, agentVersion: options.agentVersion, guestRoots: options.guestRoots,
             clock: KernelClock(), randomDevice: KernelRandomDevice(),
@@ -47,11 +59,12 @@ public enum AgentServer {
             Grpc_AgentService.descriptor.fullyQualifiedService, Grpc_Health.descriptor.fullyQualifiedService,
             Grpc_Health_V1_Health.descriptor.fullyQualifiedService,
         ]
-        return [
-            AgentService(environment: environment),
-            KataHealthService(agentVersion: options.agentVersion),
-            StandardHealthService(servedServices: served),
-        ]
+        let agent = AgentService(environment: environment)
+        let health = KataHealthService(agentVersion: options.agentVersion)
+        let standard = StandardHealthService(servedServices: served)
+        return API(
+            services: [agent, health, standard],
+            unaryMethods: unaryMethods(agent: agent, health: health, standard: standard))
     }
 
     /// kata-agent's entry: serves `configuration.serverAddress` for `sandbox` (see `run(options:sandbox:logger:)`).
@@ -75,9 +88,11 @@ public enum AgentServer {
     /// fails. Request errors never end the server; a listener that cannot be opened throws.
     /// The caller (kata-agent main) then exits, or as PID 1 syncs and powers off.
     public static func run(options: Options, sandbox: SandboxState, logger: Logger) async throws {
+        let api = api(options: options, sandbox: sandbox, logger: logger)
         let transport = ListenerSocket.transport(
-            for: options.address, vsockPeers: options.vsockPeers, unixPeers: options.unixPeers, logger: logger)
-        let server = GRPCServer(transport: transport, services: services(options: options, sandbox: sandbox, logger: logger))
+            for: options.address, vsockPeers: options.vsockPeers, unixPeers: options.unixPeers,
+            unaryMethods: api.unaryMethods, logger: logger)
+        let server = GRPCServer(transport: transport, services: api.services)
         // waitForShutdown ignores cancellation, so it runs outside the group; if the server
         // ends first the watcher stays suspended, harmlessly, until the process exits.
         let shutdownWatcher = Task {

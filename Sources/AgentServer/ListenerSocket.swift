@@ -11,9 +11,12 @@ public typealias ListenerError = AgentWire.ListenerError
 /// a virtio-serial port (each host session relayed over a socketpair, no socket of its own).
 enum ListenerSocket {
     static func transport(
-        for address: ServerAddress, vsockPeers: VsockPeerPolicy, unixPeers: UnixPeerPolicy, logger: Logger
+        for address: ServerAddress, vsockPeers: VsockPeerPolicy, unixPeers: UnixPeerPolicy,
+        unaryMethods: WireUnaryMethods = WireUnaryMethods(), logger: Logger
     ) -> AgentServerTransport {
-        AgentServerTransport(listener: listener(for: address), logger: logger, vsockPeers: vsockPeers, unixPeers: unixPeers)
+        AgentServerTransport(
+            listener: listener(for: address), logger: logger, vsockPeers: vsockPeers, unixPeers: unixPeers,
+            unaryMethods: unaryMethods)
     }
 
     static func listener(for address: ServerAddress) -> AgentServerTransport.Listener {

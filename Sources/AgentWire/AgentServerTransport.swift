@@ -73,13 +73,15 @@ public final class AgentServerTransport: ServerTransport {
         grpc: WireLimits(maxMessageSize: 16 << 20))
     private let state = Mutex(State())
     private let listening: EventLoopPromise<String>
+    private let unaryMethods: WireUnaryMethods
 
     public init(
         listener: Listener, group: MultiThreadedEventLoopGroup = .singleton, logger: Logger,
         serialLookup: SerialPortLookup = SerialPortLookup(), vsockPeers: VsockPeerPolicy = .hostOnly,
-        unixPeers: UnixPeerPolicy = .any
+        unixPeers: UnixPeerPolicy = .any, unaryMethods: WireUnaryMethods = WireUnaryMethods()
     ) {
         self.listener = listener
+        self.unaryMethods = unaryMethods
         self.vsockPeers = vsockPeers
         self.unixPeers = unixPeers
         self.group = group
@@ -212,7 +214,8 @@ public final class AgentServerTransport: ServerTransport {
         let counted = tracked.counting(handler)
         switch connection {
         case let .ttrpc(ttrpc):
-            await TTRPCCodec.serve(ttrpc, handler: counted, logger: logger)
+            let unary = unaryMethods.mapMethods(tracked.counting)
+            await TTRPCCodec.serve(ttrpc, handler: counted, unary: unary, logger: logger)
         case let .grpc(grpc):
             await GRPCHTTP2Codec.serve(grpc, handler: counted, logger: logger)
         }
@@ -358,15 +361,33 @@ final class TrackedConnection: Sendable {
     /// `handler`, counting the RPCs it runs on this connection.
     func counting(_ handler: @escaping RPCStreamHandler) -> RPCStreamHandler {
         { stream, context in
-            self.activity.withLock { $0.inFlight += 1 }
+            self.begin()
             await handler(stream, context)
-            let idle = self.activity.withLock { activity -> Bool in
-                activity.inFlight -= 1
-                guard activity.draining, activity.inFlight == 0, !activity.asked else { return false }
-                activity.asked = true
-                return true
-            }
-            if idle { self.connection.beginGracefulShutdown() }
+            self.end()
         }
+    }
+
+    /// `method`, counted like a stream handler. Its answer is written after it returns, which
+    /// the codec allows for: a ttrpc connection closes only once every call it accepted was answered.
+    func counting(_ method: WireUnaryMethod) -> WireUnaryMethod {
+        WireUnaryMethod { request, context in
+            self.begin()
+            defer { self.end() }
+            return try await method.handle(request, context)
+        }
+    }
+
+    private func begin() {
+        activity.withLock { $0.inFlight += 1 }
+    }
+
+    private func end() {
+        let idle = activity.withLock { activity -> Bool in
+            activity.inFlight -= 1
+            guard activity.draining, activity.inFlight == 0, !activity.asked else { return false }
+            activity.asked = true
+            return true
+        }
+        if idle { connection.beginGracefulShutdown() }
     }
 }

@@ -41,11 +41,19 @@ enum TTRPCCodec: ConnectionCodec {
     }
 
     static func serve(_ connection: Connection, handler: @escaping RPCStreamHandler, logger: Logger) async {
+        await serve(connection, handler: handler, unary: WireUnaryMethods(), logger: logger)
+    }
+
+    /// Serves the connection, calling the methods in `unary` directly and handing every other
+    /// call to `handler` (GRPCServer) as a unary RPC stream.
+    static func serve(
+        _ connection: Connection, handler: @escaping RPCStreamHandler, unary: WireUnaryMethods, logger: Logger
+    ) async {
         let peers = WirePeers(channel: connection.channel)
         await withDiscardingTaskGroup { group in
             for await call in connection.calls {
                 group.addTask {
-                    await run(call, on: connection, handler: handler, peers: peers)
+                    await run(call, on: connection, handler: handler, unary: unary, peers: peers)
                 }
             }
         }
@@ -54,34 +62,61 @@ enum TTRPCCodec: ConnectionCodec {
     }
 
     private static func run(
-        _ call: TTRPCCall, on connection: Connection, handler: @escaping RPCStreamHandler, peers: WirePeers
+        _ call: TTRPCCall, on connection: Connection, handler: @escaping RPCStreamHandler, unary: WireUnaryMethods,
+        peers: WirePeers
     ) async {
         let request = call.request
         let id = call.streamID
         let delivery = WireDelivery()
+        let direct = unary[service: request.service, method: request.method]
         await withServerContextRPCCancellationHandle { cancellation in
             connection.onLoop { $0.attach(cancellation, to: id) }
-            var metadata = Metadata()
-            for entry in request.metadata { metadata.addString(entry.value, forKey: entry.key) }
             let descriptor = MethodDescriptor(fullyQualifiedService: request.service, method: request.method)
-            let stream = ServerRPCStream(
-                descriptor: descriptor,
-                inbound: RPCAsyncSequence(wrapping: TTRPCRequestParts(metadata: metadata, message: request.payload)),
-                outbound: RPCWriter.Closable(
-                    wrapping: TTRPCResponseWriter(streamID: id, connection: connection, delivery: delivery)))
             let context = ServerContext(
                 descriptor: descriptor, remotePeer: peers.remote, localPeer: peers.local, cancellation: cancellation)
+            let body: @Sendable () async -> Void = {
+                if let direct {
+                    await runDirect(direct, request.payload, context: context, id: id, on: connection, delivery: delivery)
+                    return
+                }
+                var metadata = Metadata()
+                for entry in request.metadata { metadata.addString(entry.value, forKey: entry.key) }
+                let stream = ServerRPCStream(
+                    descriptor: descriptor,
+                    inbound: RPCAsyncSequence(wrapping: TTRPCRequestParts(metadata: metadata, message: request.payload)),
+                    outbound: RPCWriter.Closable(
+                        wrapping: TTRPCResponseWriter(streamID: id, connection: connection, delivery: delivery)))
+                await handler(stream, context)
+            }
             await WireDelivery.$current.withValue(delivery) {
                 if let traceparent = WireTraceContext.traceparent(in: request.metadata) {
-                    await WireTraceContext.$traceparent.withValue(traceparent) { await handler(stream, context) }
+                    await WireTraceContext.$traceparent.withValue(traceparent) { await body() }
                 } else {
-                    await handler(stream, context)
+                    await body()
                 }
             }
         }
         // Queued after the writer's answer (the loop runs tasks in order): a handler that ended
         // without one must not leave what it lent waiting for an outcome for ever.
         connection.onLoop { _ in delivery.settleIfUnanswered() }
+    }
+
+    /// One call of a direct method: its answer, or its error as the status GRPCServer would give it.
+    private static func runDirect(
+        _ method: WireUnaryMethod, _ payload: WireBytes, context: ServerContext, id: UInt32, on connection: Connection,
+        delivery: WireDelivery
+    ) async {
+        let status: TTRPCStatus
+        let response: WireBytes
+        do {
+            response = try await method.handle(payload, context)
+            status = TTRPCStatus(code: 0, message: "")
+        } catch {
+            let mapped = WireUnaryMethod.status(of: error)
+            status = TTRPCStatus(code: Int32(mapped.code.rawValue), message: mapped.message)
+            response = []
+        }
+        connection.onLoop { $0.respond(id, status: status, payload: response, delivery: delivery) }
     }
 }
 

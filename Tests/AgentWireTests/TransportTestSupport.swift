@@ -7,9 +7,13 @@ import XCTest
 extension XCTestCase {
     /// Runs an AgentServerTransport on a fresh unix socket with `handler` until the test ends
     /// (graceful shutdown, socket removed); returns the socket's path once it listens.
-    func startTransport(_ handler: @escaping RPCStreamHandler, logger: Logger, prefix: String) async throws -> String {
+    /// `unary` are the methods its ttrpc codec calls directly.
+    func startTransport(
+        _ handler: @escaping RPCStreamHandler, unary: WireUnaryMethods = WireUnaryMethods(), logger: Logger,
+        prefix: String
+    ) async throws -> String {
         let path = "/tmp/\(prefix)-\(UUID().uuidString.prefix(8)).sock"
-        let transport = AgentServerTransport(listener: .unix(path: path), logger: logger)
+        let transport = AgentServerTransport(listener: .unix(path: path), logger: logger, unaryMethods: unary)
         let listening = Task { try await transport.listen(streamHandler: handler) }
         addTeardownBlock {
             transport.beginGracefulShutdown()
