@@ -33,16 +33,24 @@ def run(ctx) -> list:
 
     agent_pb2, health_pb2, oci_pb2, agent_stub, health_stub = load_stubs()
     runs = 5 if ctx["quick"] else 20
-    samples, rss = [], []
-    for _ in range(runs + 1):  # the first is a warm-up (page cache)
-        with AgentProcess(agent, health_stub, health_pb2) as proc:
-            samples.append(proc.start())
-            rss.append(float(proc.rss_kib()))
-    results.append(Figure("exec-to-serve", "Exec to first served Health.Check",
-                          Series("kata-agent, unix socket", "ms", samples[1:]),
+    samples = {"ttrpc": [], "grpc": []}
+    rss = {"ttrpc": [], "grpc": []}
+    for _ in range(runs + 1):  # the first of each is a warm-up (page cache)
+        for protocol in ("ttrpc", "grpc"):
+            with AgentProcess(agent, health_stub, health_pb2) as proc:
+                samples[protocol].append(proc.start(protocol))
+                rss[protocol].append(float(proc.rss_kib()))
+    results.append(Figure("exec-to-serve", "Exec to first served Health.Check (over ttrpc, as runtimes ask)",
+                          Series("kata-agent, unix socket, ttrpc", "ms", samples["ttrpc"][1:]),
                           command="bench/run.py --only binary"))
-    results.append(Figure("idle-rss", "Agent RSS after start (idle, one Check served)",
-                          Series("kata-agent VmRSS", "KiB", rss[1:]),
-                          note="upstream claims 1.1 MB for the Rust agent (REFERENCE.md section 7)",
+    results.append(Figure("exec-to-serve-grpc", "Exec to first served Health.Check over gRPC (grpcio)",
+                          Series("kata-agent, unix socket, gRPC", "ms", samples["grpc"][1:]),
                           command="bench/run.py --only binary"))
+    rss_note = "upstream claims 1.1 MB for the Rust agent (REFERENCE.md section 7)"
+    results.append(Figure("idle-rss", "Agent RSS after start (idle, one Check served over ttrpc)",
+                          Series("kata-agent VmRSS", "KiB", rss["ttrpc"][1:]),
+                          note=rss_note, command="bench/run.py --only binary"))
+    results.append(Figure("idle-rss-grpc", "Agent RSS after start (idle, one Check served over gRPC)",
+                          Series("kata-agent VmRSS", "KiB", rss["grpc"][1:]),
+                          note=rss_note, command="bench/run.py --only binary"))
     return results
