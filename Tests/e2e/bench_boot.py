@@ -6,10 +6,11 @@ command, memory and devices; for the image the same module-loading stage and dis
 warm-up round then runs interleaved; plus the agent's RSS (VmRSS of PID 1) in the guest after
 boot and after 20 containers, and the guest memory the first container costs on an image guest.
 
-"Agent ready" is the host moment the first Health.Check answers SERVING, turned into guest
-uptime through the printk stamp of the console line nearest before it (Guest.uptime_at). The
-bare inits print the guest's own uptime; the same printk estimate of that moment is recorded
-too (`estimate_s`), which shows the estimate's error on this machine.
+"Agent ready" is the host moment the first Health.Check over ttrpc (as Kata runtimes ask)
+answers SERVING, turned into guest uptime through the printk stamp of the console line nearest
+before it (Guest.uptime_at). The bare inits print the guest's own uptime; the same printk
+estimate of that moment is recorded too (`estimate_s`), which shows the estimate's error on
+this machine.
 """
 
 from __future__ import annotations
@@ -82,9 +83,8 @@ def boot_bare(spec: BootSpec, workdir: pathlib.Path) -> dict:
 
 def boot_agent(spec: BootSpec, workdir: pathlib.Path, containers: int | None = None) -> dict:
     with Guest(spec, workdir) as guest:
-        client = guests.ChannelClient(guests.ready_channel(guest, READY_TIMEOUT))
+        client, ready = guests.ttrpc_ready(guest, READY_TIMEOUT)
         try:
-            ready = guests.wait_ready(guest, client.channel, READY_TIMEOUT)
             result = {"ready_s": guest.uptime_at(ready), **milestones(guest)}
             if containers is not None:
                 result.update(measure_rss(client, containers))

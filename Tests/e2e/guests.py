@@ -280,6 +280,29 @@ def wait_ready(guest: Guest, channel, timeout: float) -> float:
     return guest.wait_until("agent Health.Check SERVING", probe, timeout, interval=0.01)
 
 
+def ttrpc_ready(guest: Guest, timeout: float) -> tuple["agentclient.TtrpcClient", float]:
+    """A ttrpc client to the guest's agent and the host monotonic time Health.Check first
+    answered SERVING over it, asked as Kata runtimes ask. The request is sent as soon as the
+    host socket exists and waits in QEMU's chardev (or the vsock relay) until the agent reads
+    it; each attempt is bounded so that a dead guest or the deadline is noticed."""
+    guest.wait_until("agent channel socket", lambda: True if guest.agent_socket.exists() else None,
+                     timeout, interval=0.01)
+    client = agentclient.TtrpcClient(guest.agent_socket)
+    deadline = time.monotonic() + timeout
+
+    def probe() -> float:
+        remaining = min(10.0, max(0.1, deadline - time.monotonic()))
+        reply = client.call("Check", agentclient.health_pb2.CheckRequest(), timeout=remaining)
+        if reply.status != agentclient.health_pb2.HealthCheckResponse.SERVING:
+            raise RuntimeError(f"health status {reply.status}")
+        return time.monotonic()
+    try:
+        return client, guest.wait_until("agent Health.Check SERVING over ttrpc", probe, timeout, interval=0.01)
+    except BaseException:
+        client.close()
+        raise
+
+
 class ChannelClient:
     """agentclient.PyClient's `call` over an existing channel (`ready_channel`'s)."""
 

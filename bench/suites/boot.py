@@ -150,13 +150,13 @@ def _boot_figures(ctx, data: dict, suffix: str, label: str) -> list:
         fig = Figure(f"boot-{_slug(name)}{suffix}", f"Boot: {name} ({data['accel']}){label}",
                      series(name, name), series(baseline, baseline),
                      target=f"<= {TARGET_RATIO} x bare init", command=command,
-                     note=f"{setup}; reference: {baseline}; ready = first Health.Check answered (one "
-                          f"pending wait_for_ready call), in guest uptime from printk stamps (error on the bare boots: "
+                     note=f"{setup}; reference: {baseline}; ready = first Health.Check answered over ttrpc "
+                          f"(one pending call, as runtimes ask), in guest uptime from printk stamps (error on the bare boots: "
                           f"{results[baseline].get('estimate_error_median_s', 0.0):+.2f} s)")
         fig.met = fig.ratio is not None and fig.ratio <= TARGET_RATIO
         figures.append(fig)
         # When the agent itself says it serves; the gap to "ready" is its first RPC's round trip
-        # (bench_boot.wait_ready keeps a call pending, so no polling interval is in it).
+        # (guests.ttrpc_ready keeps a call pending, so no polling interval is in it).
         listening = [s["agent_listening_s"] for s in results[name]["samples"] if s.get("agent_listening_s") is not None]
         if listening:
             figures.append(Figure(
