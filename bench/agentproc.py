@@ -93,13 +93,15 @@ class AgentProcess:
                 raise RuntimeError(f"agent did not serve within {self.deadline}s: {self.log()}")
             time.sleep(0.0005)
 
-    def rss_kib(self) -> int:
-        """VmRSS now (the gRPC channel kept by start() has made no call since)."""
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """`field` of /proc/<pid>/status now, in KiB: VmRSS, or its parts RssAnon (the agent's
+        own memory) and RssFile (mapped pages of its binary, shared with the page cache). The
+        gRPC channel kept by start() has made no call since."""
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
-        raise RuntimeError("no VmRSS for the agent")
+        raise RuntimeError(f"no {field} for the agent")
 
     def zygote_memory_kib(self) -> dict | None:
         """smaps_rollup's Rss, Anonymous and Pss_Shmem in KiB of the agent's init zygote (its
