@@ -4,8 +4,9 @@ import NIOCore
 import Synchronization
 
 /// ttrpc (containerd/ttrpc) on one connection: the codec the listener hands every connection
-/// whose first byte is 0. Each request becomes a unary RPC stream for GRPCServer, so the
-/// handlers and their error mapping are the same as over gRPC.
+/// whose first byte is 0. A request for a method in the direct table (WireUnaryMethods) calls
+/// that service method itself; any other becomes a unary RPC stream for GRPCServer. Either way
+/// the handlers and their error mapping are the same as over gRPC.
 enum TTRPCCodec: ConnectionCodec {
     /// One configured ttrpc connection.
     struct Connection: Sendable {

@@ -5,7 +5,8 @@ import NIOCore
 // The seam between the agent's handlers (grpc-swift-2's GRPCServer and the generated services)
 // and the wire codecs beneath them. Each codec (ttrpc, gRPC over HTTP/2) turns one accepted
 // connection into RPC streams of the same shape, so every handler is written once and both
-// protocols give the same status code and message for the same request.
+// protocols give the same status code and message for the same request. ttrpc calls the
+// unary service methods directly (WireUnaryMethods), with GRPCServer's error mapping.
 
 /// A serialized protobuf message as both codecs carry it.
 public typealias WireBytes = [UInt8]
