@@ -122,9 +122,11 @@ def main() -> int:
         out.write(HEADER)
         for symbol in functions:
             out.write(f".text.{symbol}\n")
-    # SwiftPM does not see the file: relink so that the next build uses it.
-    if os.path.realpath(args.agent).startswith(os.path.realpath(ROOT)):
-        os.unlink(args.agent)
+    # SwiftPM does not see the file: a binary of this package's scratch directories is removed
+    # so that the next build relinks it with the new order (anything else is left alone).
+    agent = os.path.realpath(args.agent)
+    if agent.startswith(os.path.realpath(ROOT) + "/.build"):
+        os.unlink(agent)
     print(f"link_order: {len(functions)} functions -> {args.out}")
     return 0
 
