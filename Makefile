@@ -228,6 +228,7 @@ bench-build: deps
 .PHONY: link-order
 link-order: bench-build
 	$(E2E_PYTHON) bench/link_order.py --agent $(BENCH_SCRATCH)/release/kata-agent --out $(LINK_ORDER)
+	@$(MAKE) --no-print-directory bench-build
 
 bench: bench-build kernel kernel-build
 	$(E2E_PYTHON) bench/run.py $(if $(QUICK),--quick) --agent $(BENCH_SCRATCH)/release/kata-agent \
