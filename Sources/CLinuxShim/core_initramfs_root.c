@@ -170,15 +170,34 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return 0;
 }
 
+/* The first of the binary's names whose bind mount is read-only, as seen from the new root
+   (kata_initramfs_read_only_exe); empty when none is. */
+static char read_only_exe[PATH_MAX];
+
 /* Binds the running binary over its placeholders; a name that cannot be bound gets a copy
-   (the initramfs original still exists at this point). 0, or -1 with errno. */
+   (the initramfs original still exists at this point). Each bind is then made read-only:
+   container inits run from such a name, and a write through their /proc/<pid>/exe fails with
+   EROFS (CVE-2019-5736) without the sealed copy of the whole binary an initrd guest needed
+   before. A bind that stays writable is harmless: the engine then makes that copy.
+   0, or -1 with errno. */
 static int bind_exe_names(void) {
+    read_only_exe[0] = '\0';
     for (int i = 0; i < exe_name_count; i++) {
-        if (mount(NEW_ROOT "/proc/self/exe", exe_names[i], NULL, MS_BIND, NULL) == 0) continue;
+        if (mount(NEW_ROOT "/proc/self/exe", exe_names[i], NULL, MS_BIND, NULL) == 0) {
+            if (mount(NULL, exe_names[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0 &&
+                read_only_exe[0] == '\0') {
+                memcpy(read_only_exe, exe_names[i] + strlen(NEW_ROOT), strlen(exe_names[i]) - strlen(NEW_ROOT) + 1);
+            }
+            continue;
+        }
         const char *original = exe_names[i] + strlen(NEW_ROOT);
         if (unlink(exe_names[i]) != 0 || copy_regular(original, exe_names[i], &self_exe) != 0) return -1;
     }
     return 0;
+}
+
+const char *kata_initramfs_read_only_exe(void) {
+    return read_only_exe[0] == '\0' ? NULL : read_only_exe;
 }
 
 int kata_switch_initramfs_root(void) {

@@ -6,7 +6,8 @@ import Glibc
 /// from) points to, or it could replace the agent binary.
 struct InitExecutableState {
     /// O_PATH descriptor of the binary itself while it lies on a read-only mount (a guest
-    /// image's root is mounted ro): writes through /proc/<pid>/exe then fail with EROFS, and
+    /// image's root is mounted ro; on an initrd guest PID 1 hands over a read-only bind of it,
+    /// core_initramfs_root.c): writes through /proc/<pid>/exe then fail with EROFS, and
     /// nothing needs copying. Kept open once opened, even after it stopped being used: a launch
     /// may still hold its number.
     var readOnly: Int32 = -1

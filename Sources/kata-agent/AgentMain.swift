@@ -115,8 +115,18 @@ enum AgentMain {
         // ---- ENGINE-CORE: the container side, on the agent's reaper.
         // The sealed copy of the agent binary (CVE-2019-5736) is made at the first container
         // create or exec, not here: copying the whole binary would delay the first served RPC.
-        let engine = Engine(reaper: reaper, options: Engine.Options(pipeSize: Int(configuration.containerPipeSize), useZygote: configuration.initZygote),
-                            logger: Logger(label: "engine"))
+        // On an initrd guest the root switch left the binary at its names as read-only bind
+        // mounts: inits run from one of them instead of a copy (Engine.initExecutableFD).
+        var initExecutable = "/proc/self/exe"
+        if isInit, kata_initramfs_switch_result() > 0, let path = kata_initramfs_read_only_exe() {
+            initExecutable = String(cString: path)
+        }
+        let engine = Engine(
+            reaper: reaper,
+            options: Engine.Options(
+                initExecutable: initExecutable, pipeSize: Int(configuration.containerPipeSize),
+                useZygote: configuration.initZygote),
+            logger: Logger(label: "engine"))
         let containers = PodContainers(engine: engine, logger: Logger(label: "containers"))
         PodContainers.install(containers)
         // ---- end ENGINE-CORE

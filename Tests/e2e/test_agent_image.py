@@ -70,7 +70,7 @@ def test_image_boots_agent_as_init(kernel, tmp_path, medium):
 def test_containers_run_from_the_read_only_agent_binary(kernel, tmp_path):
     """On an image the agent binary lies on the read-only root: container inits and the init
     zygote run from it (writes through /proc/<pid>/exe fail with EROFS), not from a 28 MB
-    sealed memfd copy, which an initrd guest still needs."""
+    sealed memfd copy (an initrd guest uses a read-only bind instead: test_agent_initrd.py)."""
     require_root("QEMU guests and initrd device nodes")
     guest, client, _ = guests.boot_agent(image_spec(kernel, "virtio-blk"), tmp_path, "ttrpc")
     try:

@@ -255,3 +255,39 @@ class TestAgentInitrd:
                 print(f"DestroySandbox reply lost to the power-off: {error}")
         assert booted.guest.wait_exit(timeout=30) == 0
         assert "reboot: Power down" in booted.guest.console_text()
+
+
+def test_containers_run_from_a_read_only_bind_of_the_agent_on_an_initrd(kernel, tmp_path):
+    """On an initrd guest the root switch leaves the agent binary at its names as bind mounts
+    of the running inode, made read-only: the init zygote (and the inits it clones) run from
+    one of them, so a write through their /proc/<pid>/exe fails with EROFS, and no 28 MB sealed
+    memfd copy of the binary is made."""
+    require_root("QEMU guests and initrd device nodes")
+    initrd = guests.build(guests.GuestRecipe("busybox"), kernel)
+    guest, client, _ = guests.boot_agent(guests.initrd_spec(kernel, initrd, "busybox-ro-exe"), tmp_path, "ttrpc")
+    try:
+        try:
+            client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="initrd", sandbox_id="initrd"))
+            sc.create_on_read_only_guest(client, "probe", [sc.BB, "sleep", "100000"])
+            client.call("StartContainer", pb.StartContainerRequest(container_id="probe"))
+            # Command substitution drops the NULs between arguments: "kata-agentinit-zygote".
+            script = "for p in /proc/[0-9]*; do echo \"${p#/proc/} $(readlink $p/exe) $(cat $p/cmdline)\"; done"
+            status, out, err = sc.run(client, "probe", "exes", script)
+        except ac.RpcFailed as error:
+            raise guest.fail(str(error)) from error
+        assert status == 0, err
+        rows = [line.split(" ", 2) for line in out.splitlines() if line.count(" ") >= 2]
+        assert not [row for row in rows if "memfd:" in row[1]], f"a sealed copy was made:\n{out}"
+        zygotes = [row for row in rows if "init-zygote" in row[2]]
+        assert zygotes, f"no init zygote:\n{out}"
+        pid, exe = zygotes[0][0], zygotes[0][1]
+        status, out, err = sc.run(client, "probe", "mounts", [sc.BB, "cat", f"/proc/{pid}/mountinfo"])
+        assert status == 0, err
+        # mountinfo: id parent major:minor root mount-point options ...
+        mounts = [line.split() for line in out.splitlines()]
+        bound = [fields for fields in mounts if len(fields) > 5 and fields[4] == exe]
+        assert bound, f"{exe} is not a mount point of the agent's namespace:\n{out}"
+        assert "ro" in bound[-1][5].split(","), f"{exe} is mounted writable: {' '.join(bound[-1])}"
+    finally:
+        client.close()
+        guest.kill()

@@ -16,4 +16,7 @@ long kata_started_boottime_microseconds(void);
 long kata_initramfs_switch_microseconds(void);
 /* Copies an initramfs root into a tmpfs and makes that the root (switch_root's job). */
 int kata_switch_initramfs_root(void);
+/* After a switch: a read-only bind mount of the running binary at one of its names, for
+   container inits to run from without a sealed copy (NULL when there is none). */
+const char *kata_initramfs_read_only_exe(void);
 #endif
