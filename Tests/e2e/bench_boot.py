@@ -135,17 +135,32 @@ def measure_image_memory(kernel, workdir: pathlib.Path) -> dict:
     would be shmem) and the drop in free memory, in KiB."""
     import test_agent_image as img
     spec = img.image_spec(kernel, "virtio-blk")    # already with guests.GUEST_MEMORY
+    return measure_first_container_memory(spec, workdir)
+
+
+def measure_initrd_memory(kernel, workdir: pathlib.Path) -> dict:
+    """The same on a busybox initrd guest, whose agent binary is a read-only bind of the
+    initramfs inode after the root switch (a sealed copy would show as shmem growth)."""
+    initrd = guests.build(guests.GuestRecipe("busybox"), kernel)
+    spec = guests.initrd_spec(kernel, initrd, "busybox-memory")
+    spec.memory = guests.GUEST_MEMORY
+    return measure_first_container_memory(spec, workdir)
+
+
+def measure_first_container_memory(spec: BootSpec, workdir: pathlib.Path) -> dict:
+    """Shmem before CreateSandbox and after the first container started, and the drop in free
+    memory from CreateSandbox to that container, in KiB (one boot)."""
     spec.lifetime = GUEST_LIFETIME
     with Guest(spec, workdir) as guest:
-        client = guests.ChannelClient(guests.ready_channel(guest, READY_TIMEOUT))
+        client, _ = guests.ttrpc_ready(guest, READY_TIMEOUT)
         try:
-            guests.wait_ready(guest, client.channel, READY_TIMEOUT)
+            idle = _meminfo_kib(client)
             client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="bench", sandbox_id="bench"))
             before = _meminfo_kib(client)
             sc.create_on_read_only_guest(client, "first", [sc.BB, "sleep", "100000"])
             client.call("StartContainer", pb.StartContainerRequest(container_id="first"))
             after = _meminfo_kib(client)
-            return {"shmem_after_first_container_kib": after["shmem"],
+            return {"shmem_before_sandbox_kib": idle["shmem"], "shmem_after_first_container_kib": after["shmem"],
                     "memfree_drop_first_container_kib": before["mem_free"] - after["mem_free"]}
         finally:
             client.close()
@@ -204,16 +219,17 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--rss-containers", type=int, default=20)
     parser.add_argument("--json", type=pathlib.Path)
-    parser.add_argument("--only", nargs="*", help="subset of: minimal busybox image rss image-memory")
+    parser.add_argument("--only", nargs="*", help="subset of: minimal busybox image rss image-memory initrd-memory")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _term)
     kernel = kernel_mod.fetch()
     work = pathlib.Path(tempfile.mkdtemp(prefix="kata-bench-boot-"))
-    wanted = set(args.only or ["minimal", "busybox", "image", "rss", "image-memory"])
+    wanted = set(args.only or ["minimal", "busybox", "image", "rss", "image-memory", "initrd-memory"])
     errors: dict[str, str] = {}
     samples: dict[str, list[dict]] = {}
     rss = None
     image_memory = None
+    initrd_memory = None
     try:
         try:
             boots = configs(kernel, work, wanted)
@@ -253,11 +269,18 @@ def main() -> int:
             except Exception as error:  # noqa: BLE001
                 errors["image memory"] = f"{type(error).__name__}: {error}"
                 print(f"image memory: FAILED\n{errors['image memory']}", file=sys.stderr, flush=True)
+        if "initrd-memory" in wanted and "building the guests" not in errors:
+            try:
+                initrd_memory = measure_initrd_memory(kernel, work / "initrd-memory")
+            except Exception as error:  # noqa: BLE001
+                errors["initrd memory"] = f"{type(error).__name__}: {error}"
+                print(f"initrd memory: FAILED\n{errors['initrd memory']}", file=sys.stderr, flush=True)
     finally:
         vm._kill_all_at_exit()
         shutil.rmtree(work, ignore_errors=True)
     report = summarize(kernel, args, samples, rss, errors)
     report["image_memory"] = image_memory
+    report["initrd_memory"] = initrd_memory
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

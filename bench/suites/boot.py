@@ -179,6 +179,16 @@ def _boot_figures(ctx, data: dict, suffix: str, label: str) -> list:
             command=command,
             note=(f"{setup}; image over virtio-blk (agent binary on the read-only root, so container inits run "
                   f"from it, not from a sealed copy); Shmem after it: {image_memory['shmem_after_first_container_kib']:.0f} KiB; one boot")))
+    initrd_memory = data.get("initrd_memory") or {}
+    if "shmem_after_first_container_kib" in initrd_memory:
+        growth = initrd_memory["shmem_after_first_container_kib"] - initrd_memory["shmem_before_sandbox_kib"]
+        figures.append(Figure(
+            f"guest-initrd-first-container-shmem{suffix}", f"Shared memory the first container adds on an initrd guest{label}",
+            Series("Shmem growth, before CreateSandbox to the first container started", "KiB", [float(growth)]),
+            command=command,
+            note=(f"{setup}; busybox initrd (container inits run from a read-only bind of the agent binary, "
+                  f"not from a sealed copy, which would add the binary's size); MemFree drop from CreateSandbox: "
+                  f"{initrd_memory['memfree_drop_first_container_kib']:.0f} KiB; one boot")))
     if not suffix:    # the boot timeline plot is the kata kernel's
         ctx["boot_phases"].extend(sorted(phases, key=lambda p: p[1]))
     return figures + failed
