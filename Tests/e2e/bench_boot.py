@@ -263,18 +263,19 @@ def main() -> int:
             except Exception as error:  # noqa: BLE001
                 errors["agent RSS"] = f"{type(error).__name__}: {error}"
                 print(f"agent RSS: FAILED\n{errors['agent RSS']}", file=sys.stderr, flush=True)
-        if "image-memory" in wanted and "building the guests" not in errors:
+        def memory(key: str, measure) -> dict | None:
+            """One first-container memory measurement, if wanted; a failure is reported."""
+            if key not in wanted or "building the guests" in errors:
+                return None
+            what = key.replace("-", " ")
             try:
-                image_memory = measure_image_memory(kernel, work / "image-memory")
+                return measure(kernel, work / key)
             except Exception as error:  # noqa: BLE001
-                errors["image memory"] = f"{type(error).__name__}: {error}"
-                print(f"image memory: FAILED\n{errors['image memory']}", file=sys.stderr, flush=True)
-        if "initrd-memory" in wanted and "building the guests" not in errors:
-            try:
-                initrd_memory = measure_initrd_memory(kernel, work / "initrd-memory")
-            except Exception as error:  # noqa: BLE001
-                errors["initrd memory"] = f"{type(error).__name__}: {error}"
-                print(f"initrd memory: FAILED\n{errors['initrd memory']}", file=sys.stderr, flush=True)
+                errors[what] = f"{type(error).__name__}: {error}"
+                print(f"{what}: FAILED\n{errors[what]}", file=sys.stderr, flush=True)
+                return None
+        image_memory = memory("image-memory", measure_image_memory)
+        initrd_memory = memory("initrd-memory", measure_initrd_memory)
     finally:
         vm._kill_all_at_exit()
         shutil.rmtree(work, ignore_errors=True)
