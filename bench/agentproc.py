@@ -157,66 +157,15 @@ class AgentProcess:
 
 
 def _ttrpc_check(socket_path: str) -> bool:
-    """One grpc.Health/Check over ttrpc on a fresh connection: True when answered OK."""
-    import socket
-    import struct
+    """One grpc.Health/Check over ttrpc (the e2e suite's client) on a fresh connection: True
+    when answered SERVING."""
+    import agentclient
 
-    def field(number: int, value: bytes) -> bytes:
-        return bytes([number << 3 | 2, len(value)]) + value
-
-    request = field(1, b"grpc.Health") + field(2, b"Check")
-    frame = struct.pack(">IIBB", len(request), 1, 1, 0) + request
+    client = agentclient.TtrpcClient(socket_path)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(1.0)
-            conn.connect(socket_path)
-            conn.sendall(frame)
-            header = b""
-            while len(header) < 10:
-                chunk = conn.recv(10 - len(header))
-                if not chunk:
-                    return False
-                header += chunk
-            length, stream, kind, _ = struct.unpack(">IIBB", header)
-            body = b""
-            while len(body) < length:
-                chunk = conn.recv(length - len(body))
-                if not chunk:
-                    return False
-                body += chunk
-    except OSError:
+        reply = client.call("Check", agentclient.health_pb2.CheckRequest(), timeout=1.0)
+        return reply.status == agentclient.health_pb2.HealthCheckResponse.SERVING
+    except agentclient.RpcFailed:
         return False
-    if stream != 1 or kind != 2:
-        return False
-    fields = _proto_fields(body)
-    # Response{status=1, payload=2}: OK is a status without a code; the payload is SERVING (08 01).
-    status = _proto_fields(fields.get(1, b""))
-    return 1 not in status and fields.get(2) == b"\x08\x01"
-
-
-def _proto_fields(data: bytes) -> dict:
-    """The varint and length-delimited fields of a protobuf message, by number (last wins)."""
-    fields, i = {}, 0
-
-    def varint():
-        nonlocal i
-        value, shift = 0, 0
-        while True:
-            byte = data[i]
-            i += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
-    while i < len(data):
-        key = varint()
-        if key & 7 == 0:
-            fields[key >> 3] = varint()
-        elif key & 7 == 2:
-            length = varint()
-            fields[key >> 3] = data[i:i + length]
-            i += length
-        else:
-            raise ValueError(f"unexpected wire type {key & 7}")
-    return fields
+    finally:
+        client.close()
