@@ -30,6 +30,8 @@ enum AgentMain {
         }
         // A closed peer must not kill the agent; children get default dispositions at spawn.
         signal(SIGPIPE, SIG_IGN)
+        // Freed memory stays in the heaps between requests; removals give it back.
+        HeapTrim.keepFreedMemoryUntilRelease()
 
         let system = LinuxSystemCalls()
         let bootLogger = Logger(label: "root") { JSONLogHandler(label: $0, level: .info, sink: FileDescriptorLogSink(fd: 2)) }
