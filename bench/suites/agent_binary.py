@@ -7,6 +7,7 @@ import os
 import statistics
 import subprocess
 
+import floorprograms
 from agentproc import AgentProcess, load_stubs
 from benchlib import Figure, Series, Skipped
 
@@ -60,4 +61,30 @@ def run(ctx) -> list:
     results.append(Figure("idle-rss-grpc", "Agent RSS after start (idle, one Check served over gRPC)",
                           Series("kata-agent VmRSS", "KiB", rss["grpc"][1:]),
                           note=rss_note("grpc"), command="bench/run.py --only binary"))
+    results += _floors(ctx, runs)
+    return results
+
+
+def _floors(ctx, runs: int) -> list:
+    """The same size and RSS figures for bench/floorprograms.py's reference programs."""
+    release_dir = os.path.dirname(os.path.abspath(ctx["agent"]))
+    results = []
+    for name, what, modules in floorprograms.PROGRAMS:
+        try:
+            binary = floorprograms.build(name, modules, release_dir, ctx["cache"])
+        except RuntimeError as error:
+            results.append(Skipped(f"floor-{name}", f"Floor: {what}", str(error)))
+            continue
+        size_mb, gz_mb = floorprograms.sizes(binary, ctx["cache"])
+        samples = [floorprograms.idle_rss_kib(binary) for _ in range(runs + 1)][1:]  # the first warms the page cache
+        command = f"bench/run.py --only binary (bench/floor/{name}.swift)"
+        results.append(Figure(f"floor-{name}-size", f"Floor: {what}, stripped",
+                              Series(f"floor/{name}.swift (static, stripped)", "MB", [size_mb]),
+                              note=f"gzip -9: {gz_mb:.2f} MB; linked as the agent is", command=command))
+        results.append(Figure(f"floor-{name}-rss", f"Floor: {what}, RSS while it waits",
+                              Series(f"floor/{name}.swift VmRSS", "KiB", [float(rss) for rss, _, _ in samples]),
+                              note=(f"of which anonymous {statistics.median(a for _, a, _ in samples):.0f} KiB and "
+                                    f"mapped pages of the binary {statistics.median(f for _, _, f in samples):.0f} KiB "
+                                    "(medians)"),
+                              command=command))
     return results
