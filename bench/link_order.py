@@ -1,25 +1,35 @@
 #!/usr/bin/env python3
-"""Writes kata-agent's link order (`make link-order`; run by hand, with perf, as root).
+"""Writes kata-agent's link order (`make link-order`; run by hand, as root: it traces with uprobes).
 
 The functions an agent start and its first RPCs execute are spread over the 18 MB of .text, so
-the kernel's fault-around (it maps the 64 KiB around each faulting page) maps about three
-times what they touch: about 12 MiB of text resident after one Health.Check, for about 4 MiB
-executed. Listed first, in the order they first ran, they fill a few MiB of pages instead.
+the kernel's fault-around (it maps the 64 KiB around each faulting page) maps several times
+what they touch. Listed first, in the order they first ran, they fill a few MiB of pages instead.
 
 Each function of our own modules and of the dependencies SwiftPM builds gets a section of its
-own in release builds (-function-sections, Makefile RELEASE_SWIFT_FLAGS); the prebuilt Swift
+own in release builds (-function-sections, Makefile SWIFT_FLAGS_release); the prebuilt Swift
 runtime, stdlib and Foundation archives have one per public function. gold's
 --section-ordering-file takes the section names; names that no longer exist (a renamed
 function) are ignored by the linker, so a stale list costs locality, never correctness.
 
-The workload: agent starts answered over ttrpc and over gRPC, then a sandbox with a container
-run and an exec, so what a runtime's first calls execute is clustered too.
+How the functions are found: a uprobe on the entry of every function of the binary, recorded in
+a tracing instance of its own while the workload runs, lists every function the workload
+entered, in the order it first did. (Sampling with perf, the first version, missed the short
+ones: 2 MiB of pages around them stayed resident after one Check.) glibc's functions are not
+probed (their names come from libc.a): with probes on them the agent aborted in malloc
+("unaligned tcache chunk detected"), and libc.a keeps most of its code in one section per object.
+The kernel checks each new probe against those already registered, so registering the 100,000
+probes takes about five minutes; they share events of 500 probes each (one event per probe
+would exhaust the 16-bit event ids, and each event waits for a grace period when disabled).
+
+The workload: an agent start answered over ttrpc and one over gRPC, then a sandbox with a
+container run and an exec, so what a runtime's first calls execute is clustered too.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,61 +80,156 @@ def workload(agent: str, starts: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def sampled_functions(perf_data: str, binary: str) -> list[str]:
-    """Mangled names of the agent's functions in the order perf first sampled them."""
-    script = subprocess.run(
-        ["perf", "script", "-i", perf_data, "-F", "time,ip,sym,dso", "--no-demangle"],
-        capture_output=True, text=True, check=True).stdout
-    name = os.path.basename(binary)
-    seen: dict[str, None] = {}
-    for line in script.splitlines():
-        if f"({os.path.realpath(binary)})" not in line and f"/{name})" not in line:
-            continue
+TRACEFS = "/sys/kernel/tracing"
+GROUP = "kata_link_order"
+PROBES_PER_EVENT = 500
+TRACE_LINE = re.compile(r"\s(\d+\.\d+): fn\d+: \((0x[0-9a-f]+)\)")
+
+
+def function_symbols(binary: str) -> dict[int, list[str]]:
+    """Entry address -> names of the binary's defined functions (identical code folding gives
+    one address several names)."""
+    symbols: dict[int, list[str]] = {}
+    listing = subprocess.run(["readelf", "-sW", binary], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
         fields = line.split()
-        # time: ip symbol+offset (dso)
-        if len(fields) < 4:
+        # Num: Value Size Type Bind Vis Ndx Name
+        if len(fields) >= 8 and fields[3] == "FUNC" and fields[2].isdigit() and int(fields[2]) > 0 \
+                and fields[6] != "UND":
+            symbols.setdefault(int(fields[1], 16), []).append(fields[7])
+    return symbols
+
+
+def executable_segments(binary: str) -> list[tuple[int, int, int]]:
+    """(virtual address, file offset, size) of each executable LOAD segment: uprobes take offsets."""
+    segments = []
+    listing = subprocess.run(["readelf", "-lW", binary], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
+        fields = line.split()
+        # LOAD Offset VirtAddr PhysAddr FileSiz MemSiz Flg... Align
+        if fields and fields[0] == "LOAD" and "E" in fields[6:-1]:
+            segments.append((int(fields[2], 16), int(fields[1], 16), int(fields[4], 16)))
+    return segments
+
+
+def libc_functions() -> set[str]:
+    """Names defined by the C library the agent links statically."""
+    archive = subprocess.run(["cc", "-print-file-name=libc.a"], capture_output=True, text=True, check=True).stdout.strip()
+    listing = subprocess.run(["nm", "--defined-only", archive], capture_output=True, text=True).stdout
+    return {fields[2] for fields in map(str.split, listing.splitlines()) if len(fields) == 3}
+
+
+class UprobeTrace:
+    """Uprobes on `offsets` of `binary`, recorded in a tracing instance of their own; always removed."""
+
+    def __init__(self, binary: str, offsets: list[int]):
+        self.binary = binary
+        self.offsets = offsets
+        self.instance = os.path.join(TRACEFS, "instances", GROUP)
+        self.events = (len(offsets) + PROBES_PER_EVENT - 1) // PROBES_PER_EVENT
+
+    def _write(self, path: str, text: str) -> None:
+        with open(path, "w") as f:
+            f.write(text)
+
+    def _define(self, lines: list[str]) -> None:
+        # One write per batch of whole lines: the kernel parses at most 4 KiB per write.
+        fd = os.open(os.path.join(TRACEFS, "uprobe_events"), os.O_WRONLY | os.O_APPEND)
+        try:
+            batch = ""
+            for line in lines:
+                if len(batch) + len(line) > 4000:
+                    os.write(fd, batch.encode())
+                    batch = ""
+                batch += line
+            if batch:
+                os.write(fd, batch.encode())
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> "UprobeTrace":
+        if not os.path.isdir(TRACEFS):
+            raise RuntimeError(f"no tracefs at {TRACEFS}")
+        self._remove()  # what an interrupted run left
+        os.mkdir(self.instance)
+        self._write(os.path.join(self.instance, "buffer_size_kb"), "262144")
+        self._write(os.path.join(self.instance, "options", "overwrite"), "0")  # keep the first events
+        self._define([f"p:{GROUP}/fn{index // PROBES_PER_EVENT} {self.binary}:0x{offset:x}\n"
+                      for index, offset in enumerate(self.offsets)])
+        self._write(os.path.join(self.instance, "events", GROUP, "enable"), "1")
+        return self
+
+    def addresses(self) -> list[int]:
+        """Probed addresses in the order they were first hit."""
+        self._write(os.path.join(self.instance, "tracing_on"), "0")
+        seen: dict[int, None] = {}
+        with open(os.path.join(self.instance, "trace")) as trace:
+            for line in trace:
+                match = TRACE_LINE.search(line)
+                if match:
+                    seen.setdefault(int(match.group(2), 16), None)
+        with open(os.path.join(self.instance, "per_cpu", "cpu0", "stats")) as stats:
+            if any(line.startswith("dropped events:") and line.split()[-1] != "0" for line in stats):
+                print("link_order: the trace buffer filled; later functions are missing", file=sys.stderr)
+        return list(seen)
+
+    def _remove(self) -> None:
+        enable = os.path.join(self.instance, "events", GROUP, "enable")
+        if os.path.exists(enable):
+            self._write(enable, "0")
+        if os.path.isdir(self.instance):
+            os.rmdir(self.instance)
+        events = os.path.join(TRACEFS, "events", GROUP)
+        if os.path.isdir(events):
+            self._define([f"-:{GROUP}/{name}\n" for name in sorted(os.listdir(events)) if name.startswith("fn")])
+
+    def __exit__(self, *exc) -> None:
+        self._remove()
+
+
+def traced_functions(binary: str) -> list[str]:
+    """Names of the agent's functions in the order the workload first entered them."""
+    symbols = function_symbols(binary)
+    segments = executable_segments(binary)
+    skip = libc_functions()
+    addresses, offsets = [], []
+    for address, names in sorted(symbols.items()):
+        if any(name in skip for name in names):
             continue
-        symbol = fields[2].split("+0x")[0]
-        if symbol and symbol != "[unknown]":
-            seen.setdefault(symbol, None)
-    return list(seen)
+        for vaddr, offset, size in segments:
+            if vaddr <= address < vaddr + size:
+                addresses.append(address)
+                offsets.append(address - vaddr + offset)
+    with UprobeTrace(binary, offsets) as trace:
+        workload(binary, 1)
+        entered = trace.addresses()
+    return [name for address in entered for name in symbols.get(address, [])]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agent", required=True, help="release kata-agent built with RELEASE_SWIFT_FLAGS")
+    parser.add_argument("--agent", required=True, help="release kata-agent built with SWIFT_FLAGS_release")
     parser.add_argument("--out", default=os.path.join(ROOT, "Sources", "kata-agent", "link-order.txt"))
-    parser.add_argument("--starts", type=int, default=30)
-    parser.add_argument("--period", type=int, default=500, help="perf: one sample per this many user cycles")
-    parser.add_argument("--passes", type=int, default=3,
-                        help="sampled workloads; a function sampled in any of them is listed (one misses some)")
     args = parser.parse_args()
-    if shutil.which("perf") is None:
-        print("link_order: perf is not installed (linux-perf)", file=sys.stderr)
+    if os.geteuid() != 0:
+        print("link_order: uprobes need root", file=sys.stderr)
         return 1
-    functions: dict[str, None] = {}
-    with tempfile.TemporaryDirectory(prefix="kata-order-") as tmp:
-        for number in range(args.passes):
-            data = os.path.join(tmp, f"perf-{number}.data")
-            recorded = subprocess.run(
-                ["perf", "record", "-q", "-e", "cycles:u", "-c", str(args.period), "-o", data, "--",
-                 sys.executable, os.path.abspath(__file__), "--agent", args.agent, "--workload", str(args.starts)],
-                capture_output=True, text=True)
-            if recorded.returncode != 0:
-                print(f"link_order: perf record failed: {recorded.stderr.strip()}", file=sys.stderr)
-                return 1
-            for symbol in sampled_functions(data, args.agent):
-                functions.setdefault(symbol, None)
+    agent = os.path.realpath(args.agent)
+    functions = list(dict.fromkeys(traced_functions(agent)))
     if not functions:
-        print("link_order: no samples in the agent", file=sys.stderr)
+        print("link_order: the workload entered no probed function", file=sys.stderr)
         return 1
     with open(args.out, "w") as out:
         out.write(HEADER)
+        # Sections no symbol names, so no probe sees them: C++ static initialisers (all run at
+        # start) and Swift's assembler-local helpers (closure contexts' objectdestroy, value
+        # witnesses, about 70 KB), scattered one per object over the whole .text, where each
+        # one a start touched kept 64 KiB resident around it (2 MiB in all). gold takes globs.
+        out.write(".text.startup\n.text..L*\n")
         for symbol in functions:
             out.write(f".text.{symbol}\n")
     # SwiftPM does not see the file: a binary of this package's scratch directories is removed
     # so that the next build relinks it with the new order (anything else is left alone).
-    agent = os.path.realpath(args.agent)
     if agent.startswith(os.path.realpath(ROOT) + "/.build"):
         os.unlink(agent)
     print(f"link_order: {len(functions)} functions -> {args.out}")
@@ -132,7 +237,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[3] == "--workload":
-        workload(sys.argv[2], int(sys.argv[4]))
-        sys.exit(0)
     sys.exit(main())
