@@ -50,7 +50,7 @@ def build(name: str, modules: list[str], release_dir: str, out_dir: str) -> str:
     return out
 
 
-def sizes(binary: str, out_dir: str) -> tuple[float, float]:
+def sizes(binary: str) -> tuple[float, float]:
     """Stripped size and its gzip -9 size, in MB."""
     stripped = binary + ".stripped"
     subprocess.run(["strip", "-o", stripped, binary], check=True)

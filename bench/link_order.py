@@ -21,8 +21,9 @@ The kernel checks each new probe against those already registered, so registerin
 probes takes about five minutes; they share events of 500 probes each (one event per probe
 would exhaust the 16-bit event ids, and each event waits for a grace period when disabled).
 
-The workload: an agent start answered over ttrpc and one over gRPC, then a sandbox with a
-container run and an exec, so what a runtime's first calls execute is clustered too.
+The workload: an agent start answered over ttrpc and one over gRPC, then a sandbox with one
+container's life (create, start, a stdout read, wait, remove), so what a runtime's first calls
+execute is clustered too.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ HEADER = """\
 
 
 def workload(agent: str, starts: int) -> None:
-    """The sampled runs: starts asked over both protocols, then one container's life."""
+    """The traced runs: starts asked over both protocols, then one container's life."""
     from agentproc import AgentProcess, load_stubs
     from bundle import busybox_rootfs, runc_spec
     from containers import Agent, _new_id

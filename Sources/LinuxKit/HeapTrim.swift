@@ -23,7 +23,7 @@ public enum HeapTrim {
     /// glibc's defaults give a heap's top back as soon as 128 KiB are free there. A 32 KiB
     /// ReadStdout left a thread's heap just past that line, so every call returned a page
     /// (madvise, with a TLB flush across the agent's threads) and faulted it in again on the
-    /// next: about 12 us of the agent's 80 us of CPU per call. Blocks under the threshold come
+    /// next: 8-12 us of the agent's 70-80 us of CPU per call. Blocks under the threshold come
     /// from the heaps instead of a mapping of their own for the same reason (a mapping is
     /// unmapped, with its flush, at every free). False if glibc refused the values.
     @discardableResult

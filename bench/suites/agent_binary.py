@@ -75,7 +75,7 @@ def _floors(ctx, runs: int) -> list:
         except RuntimeError as error:
             results.append(Skipped(f"floor-{name}", f"Floor: {what}", str(error)))
             continue
-        size_mb, gz_mb = floorprograms.sizes(binary, ctx["cache"])
+        size_mb, gz_mb = floorprograms.sizes(binary)
         samples = [floorprograms.idle_rss_kib(binary) for _ in range(runs + 1)][1:]  # the first warms the page cache
         command = f"bench/run.py --only binary (bench/floor/{name}.swift)"
         results.append(Figure(f"floor-{name}-size", f"Floor: {what}, stripped",
