@@ -3,8 +3,9 @@
 ///
 /// Found by Tests/Fuzz/FuzzConfigTOML: a table header whose first key does not start with a
 /// bare-key character or a quote (`[?]`, `[` alone); outside strings and comments, a non-ASCII
-/// or control character; a '}' inside an array (`a = [1, }]`); or a local date followed by the date-time
-/// separator 'T' or 't' and then not a digit (`a = 1979-05-27T:00`). Neither is valid TOML
+/// or control character; a '}' inside an array (`a = [1, }]`); a local date followed by the date-time
+/// separator 'T' or 't' and then not a digit (`a = 1979-05-27T:00`); or what toml++ reads as a
+/// date followed by a space and a single digit (`a = [1979-05-28 9]`). Neither is valid TOML
 /// there, so refusing them rejects no valid document (but for a bare key spelled like a
 /// date-time, `1979-05-27Tx = 1`).
 enum TOMLPrecheck {
@@ -50,6 +51,29 @@ enum TOMLPrecheck {
                   bytes[at + 10] == UInt8(ascii: "T") || bytes[at + 10] == UInt8(ascii: "t")
             else { return false }
             return !isDigit(at + 11)
+        }
+
+        /// From `at`, what toml++ reads as a local date (ten characters of digits and '-' once
+        /// its '_' are dropped, the fifth and eighth '-'), then ' ', one digit and no second
+        /// one: toml++ takes the space for the date-time separator and asserts
+        /// `!is_value_terminator(*cp)` when the hour ends after one digit. An hour has two.
+        func isDateThenOneDigitHour(_ at: Int) -> Bool {
+            var chars: [UInt8] = []
+            var cursor = at
+            while cursor < bytes.count, chars.count <= 10 {
+                let byte = bytes[cursor]
+                if byte == UInt8(ascii: "_") {
+                    cursor += 1
+                    continue
+                }
+                guard isDigit(cursor) || byte == UInt8(ascii: "-") else { break }
+                chars.append(byte)
+                cursor += 1
+            }
+            guard chars.count == 10, chars[4] == UInt8(ascii: "-"), chars[7] == UInt8(ascii: "-"),
+                  cursor < bytes.count, bytes[cursor] == UInt8(ascii: " ")
+            else { return false }
+            return isDigit(cursor + 1) && !isDigit(cursor + 2)
         }
 
         func isKeyStart(_ at: Int) -> Bool {
@@ -112,6 +136,9 @@ enum TOMLPrecheck {
                 }
                 if isDateWithoutTime(index) {
                     return "line \(line): a date-time needs a time after its 'T'"
+                }
+                if isDigit(index), isDateThenOneDigitHour(index) {
+                    return "line \(line): a date-time's hour needs two digits"
                 }
                 index += 1
             }
