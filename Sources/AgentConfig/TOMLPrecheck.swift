@@ -5,7 +5,7 @@
 /// bare-key character or a quote (`[?]`, `[` alone); outside strings and comments, a non-ASCII
 /// or control character; a '}' inside an array (`a = [1, }]`); a local date followed by the date-time
 /// separator 'T' or 't' and then not a digit (`a = 1979-05-27T:00`); or what toml++ reads as a
-/// date followed by a space and a single digit (`a = [1979-05-28 9]`). Neither is valid TOML
+/// date followed by a space and a single digit (`a = [1979-05-28 9]`). None of them is valid TOML
 /// there, so refusing them rejects no valid document (but for a bare key spelled like a
 /// date-time, `1979-05-27Tx = 1`).
 enum TOMLPrecheck {
