@@ -48,17 +48,16 @@ HEADER = """\
 """
 
 
-def workload(agent: str, starts: int) -> None:
-    """The traced runs: starts asked over both protocols, then one container's life."""
+def workload(agent: str) -> None:
+    """The traced runs: a start asked over each protocol, then one container's life."""
     from agentproc import AgentProcess, load_stubs
     from bundle import busybox_rootfs, runc_spec
     from containers import Agent, _new_id
 
     pb2, hpb2, oci, astub, hstub = load_stubs()
-    for _ in range(starts):
-        for protocol in ("ttrpc", "grpc"):
-            with AgentProcess(agent, hstub, hpb2) as proc:
-                proc.start(protocol)
+    for protocol in ("ttrpc", "grpc"):
+        with AgentProcess(agent, hstub, hpb2) as proc:
+            proc.start(protocol)
     work = tempfile.mkdtemp(prefix="kata-order-")
     try:
         bundle = os.path.join(work, "bundle")
@@ -202,7 +201,7 @@ def traced_functions(binary: str) -> list[str]:
                 addresses.append(address)
                 offsets.append(address - vaddr + offset)
     with UprobeTrace(binary, offsets) as trace:
-        workload(binary, 1)
+        workload(binary)
         entered = trace.addresses()
     return [name for address in entered for name in symbols.get(address, [])]
 

@@ -183,14 +183,14 @@ static char read_only_exe[PATH_MAX];
 static int bind_exe_names(void) {
     read_only_exe[0] = '\0';
     for (int i = 0; i < exe_name_count; i++) {
+        const char *original = exe_names[i] + strlen(NEW_ROOT);
         if (mount(NEW_ROOT "/proc/self/exe", exe_names[i], NULL, MS_BIND, NULL) == 0) {
             if (mount(NULL, exe_names[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0 &&
                 read_only_exe[0] == '\0') {
-                memcpy(read_only_exe, exe_names[i] + strlen(NEW_ROOT), strlen(exe_names[i]) - strlen(NEW_ROOT) + 1);
+                snprintf(read_only_exe, sizeof read_only_exe, "%s", original);
             }
             continue;
         }
-        const char *original = exe_names[i] + strlen(NEW_ROOT);
         if (unlink(exe_names[i]) != 0 || copy_regular(original, exe_names[i], &self_exe) != 0) return -1;
     }
     return 0;
