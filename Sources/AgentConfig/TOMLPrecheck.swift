@@ -53,10 +53,35 @@ enum TOMLPrecheck {
             return !isDigit(at + 11)
         }
 
-        /// From `at`, what toml++ reads as a local date (ten characters of digits and '-' once
-        /// its '_' are dropped, the fifth and eighth '-'), then ' ', one digit and no second
-        /// one: toml++ takes the space for the date-time separator and asserts
-        /// `!is_value_terminator(*cp)` when the hour ends after one digit. An hour has two.
+        /// A byte that ends a value for toml++ (is_value_terminator; non-ASCII is refused anyway).
+        func endsValue(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), 0x0b, 0x0c,
+                 UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: "#"):
+                return true
+            default:
+                return false
+            }
+        }
+
+        /// Whether a value may start right after `byte`.
+        func startsValue(after byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "="), UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","),
+                 UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                return true
+            default:
+                return false
+            }
+        }
+
+        /// From `at`, the start of a value, what toml++ reads as a local date, then ' ', one
+        /// digit and no second one: toml++ takes the space for the date-time separator and
+        /// asserts `!is_value_terminator(*cp)` when the hour ends after one digit. An hour has
+        /// two. toml++'s date is the value's first ten characters up to a terminator once its
+        /// '_' are dropped, the fifth and eighth '-'; it judges the others only by the traits
+        /// they add, and many add none (`1=79-05-28 9`, `1f79-05-28 9`), so any counts here: a
+        /// valid value never has a space and a lone digit after it.
         func isDateThenOneDigitHour(_ at: Int) -> Bool {
             var chars: [UInt8] = []
             var cursor = at
@@ -66,7 +91,7 @@ enum TOMLPrecheck {
                     cursor += 1
                     continue
                 }
-                guard isDigit(cursor) || byte == UInt8(ascii: "-") else { break }
+                guard !endsValue(byte) else { break }
                 chars.append(byte)
                 cursor += 1
             }
@@ -137,7 +162,8 @@ enum TOMLPrecheck {
                 if isDateWithoutTime(index) {
                     return "line \(line): a date-time needs a time after its 'T'"
                 }
-                if isDigit(index), isDateThenOneDigitHour(index) {
+                if inValue, isDigit(index), index > 0, startsValue(after: bytes[index - 1]),
+                   isDateThenOneDigitHour(index) {
                     return "line \(line): a date-time's hour needs two digits"
                 }
                 index += 1

@@ -20,7 +20,8 @@ final class TOMLPrecheckTests: XCTestCase {
         // (the first, whole, is what the fuzzer found).
         for text in ["[a.b]\nc = [1, 2.5, 1979-05-28 9\nS[a.b\nc = [1, 2.5, 1979-05-27T07:32:00Z,/\"e\"\"\", 'lit']\n",
                      "c = [1979-05-28 9]", "d = 1979-05-28 9\n", "d = 1979-05-2_8 9,", "d = 1979-05-28_ 9 # x",
-                     "e = { f = 1-79-05-28 1}", "g = 1979-05-28 7:32:00"] {
+                     "e = { f = 1-79-05-28 1}", "g = 1979-05-28 7:32:00",
+                     "12.5= 1=79-05-28 9\nSd", "12.5= 1f79-05-28 9\nSd", "h = [1979-05-2* 9]", "a = 1\"79-05-28 9"] {
             XCTAssertThrowsError(try AgentConfiguration.parse(toml: text, file: "t.toml"), text) { error in
                 XCTAssertTrue("\(error)".contains("t.toml"), "\(error)")
                 XCTAssertTrue("\(error)".contains("a date-time's hour needs two digits"), "\(error)")
@@ -28,7 +29,7 @@ final class TOMLPrecheckTests: XCTestCase {
         }
         XCTAssertEqual(TOMLPrecheck.problem(in: "x = 1\n\nb = [1979-05-28 9]"), "line 3: a date-time's hour needs two digits")
         // Valid documents with a date, a space and digits pass.
-        for text in ["d = 1979-05-28 07:32:00\n", "d = [1979-05-28, 9]", "s = \"1979-05-28 9]\"", "d = 1979-05-28 # 9\n",
+        for text in ["d = 1979-05-28 07:32:00\n", "d = [1979-05-28, 9]", "s = \"1979-05-28 9]\"", "d = 1979-05-28 # 9\n", "a1=\"7-05-28 9\"", "[t]\nk = { a1 = 1979-05-28 }\n",
                      "t = 1979-05-28 07:32:00Z\nu = 2"] {
             XCTAssertNil(TOMLPrecheck.problem(in: text), text)
             XCTAssertNoThrow(try AgentConfiguration.parse(toml: text, file: "t.toml"), text)
