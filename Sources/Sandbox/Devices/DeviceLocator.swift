@@ -156,16 +156,18 @@ public struct DeviceLocator: Sendable {
         }
     }
 
-    /// False while the kernel is still adding the disk: its sysfs entry and /dev node exist
-    /// from the start of add_disk, but opening it fails with ENXIO until the block device is
-    /// registered, a moment before the add uevent (which the wait then catches).
+    /// False while the kernel is still adding the disk, which the wait's add uevent then
+    /// catches: its sysfs entry is listed before devtmpfs has made the /dev node (ENOENT), and
+    /// the node opens with ENXIO until the block device is registered. Other errors (EACCES,
+    /// a medium error) mean the disk is there.
     static func blockNodeIsLive(_ node: String) -> Bool {
         let fd = open(node, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd >= 0 {
             close(fd)
             return true
         }
-        return errno != ENXIO
+        let error = errno
+        return error != ENXIO && error != ENOENT
     }
 
     static func isVirtioEntry(_ name: String) -> Bool {

@@ -31,7 +31,7 @@ final class BlockStorageDriverTests: XCTestCase {
 
     func testBlockByPCIPathMountsTheFoundDisk() async throws {
         try sysfs.directory("/sys/devices/pci0000:00/0000:00:02.0/pci_bus/0000:01")
-        try sysfs.directory("/sys/devices/pci0000:00/0000:00:02.0/0000:01:01.0/virtio3/block/vdb")
+        try sysfs.disk("/sys/devices/pci0000:00/0000:00:02.0/0000:01:01.0/virtio3/block/vdb")
         let storage = StorageRequest(driver: "blk", source: "02/01", fsType: "ext4", options: ["ro"], mountPoint: "/run/kata-containers/shared/containers/c1")
         let mounted = try await BlockDriver(locator: locator()).mount(storage, context: context())
         XCTAssertEqual(mounted.source, sysfs.paths.dev + "/vdb")
@@ -72,7 +72,7 @@ final class BlockStorageDriverTests: XCTestCase {
     }
 
     func testMountFailureLeavesNothingAndUnsupportedDriverOptionsAreRefused() async throws {
-        try sysfs.directory("/sys/devices/pci0000:00/0000:00:04.0/virtio1/block/vdc")
+        try sysfs.disk("/sys/devices/pci0000:00/0000:00:04.0/virtio1/block/vdc")
         system.state.withLock { $0.failures["mount"] = EINVAL }
         let driver = BlockDriver(locator: locator())
         do {
@@ -109,7 +109,7 @@ final class BlockStorageDriverTests: XCTestCase {
     }
 
     func testRefCountedThroughTheStorageManager() async throws {
-        try sysfs.directory("/sys/devices/pci0000:00/0000:00:02.0/virtio3/block/vdb")
+        try sysfs.disk("/sys/devices/pci0000:00/0000:00:02.0/virtio3/block/vdb")
         var registry = StorageDriverRegistry.standard()
         registry.registerBlockDrivers(locator: locator())
         let manager = StorageManager(registry: registry) { [system, files] owner in

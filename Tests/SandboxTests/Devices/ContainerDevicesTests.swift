@@ -54,7 +54,7 @@ final class ContainerDevicesTests: XCTestCase {
     }
 
     func testBlockDeviceGetsGuestNumbersAndCgroupRules() async throws {
-        try sysfs.directory("/sys/devices/pci0000:00/0000:00:02.0/virtio2/block/vdb")
+        try sysfs.disk("/sys/devices/pci0000:00/0000:00:02.0/virtio2/block/vdb")
         let guestNode = sysfs.paths.dev + "/vdb"
         var spec = spec(devices: [LinuxDevice(path: "/dev/xda", type: "b", major: 8, minor: 16),
                                   LinuxDevice(path: "/dev/null", type: "c", major: 1, minor: 3)],
@@ -72,7 +72,7 @@ final class ContainerDevicesTests: XCTestCase {
     }
 
     func testMissingSpecEntryFailsAndLeavesTheSpecAlone() async throws {
-        try sysfs.directory("/sys/devices/pci0000:00/0000:00:02.0/virtio2/block/vdb")
+        try sysfs.disk("/sys/devices/pci0000:00/0000:00:02.0/virtio2/block/vdb")
         let original = spec(devices: [LinuxDevice(path: "/dev/other", type: "b", major: 8, minor: 0)])
         var spec = original
         do {

@@ -69,7 +69,7 @@ final class DeviceLocatorTests: XCTestCase {
     }
 
     func testVirtioBlockAlreadyInSysfsIsFoundWithoutAnEvent() async throws {
-        try sysfs.directory("/sys/devices/pci0000:00/0000:00:03.0/virtio1/block/vdc")
+        try sysfs.disk("/sys/devices/pci0000:00/0000:00:03.0/virtio1/block/vdc")
         let found = try await locator(timeout: .seconds(30)).virtioBlock(pciPath: "03")
         XCTAssertEqual(found, sysfs.paths.dev + "/vdc")
     }
@@ -151,8 +151,26 @@ final class DeviceLocatorTests: XCTestCase {
     }
 
     func testSCSIAlreadyPresentSkipsTheScan() async throws {
-        try sysfs.directory("/sys/bus/scsi/devices/0:0:4:0/block/sdd")
+        try sysfs.disk("/sys/bus/scsi/devices/0:0:4:0/block/sdd")
         let node = try await locator(timeout: .seconds(30)).scsiDisk(address: "4:0")
+        XCTAssertEqual(node, sysfs.paths.dev + "/sdd")
+    }
+
+    /// The kernel lists a disk in sysfs before devtmpfs has made its node: taking it then
+    /// gave the mount ENOENT (seen in a VM test); the add event, sent after the node exists,
+    /// must decide.
+    func testSCSIListedBeforeItsNodeExistsIsNotTaken() async throws {
+        try sysfs.file("/sys/class/scsi_host/host0/scan")
+        try sysfs.directory("/sys/bus/scsi/devices/0:0:4:0/block/sdd")
+        do {
+            let node = try await locator(timeout: .milliseconds(50)).scsiDisk(address: "4:0")
+            XCTFail("took \(node) before its node existed")
+        } catch {
+            XCTAssertEqual(error.errno, ETIMEDOUT, error.message)
+        }
+        let locator = locator()
+        locator.hub.ingest(block("/devices/pci0000:00/0000:00:05.0/virtio2/host0/target0:0:4/0:0:4:0/block/sdd"))
+        let node = try await locator.scsiDisk(address: "4:0")
         XCTAssertEqual(node, sysfs.paths.dev + "/sdd")
     }
 

@@ -38,6 +38,13 @@ final class FakeSysfs {
         close(fd)
     }
 
+    /// A disk as the kernel leaves it once added: its sysfs directory ".../block/<name>" and
+    /// the node /dev/<name> (the locator does not take a disk whose node is missing).
+    func disk(_ path: String) throws {
+        try directory(path)
+        try file("/dev/" + (path.split(separator: "/").last.map(String.init) ?? ""))
+    }
+
     func link(_ path: String, to target: String) throws {
         let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         try directory(parent)
