@@ -7,6 +7,7 @@ run time into a gitignored cache.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,8 +90,9 @@ class AgentProcess:
                 except grpc.RpcError:
                     channel.close()
             if time.perf_counter() > end:
+                log = self.log()
                 self.stop()
-                raise RuntimeError(f"agent did not serve within {self.deadline}s: {self.log()}")
+                raise RuntimeError(f"agent did not serve within {self.deadline}s: {log}")
             time.sleep(0.0005)
 
     def rss_kib(self, field: str = "VmRSS") -> int:
@@ -148,6 +150,8 @@ class AgentProcess:
             except ProcessLookupError:
                 pass
             self.proc.wait(timeout=10)
+        # Its socket and log; a failure's log has been read into the exception by now.
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self

@@ -20,9 +20,13 @@ enum TestSupport {
         throw XCTSkip("no static stand-in agent: apt-get install busybox-static (make deps)")
     }
 
+    /// A fresh directory below the system's temporary directory, removed when the test bundle
+    /// has run (some are shared by several tests of a class, so not sooner): together they
+    /// held about a gigabyte of images per run, and every run used to leave them behind.
     static func temporaryDirectory(_ name: String = #function) throws -> String {
         let base = NSTemporaryDirectory() + "osbuilder-tests-\(getpid())-\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        TemporaryDirectories.shared.add(base)
         return base
     }
 
@@ -62,4 +66,30 @@ enum TestSupport {
     }
 
     static var isRoot: Bool { geteuid() == 0 }
+}
+
+/// The directories `TestSupport.temporaryDirectory` made, removed once the bundle finishes.
+final class TemporaryDirectories: NSObject, XCTestObservation, @unchecked Sendable {
+    static let shared: TemporaryDirectories = {
+        let janitor = TemporaryDirectories()
+        XCTestObservationCenter.shared.addTestObserver(janitor)
+        return janitor
+    }()
+
+    private let lock = NSLock()
+    private var paths: [String] = []
+
+    func add(_ path: String) {
+        lock.withLock { paths.append(path) }
+    }
+
+    func testBundleDidFinish(_ testBundle: Bundle) {
+        let made = lock.withLock { () -> [String] in
+            defer { paths.removeAll() }
+            return paths
+        }
+        for path in made {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
 }
