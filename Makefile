@@ -11,8 +11,14 @@ OUT ?= out
 # run (Sources/kata-agent/link-order.txt, written by `make link-order`): after one Check about
 # 5 MiB of .text is resident instead of 12 (the internal functions of the prebuilt runtime,
 # stdlib, Foundation and libc archives share one section per object and stay where they are).
+# Package.swift has our modules reach concrete generic metadata through accessors instead of
+# demangling names at run time (each demangled name's requirements cost conformance lookups,
+# and an uncached one scans the binary's 4,500 conformance records); release builds give the
+# dependencies (NIO, gRPC, swift-log...) the same flag: an agent start up to its first answered
+# Check then runs 30% fewer instructions, and boots under TCG reach ready about 12% sooner.
 LINK_ORDER := $(CURDIR)/Sources/kata-agent/link-order.txt
 SWIFT_FLAGS_release := -Xswiftc -Xfrontend -Xswiftc -function-sections \
+	-Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors \
 	-Xcc -ffunction-sections -Xcxx -ffunction-sections \
 	-Xlinker --section-ordering-file=$(LINK_ORDER)
 SWIFT_FLAGS := $(SWIFT_FLAGS_$(CONFIG))

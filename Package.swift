@@ -20,10 +20,11 @@ let staticExecutable: [LinkerSetting] = {
     return [.unsafeFlags(flags)]
 }()
 
-// Concrete generic types (ProtobufDeserializer<Grpc_CheckRequest>, ...) through their metadata
-// accessors rather than by demangling a name at run time: the demangling path checks each
-// generic requirement with a conformance lookup that scans every conformance record of the
-// static binary, and registering the 42 AgentService methods made about 100 of them at start.
+// Concrete generic types (ProtobufDeserializer<Grpc_CheckRequest>, Dictionary<UInt32, ...>)
+// through their metadata accessors rather than by demangling a name at run time: the demangling
+// path checks each generic requirement with a conformance lookup, and a lookup the runtime has
+// not cached scans every conformance record of the static binary (about 4,500). Every Swift
+// target of ours gets it (below); release builds pass it to the dependencies as well (Makefile).
 let directMetadataAccess: [SwiftSetting] = [
     .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]),
 ]
@@ -67,7 +68,7 @@ let package = Package(
         .target(name: "CLinuxShim"),
 
         // Libraries.
-        .target(name: "KataProtocols", dependencies: [protobuf, grpcCore, grpcProtobuf], swiftSettings: directMetadataAccess),
+        .target(name: "KataProtocols", dependencies: [protobuf, grpcCore, grpcProtobuf]),
         .target(name: "AgentConfig", dependencies: [logging, .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "LinuxKit", dependencies: ["CLinuxShim", systemPackage, logging]),
         .target(name: "OCISpec"),
@@ -117,6 +118,10 @@ let package = Package(
         .testTarget(name: "AgentWireTests", dependencies: ["AgentWire", grpcCore, grpcTransport, nioCore, nioPosix, nioHTTP2, logging]),
     ]
 )
+
+for target in package.targets where target.type != .system && target.name != "CLinuxShim" {
+    target.swiftSettings = (target.swiftSettings ?? []) + directMetadataAccess
+}
 
 // libFuzzer targets (Tests/Fuzz, `make fuzz`): declared only when KATA_FUZZ is set, so the normal
 // build never compiles them (they link only with -sanitize=fuzzer). Each main.swift hands its

@@ -70,6 +70,34 @@ final class AgentFootprintTests: XCTestCase {
         ("swift-asn1", "$s9SwiftASN1"),
     ]
 
+    /// The agent's own modules, as SwiftPM names their object directories.
+    static let agentModules = [
+        "AgentConfig", "LinuxKit", "OCISpec", "Cgroups", "ContainerEngine", "Sandbox", "AgentServer", "AgentWire",
+        "KataProtocols", "kata_agent",
+    ]
+
+    /// Package.swift compiles our modules with -disable-concrete-type-metadata-mangled-name-accessors:
+    /// code that reaches a concrete generic type by demangling its name calls this helper, and
+    /// the runtime then checks the type's requirements with conformance lookups that scan every
+    /// conformance record of the binary (most of an agent start's instructions before the flag).
+    func testAgentModulesDoNotDemangleTypeNamesAtRunTime() throws {
+        let buildDirectory = (try agentBinary() as NSString).deletingLastPathComponent
+        let helper = Array("__swift_instantiateConcreteTypeFromMangledName".utf8)
+        var checked = 0
+        var offenders: [String] = []
+        for module in Self.agentModules {
+            let directory = buildDirectory + "/" + module + ".build"
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { continue }
+            for name in names.sorted() where name.hasSuffix(".o") {
+                checked += 1
+                if try file(directory + "/" + name, contains: helper) { offenders.append(module + "/" + name) }
+            }
+        }
+        guard checked > 0 else { throw XCTSkip("no object files of the agent's modules next to \(buildDirectory)") }
+        XCTAssertEqual(offenders, [], "these objects reach generic metadata by demangling names at run time: "
+            + "a module lost Package.swift's directMetadataAccess setting")
+    }
+
     func testAgentDoesNotLinkTLSOrCertificateCode() throws {
         let agent = try agentBinary()
         var found: [String] = []
