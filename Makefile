@@ -15,7 +15,8 @@ OUT ?= out
 # demangling names at run time (each demangled name's requirements cost conformance lookups,
 # and an uncached one scans the binary's 4,500 conformance records); release builds give the
 # dependencies (NIO, gRPC, swift-log...) the same flag: an agent start up to its first answered
-# Check then runs 30% fewer instructions, and boots under TCG reach ready about 12% sooner.
+# Check then runs 31% fewer instructions, and a minimal-initrd guest under TCG answered its
+# first Check 14% sooner (median of 14 interleaved boots each).
 LINK_ORDER := $(CURDIR)/Sources/kata-agent/link-order.txt
 SWIFT_FLAGS_release := -Xswiftc -Xfrontend -Xswiftc -function-sections \
 	-Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors \
