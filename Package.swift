@@ -69,7 +69,7 @@ let package = Package(
 
         // Libraries.
         .target(name: "KataProtocols", dependencies: [protobuf, grpcCore, grpcProtobuf]),
-        .target(name: "AgentConfig", dependencies: [logging, .product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "AgentConfig", dependencies: ["LinuxKit", logging, .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "LinuxKit", dependencies: ["CLinuxShim", systemPackage, logging]),
         .target(name: "OCISpec"),
         .target(name: "Cgroups", dependencies: ["LinuxKit", "OCISpec", "CLinuxShim", logging]),

@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import LinuxKit
 
 /// Environment overrides (development and tests) and the full load order.
 extension AgentConfiguration {
@@ -44,7 +45,7 @@ extension AgentConfiguration {
     public static func load(
         configFile: String?,
         cmdline: String? = nil,
-        environment: [String: String] = ProcessInfo.processInfo.environment,
+        environment: [String: String] = ProcessEnvironment.current(),
         readFile: (String) throws -> String = readTextFile
     ) throws(ConfigError) -> LoadedConfiguration {
         var loaded: LoadedConfiguration
@@ -74,11 +75,11 @@ extension AgentConfiguration {
 
 /// Reads a whole text file; errors say which file and the errno text.
 public func readTextFile(_ path: String) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        let code = access(path, R_OK) == 0 ? EIO : errno
-        throw FileReadError(path: path, reason: String(cString: strerror(code)))
+    do {
+        return try WholeFile.text(path)
+    } catch {
+        throw FileReadError(path: path, reason: String(cString: strerror(error.errno)))
     }
-    return String(decoding: data, as: UTF8.self)
 }
 
 /// A file that could not be read.

@@ -10,7 +10,10 @@ extension AgentConfiguration {
     /// file sets `unified_cgroup_hierarchy`. Bad values are reported as warnings and the
     /// default is kept. Environment overrides are not applied here (see `load`).
     public static func parse(cmdline: String, readFile: (String) throws -> String) -> LoadedConfiguration {
-        let params = cmdline.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).map(String.init)
+        // Split on the bytes, as upstream splits on ASCII whitespace: the Character view would
+        // bring the stdlib's grapheme-breaking code into every agent start.
+        let params = cmdline.utf8.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D })
+            .map { String(decoding: $0, as: UTF8.self) }
         var config = AgentConfiguration()
         var collector = WarningCollector()
 
@@ -83,8 +86,10 @@ extension AgentConfiguration {
 
     /// `key=value` split at the first '=' (values may contain '='); nil value for a flag.
     static func split(_ param: String) -> (String, String?) {
-        guard let equals = param.firstIndex(of: "=") else { return (param, nil) }
-        return (String(param[..<equals]), String(param[param.index(after: equals)...]))
+        let bytes = param.utf8
+        guard let equals = bytes.firstIndex(of: UInt8(ascii: "=")) else { return (param, nil) }
+        return (String(decoding: bytes[..<equals], as: UTF8.self),
+                String(decoding: bytes[bytes.index(after: equals)...], as: UTF8.self))
     }
 
     static func boolResult(_ text: String) -> Parsed<Bool> {

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import LinuxKit
 
 /// Where the agent's gRPC server listens (`agent.server_addr`).
 ///
@@ -28,12 +29,15 @@ public enum ServerAddress: Sendable, Equatable, Hashable, CustomStringConvertibl
 
     /// Parses the URI forms above; errors name the part that is wrong.
     public static func parse(_ uri: String) throws(ServerAddressError) -> ServerAddress {
-        let trimmed = uri.trimmingSpaces()
-        guard let schemeEnd = trimmed.firstRange(of: "://") else {
+        let trimmed = uri.trimmingWhitespace()
+        // Split on the first ':' and require "//" after it, rather than firstRange(of: "://"),
+        // which is _StringProcessing's substring search: 200 KiB of code paged in at every start.
+        guard let colon = trimmed.firstIndex(of: ":"), trimmed[colon...].hasPrefix("://") else {
             throw ServerAddressError(uri: uri, part: "scheme", reason: "missing '://' (expected vsock://CID:PORT, unix:///path, unix://@name or serial://PORT-NAME)")
         }
-        let scheme = trimmed[..<schemeEnd.lowerBound].lowercased()
-        let rest = String(trimmed[schemeEnd.upperBound...])
+        // ASCII case folding: schemes are ASCII, and lowercased() is one more stdlib page at start.
+        let scheme = String(decoding: trimmed.utf8[..<colon].map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+        let rest = String(trimmed[colon...].dropFirst(3))
         switch scheme {
         case "vsock":
             return try parseVsock(rest, uri: uri)
@@ -129,11 +133,3 @@ public struct ServerAddressError: Error, Sendable, Equatable, CustomStringConver
     public var description: String { "invalid server address '\(uri)': bad \(part): \(reason)" }
 }
 
-extension String {
-    /// The text without leading and trailing blanks (`trimmingCharacters(in:)` is full Foundation only).
-    fileprivate func trimmingSpaces() -> String {
-        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace })
-        else { return "" }
-        return String(self[first...last])
-    }
-}

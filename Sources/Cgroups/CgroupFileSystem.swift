@@ -28,21 +28,11 @@ public struct LocalCgroupFileSystem: CgroupFileSystem {
     }
 
     public func read(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CgroupError.io(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CgroupError.io(operation: "read", path: path, errno: errno)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: buffer[0..<n])
+        do {
+            return try WholeFile.text(path)
+        } catch {
+            throw CgroupError.io(operation: error.operation, path: path, errno: error.errno)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     public func write(_ path: String, _ value: String) throws {

@@ -61,19 +61,23 @@ public struct CgroupLayout: Sendable, Equatable {
     public static func parse(mountInfo: String) -> CgroupLayout {
         var v1: [String: String] = [:]
         var unified: String?
-        for line in mountInfo.split(separator: "\n") {
-            let halves = line.components(separatedBy: " - ")
-            guard halves.count >= 2 else { continue }
-            let left = halves[0].split(separator: " ")
-            let right = halves[1].split(separator: " ")
+        // On the UTF-8 bytes: the Character view's grapheme breaking (and, before, Foundation's
+        // components(separatedBy:) with its string search and regex code) ran at every start.
+        for line in mountInfo.utf8.split(separator: UInt8(ascii: "\n")) {
+            // Fields are space-separated and escape their own spaces, so the lone "-" field is
+            // the separator.
+            let fields = line.split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
+            guard let dash = fields.firstIndex(of: "-") else { continue }
+            let left = fields[..<dash]
+            let right = fields[(dash + 1)...]
             guard left.count >= 5, right.count >= 3 else { continue }
-            let mountPoint = unescapeMountField(String(left[4]))
-            switch right[0] {
+            let mountPoint = unescapeMountField(left[left.startIndex + 4])
+            switch right[right.startIndex] {
             case "cgroup2":
                 if unified == nil { unified = mountPoint }
             case "cgroup":
-                for option in right[2].split(separator: ",") {
-                    let name = String(option)
+                for option in right[right.startIndex + 2].utf8.split(separator: UInt8(ascii: ",")) {
+                    let name = String(decoding: option, as: UTF8.self)
                     guard isControllerOption(name), v1[name] == nil else { continue }
                     v1[name] = mountPoint
                 }
@@ -91,7 +95,7 @@ public struct CgroupLayout: Sendable, Equatable {
 
     private static func isControllerOption(_ option: String) -> Bool {
         if option.hasPrefix("name=") { return true }
-        if option.contains("=") { return false }
+        if option.utf8.contains(UInt8(ascii: "=")) { return false }
         return !nonControllerOptions.contains(option)
     }
 

@@ -130,7 +130,7 @@ enum SpecValidation {
 
     /// fs.nr_open, the ceiling of RLIMIT_NOFILE; nil when it cannot be read (the kernel then decides).
     static func nrOpen() -> UInt64? {
-        guard let text = try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8) else { return nil }
+        guard let text = try? WholeFile.text("/proc/sys/fs/nr_open") else { return nil }
         return UInt64(text.trimmingWhitespace())
     }
 
@@ -143,7 +143,7 @@ enum SpecValidation {
     }
 
     static func knownFilesystems() -> Set<String> {
-        guard let text = try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8) else { return [] }
+        guard let text = try? WholeFile.text("/proc/filesystems") else { return [] }
         return Set(text.split(separator: "\n").compactMap { $0.split(separator: "\t").last.map(String.init) })
     }
 }

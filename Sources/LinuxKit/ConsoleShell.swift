@@ -55,7 +55,7 @@ public enum ConsoleShell {
     }
 
     /// The agent's environment for the shell, with a TERM the bridge's pty can honour.
-    public static func environment(base: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+    public static func environment(base: [String: String] = ProcessEnvironment.current()) -> [String] {
         var env = base
         if env["TERM"] == nil { env["TERM"] = "vt100" }
         if env["PATH"] == nil { env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }

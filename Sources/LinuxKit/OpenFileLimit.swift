@@ -25,7 +25,7 @@ public enum OpenFileLimit {
         inheritedLimit.withLock { saved in
             if saved == nil { saved = (UInt64(current.rlim_cur), UInt64(current.rlim_max)) }
         }
-        let text = (try? String(contentsOfFile: nrOpenPath, encoding: .utf8)) ?? ""
+        let text = (try? WholeFile.text(nrOpenPath)) ?? ""
         let ceiling = UInt64(text.trimmingWhitespace()).flatMap { rlim_t(exactly: $0) } ?? current.rlim_max
         var wanted = rlimit(rlim_cur: max(ceiling, current.rlim_cur), rlim_max: max(ceiling, current.rlim_max))
         if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &wanted) != 0 {

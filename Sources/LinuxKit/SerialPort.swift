@@ -31,9 +31,9 @@ public struct VirtioSerialPort: SerialStreamPort {
 
     /// The device path of the port named `name`, or nil when no port has that name.
     public static func find(name: String, sysfs: String = sysfsDirectory, devices: String = "/dev") -> String? {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: sysfs) else { return nil }
+        guard let entries = try? LinuxSystemCalls().listDirectory(sysfs) else { return nil }
         for entry in entries.sorted() {
-            guard let text = try? String(contentsOfFile: "\(sysfs)/\(entry)/name", encoding: .utf8) else { continue }
+            guard let text = try? WholeFile.text("\(sysfs)/\(entry)/name") else { continue }
             if text.trimmingWhitespace() == name {
                 return "\(devices)/\(entry)"
             }

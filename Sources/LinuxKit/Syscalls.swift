@@ -106,10 +106,7 @@ public struct LinuxSystemCalls: SystemCalls {
     }
 
     public func readFile(_ path: String) throws(SyscallError) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SyscallError("read", target: path, errno: access(path, R_OK) == 0 ? EIO : errno)
-        }
-        return String(decoding: data, as: UTF8.self)
+        try WholeFile.text(path)
     }
 
     public func fileExists(_ path: String) -> Bool {

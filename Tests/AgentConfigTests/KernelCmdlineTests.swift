@@ -36,6 +36,16 @@ final class KernelCmdlineTests: XCTestCase {
         XCTAssertEqual(config, AgentConfiguration())
     }
 
+    /// Parameters are separated by any run of ASCII whitespace, CRLF included; a value keeps
+    /// every '=' after the first and any non-ASCII text.
+    func testWhitespaceRunsSeparateAndValuesKeepTheirBytes() {
+        let config = parse("quiet\t agent.log=debug\r\nagent.server_addr=unix:///run/a=b\n agent.hostname=héllo\u{301} ").configuration
+        XCTAssertEqual(config.logLevel, .debug)
+        XCTAssertEqual(config.serverAddress, .unix(path: "/run/a=b"))
+        XCTAssertEqual(AgentConfiguration.split("agent.x=é=\u{301}").1, "é=\u{301}")
+        XCTAssertEqual(AgentConfiguration.split("agent.flag").1, nil)
+    }
+
     /// The init zygote is on unless switched off; a bad value warns and keeps it on.
     func testInitZygoteSwitch() {
         XCTAssertFalse(parse("agent.init_zygote=false").configuration.initZygote)

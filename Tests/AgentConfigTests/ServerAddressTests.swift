@@ -22,9 +22,14 @@ final class ServerAddressTests: XCTestCase {
         }
     }
 
+    func testSchemeIsCaseInsensitiveAndBlanksAroundAreIgnored() throws {
+        XCTAssertEqual(try ServerAddress.parse(" \tVSOCK://3:5000\n"), .vsock(cid: 3, port: 5000))
+        XCTAssertEqual(try ServerAddress.parse("\u{A0}unix:///run/a.sock"), .unix(path: "/run/a.sock"))
+    }
+
     func testErrorsNameThePart() {
         let cases: [(String, String)] = [
-            ("vsock:1024", "scheme"), ("tcp://1.2.3.4:5", "scheme"), ("vsock://1024", "authority"),
+            ("vsock:1024", "scheme"), ("tcp://1.2.3.4:5", "scheme"), ("vsock:/x://3:1", "scheme"), ("://3:1", "scheme"), ("vsock://1024", "authority"),
             ("vsock://x:1024", "cid"), ("vsock://-2:1024", "cid"), ("vsock://3:", "port"),
             ("vsock://3:99999999999", "port"), ("unix://relative", "path"), ("unix://@", "name"),
         ]

@@ -30,6 +30,20 @@ final class CgroupLayoutTests: XCTestCase {
         XCTAssertNil(v1.unifiedMount)
     }
 
+    func testOptionalFieldsAndEscapedSpacesBeforeTheSeparator() {
+        // Optional fields (shared:, master:) sit between the mount options and the lone "-";
+        // a mount point's own spaces are escaped, so only the separator is a "-" field.
+        let text = """
+            50 31 0:40 / /sys/fs/cgroup/pids rw,nosuid shared:12 master:3 - cgroup cgroup rw,pids
+            51 31 0:41 / /run/a\\040-\\040b rw shared:13 - cgroup2 none rw
+            52 31 0:42 / /no/separator rw cgroup cgroup rw,memory
+            53 31 0:43 / /short - cgroup
+            """
+        let layout = CgroupLayout.parse(mountInfo: text)
+        XCTAssertEqual(layout.v1Mounts, ["pids": "/sys/fs/cgroup/pids"])
+        XCTAssertEqual(layout.unifiedMount, "/run/a - b")
+    }
+
     func testEscapedMountPoint() {
         XCTAssertEqual(CgroupLayout.unescapeMountField("/a\\040b"), "/a b")
     }

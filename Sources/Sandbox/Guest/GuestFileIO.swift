@@ -1,26 +1,17 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import LinuxKit
 
 /// Small whole-file reads and writes for sysfs/procfs attributes, with errno in every error.
 enum GuestFileIO {
     /// Reads a file as text, at most `limit` bytes (procfs files report size 0, so read until EOF).
     static func read(_ path: String, operation: String, limit: Int = 4 << 20) throws(GuestOperationError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .posix(operation, path: path) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while bytes.count < limit {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .posix(operation, path: path)
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
+        do {
+            return try WholeFile.text(path, limit: limit)
+        } catch {
+            throw .posix(operation, path: path, error.errno)
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Writes `data` to an existing file in one `write` (sysfs attributes take one write per value;
