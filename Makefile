@@ -23,6 +23,15 @@ SWIFT_FLAGS_release := -Xswiftc -Xfrontend -Xswiftc -function-sections \
 	-Xcc -ffunction-sections -Xcxx -ffunction-sections \
 	-Xlinker --section-ordering-file=$(LINK_ORDER)
 SWIFT_FLAGS := $(SWIFT_FLAGS_$(CONFIG))
+# libc.a compiles without -ffunction-sections (one `.text` per object), so release builds link
+# kata-agent against a copy whose objects name their code sections after themselves
+# (bench/libc_sections.py): the link order then clusters the C library's start-up code too, and
+# the idle agent keeps about 850 KiB fewer of its pages resident.
+LIBC_SECTIONED := $(CURDIR)/.build-release/libc-sections/libc.a
+SWIFT_ENV_release := KATA_SECTIONED_LIBC=$(LIBC_SECTIONED)
+SWIFT_ENV := $(SWIFT_ENV_$(CONFIG))
+RELEASE_INPUTS_release := $(LIBC_SECTIONED)
+RELEASE_INPUTS := $(RELEASE_INPUTS_$(CONFIG))
 
 .PHONY: all deps build agent agent-ctl proto test test-swift bench demo clean help
 
@@ -54,18 +63,18 @@ deps:
 	fi
 
 ## ---- build ------------------------------------------------------------------------------
-build: deps
-	swift build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
+build: deps $(RELEASE_INPUTS)
+	$(SWIFT_ENV) swift build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
 
-agent: deps
-	swift build -c $(CONFIG) $(SWIFT_FLAGS) --product kata-agent
+agent: deps $(RELEASE_INPUTS)
+	$(SWIFT_ENV) swift build -c $(CONFIG) $(SWIFT_FLAGS) --product kata-agent
 	@mkdir -p $(OUT)
 	strip -o $(OUT)/kata-agent $(SWIFT_BUILD_DIR)/kata-agent
 	@file $(OUT)/kata-agent | grep -q 'statically linked' || { echo "kata-agent is not statically linked" >&2; exit 1; }
 	@ls -l $(OUT)/kata-agent
 
 agent-ctl: deps
-	swift build -c $(CONFIG) $(SWIFT_FLAGS) --product kata-agent-ctl
+	$(SWIFT_ENV) swift build -c $(CONFIG) $(SWIFT_FLAGS) --product kata-agent-ctl
 	@mkdir -p $(OUT)
 	strip -o $(OUT)/kata-agent-ctl $(SWIFT_BUILD_DIR)/kata-agent-ctl
 
@@ -80,7 +89,7 @@ proto:
 ## ---- tests ----------------------------------------------------------------------------------
 # Swift tests first (unit and root integration), then the QEMU end-to-end suite.
 test: build
-	swift test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
+	$(SWIFT_ENV) swift test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
 	$(MAKE) fuzz FUZZ_SECONDS=20
 	$(MAKE) hardening
 	$(MAKE) e2e
@@ -105,8 +114,8 @@ kernel-build: deps
 kernel-repro: kernel-build
 	osbuilder/kernel/check-reproducible.sh $(KERNEL_CACHE)
 
-e2e-build: deps
-	@for p in $(E2E_BINS); do swift build -c $(CONFIG) $(SWIFT_FLAGS) --product $$p || exit 1; done
+e2e-build: deps $(RELEASE_INPUTS)
+	@for p in $(E2E_BINS); do $(SWIFT_ENV) swift build -c $(CONFIG) $(SWIFT_FLAGS) --product $$p || exit 1; done
 
 # PYTEST_ARGS narrows the run, e.g. make e2e PYTEST_ARGS="-k harness".
 e2e: e2e-build kernel kernel-build
@@ -188,7 +197,7 @@ OSBUILDER_ROOTFS_ARGS = --template $(DISTRO) --agent $(AGENT_SOURCE_BIN) --sourc
 
 .PHONY: osbuilder rootfs initrd image list-distros test-osbuilder-debian bench-osbuilder
 osbuilder: deps
-	swift build -c $(CONFIG) $(SWIFT_FLAGS) --product osbuilder
+	$(SWIFT_ENV) swift build -c $(CONFIG) $(SWIFT_FLAGS) --product osbuilder
 
 # A prebuilt AGENT_SOURCE_BIN skips building the agent (as upstream).
 $(OUT)/kata-agent:
@@ -219,7 +228,7 @@ list-distros: osbuilder
 # Runs OSBuilderTests' debian test against the mirror in /etc/apt.
 test-osbuilder-debian: osbuilder
 	@command -v mmdebstrap >/dev/null || apt-get install -y -qq mmdebstrap >/dev/null
-	OSBUILDER_TEST_DEBIAN=1 swift test -c $(CONFIG) $(SWIFT_FLAGS) --filter OSBuilderTests.DebianTemplateTests
+	OSBUILDER_TEST_DEBIAN=1 $(SWIFT_ENV) swift test -c $(CONFIG) $(SWIFT_FLAGS) --filter OSBuilderTests.DebianTemplateTests
 
 # Sizes and build times of the minimal and busybox initrd/image next to `find | cpio | gzip -9`.
 bench-osbuilder: osbuilder
@@ -230,8 +239,11 @@ bench-osbuilder: osbuilder
 BENCH_SCRATCH := .build-release
 BENCH_BINS := kata-agent kata-agent-ctl osbuilder
 .PHONY: bench-build
-bench-build: deps
-	@for p in $(BENCH_BINS); do swift build -c release $(SWIFT_FLAGS_release) --scratch-path $(BENCH_SCRATCH) --product $$p || exit 1; done
+bench-build: deps $(LIBC_SECTIONED)
+	@for p in $(BENCH_BINS); do $(SWIFT_ENV_release) swift build -c release $(SWIFT_FLAGS_release) --scratch-path $(BENCH_SCRATCH) --product $$p || exit 1; done
+
+$(LIBC_SECTIONED): bench/libc_sections.py $(shell cc -print-file-name=libc.a 2>/dev/null)
+	$(E2E_PYTHON) bench/libc_sections.py --out $@
 
 # The link order from a release agent traced with uprobes (as root); commit the file it writes.
 .PHONY: link-order

@@ -20,6 +20,13 @@ let staticExecutable: [LinkerSetting] = {
     return [.unsafeFlags(flags)]
 }()
 
+// Release builds (Makefile) link kata-agent against a copy of libc.a whose objects name their code
+// sections after themselves (bench/libc_sections.py), ahead of the toolchain's -lc, so that the
+// link order can place the C library's functions an agent start runs next to the rest.
+let sectionedLibc: [LinkerSetting] = Context.environment["KATA_SECTIONED_LIBC"].map {
+    [.unsafeFlags(["-Xlinker", $0])]
+} ?? []
+
 // Concrete generic types (ProtobufDeserializer<Grpc_CheckRequest>, Dictionary<UInt32, ...>)
 // through their metadata accessors rather than by demangling a name at run time: the demangling
 // path checks each generic requirement with a conformance lookup, and a lookup the runtime has
@@ -91,7 +98,7 @@ let package = Package(
             dependencies: ["AgentServer", "AgentConfig", "ContainerEngine", "LinuxKit", "Sandbox", logging],
             // Release builds' linker input (Makefile SWIFT_FLAGS_release, bench/link_order.py).
             exclude: ["link-order.txt"],
-            linkerSettings: staticExecutable),
+            linkerSettings: staticExecutable + sectionedLibc),
         .executableTarget(
             name: "kata-agent-ctl",
             dependencies: [

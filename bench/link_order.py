@@ -7,16 +7,19 @@ what they touch. Listed first, in the order they first ran, they fill a few MiB 
 
 Each function of our own modules and of the dependencies SwiftPM builds gets a section of its
 own in release builds (-function-sections, Makefile SWIFT_FLAGS_release); the prebuilt Swift
-runtime, stdlib and Foundation archives have one per public function. gold's
+runtime, stdlib and Foundation archives have one per public function. libc.a has one `.text`
+per object: release builds link a copy whose objects name theirs `.text.libc.<object>`
+(bench/libc_sections.py), and a libc function is listed as its object's section. gold's
 --section-ordering-file takes the section names; names that no longer exist (a renamed
 function) are ignored by the linker, so a stale list costs locality, never correctness.
 
 How the functions are found: a uprobe on the entry of every function of the binary, recorded in
 a tracing instance of its own while the workload runs, lists every function the workload
 entered, in the order it first did. (Sampling with perf, the first version, missed the short
-ones: 2 MiB of pages around them stayed resident after one Check.) glibc's functions are not
-probed (their names come from libc.a): with probes on them the agent aborted in malloc
-("unaligned tcache chunk detected"), and libc.a keeps most of its code in one section per object.
+ones: 2 MiB of pages around them stayed resident after one Check.) Functions whose first
+instruction is EVEX-encoded (glibc's AVX-512 string functions) are not probed: the kernel steps
+over a probed instruction out of line, and with a probe on __memset_avx512_unaligned_erms the
+agent aborted in malloc ("unaligned tcache chunk detected").
 The kernel checks each new probe against those already registered, so registering the 100,000
 probes takes about five minutes; they share events of 500 probes each (one event per probe
 would exhaust the 16-bit event ids, and each event waits for a grace period when disabled).
@@ -40,6 +43,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "suites"))
+
+import libc_sections as libc_copy  # noqa: E402
 
 HEADER = """\
 # kata-agent link order for gold's --section-ordering-file, written by bench/link_order.py
@@ -112,11 +117,25 @@ def executable_segments(binary: str) -> list[tuple[int, int, int]]:
     return segments
 
 
-def libc_functions() -> set[str]:
-    """Names defined by the C library the agent links statically."""
-    archive = subprocess.run(["cc", "-print-file-name=libc.a"], capture_output=True, text=True, check=True).stdout.strip()
-    listing = subprocess.run(["nm", "--defined-only", archive], capture_output=True, text=True).stdout
-    return {fields[2] for fields in map(str.split, listing.splitlines()) if len(fields) == 3}
+def libc_sections() -> dict[str, str]:
+    """Function name -> the code section of its object in the sectioned copy of libc.a."""
+    listing = subprocess.run(["nm", "-A", "--defined-only", libc_copy.system_libc()],
+                             capture_output=True, text=True, check=True).stdout
+    sections: dict[str, str] = {}
+    for line in listing.splitlines():
+        # /usr/lib/x86_64-linux-gnu/libc.a:memset.o:0000000000000000 T memset
+        match = re.match(r"^[^:]+:([^:]+):[0-9a-f]+ [TtWwi] (\S+)$", line)
+        if match:
+            sections.setdefault(match.group(2), libc_copy.member_section(match.group(1)))
+    return sections
+
+
+def starts_with_evex(image: bytes, offset: int) -> bool:
+    """Whether the instruction at `offset` of the file (after an endbr64) has an EVEX prefix."""
+    head = image[offset:offset + 5]
+    if head.startswith(b"\xf3\x0f\x1e\xfa"):
+        head = head[4:]
+    return head[:1] == b"\x62"  # 0x62 is BOUND outside 64-bit mode, EVEX in it
 
 
 class UprobeTrace:
@@ -191,13 +210,12 @@ def traced_functions(binary: str) -> list[str]:
     """Names of the agent's functions in the order the workload first entered them."""
     symbols = function_symbols(binary)
     segments = executable_segments(binary)
-    skip = libc_functions()
+    with open(binary, "rb") as f:
+        image = f.read()
     addresses, offsets = [], []
     for address, names in sorted(symbols.items()):
-        if any(name in skip for name in names):
-            continue
         for vaddr, offset, size in segments:
-            if vaddr <= address < vaddr + size:
+            if vaddr <= address < vaddr + size and not starts_with_evex(image, address - vaddr + offset):
                 addresses.append(address)
                 offsets.append(address - vaddr + offset)
     with UprobeTrace(binary, offsets) as trace:
@@ -215,24 +233,28 @@ def main() -> int:
         print("link_order: uprobes need root", file=sys.stderr)
         return 1
     agent = os.path.realpath(args.agent)
-    functions = list(dict.fromkeys(traced_functions(agent)))
+    in_libc = libc_sections()
+    functions = traced_functions(agent)
     if not functions:
         print("link_order: the workload entered no probed function", file=sys.stderr)
         return 1
+    sections = list(dict.fromkeys(in_libc.get(name, f".text.{name}") for name in functions))
     with open(args.out, "w") as out:
         out.write(HEADER)
         # Sections no symbol names, so no probe sees them: C++ static initialisers (all run at
         # start) and Swift's assembler-local helpers (closure contexts' objectdestroy, value
         # witnesses, about 70 KB), scattered one per object over the whole .text, where each
         # one a start touched kept 64 KiB resident around it (2 MiB in all). gold takes globs.
-        out.write(".text.startup\n.text..L*\n")
-        for symbol in functions:
-            out.write(f".text.{symbol}\n")
+        # (gcc names a C++ object's initialiser .text.startup.<name> with -ffunction-sections.)
+        out.write(".text.startup*\n.text..L*\n")
+        for section in sections:
+            out.write(f"{section}\n")
     # SwiftPM does not see the file: a binary of this package's scratch directories is removed
     # so that the next build relinks it with the new order (anything else is left alone).
     if agent.startswith(os.path.realpath(ROOT) + "/.build"):
         os.unlink(agent)
-    print(f"link_order: {len(functions)} functions -> {args.out}")
+    libc_objects = set(in_libc.values())
+    print(f"link_order: {len(sections)} sections ({sum(s in libc_objects for s in sections)} of libc objects) -> {args.out}")
     return 0
 
 
