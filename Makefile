@@ -10,7 +10,8 @@ OUT ?= out
 # drops the ones nothing calls and lays out together those an agent start and its first RPCs
 # run (Sources/kata-agent/link-order.txt, written by `make link-order`): after one Check about
 # 5 MiB of .text is resident instead of 12 (the internal functions of the prebuilt runtime,
-# stdlib, Foundation and libc archives share one section per object and stay where they are).
+# stdlib and Foundation archives share one section per object and stay where they are; libc's
+# objects are given sections of their own names, below).
 # Package.swift has our modules reach concrete generic metadata through accessors instead of
 # demangling names at run time (each demangled name's requirements cost conformance lookups,
 # and an uncached one scans the binary's 7,800 conformance records); release builds give the
