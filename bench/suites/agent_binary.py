@@ -55,9 +55,12 @@ def run(ctx) -> list:
         mapped = statistics.median(f for _, f in parts[protocol][1:])
         return (f"of which anonymous (the agent's own memory) {anon:.0f} KiB and mapped pages of the binary "
                 f"{mapped:.0f} KiB (medians); upstream claims 1.1 MB for the Rust agent (REFERENCE.md section 7)")
-    results.append(Figure("idle-rss", "Agent RSS after start (idle, one Check served over ttrpc)",
-                          Series("kata-agent VmRSS", "KiB", rss["ttrpc"][1:]),
-                          note=rss_note("ttrpc"), command="bench/run.py --only binary"))
+    # Issue 10's target, read strictly: 8 MB = 8,000,000 bytes (7,812.5 KiB).
+    idle = Figure("idle-rss", "Agent RSS after start (idle, one Check served over ttrpc)",
+                  Series("kata-agent VmRSS", "KiB", rss["ttrpc"][1:]),
+                  target="<= 8 MB (7812 KiB)", note=rss_note("ttrpc"), command="bench/run.py --only binary")
+    idle.met = statistics.median(rss["ttrpc"][1:]) * 1024 <= 8_000_000
+    results.append(idle)
     results.append(Figure("idle-rss-grpc", "Agent RSS after start (idle, one Check served over gRPC)",
                           Series("kata-agent VmRSS", "KiB", rss["grpc"][1:]),
                           note=rss_note("grpc"), command="bench/run.py --only binary"))
