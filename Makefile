@@ -243,8 +243,10 @@ BENCH_BINS := kata-agent kata-agent-ctl osbuilder
 bench-build: deps $(LIBC_SECTIONED)
 	@for p in $(BENCH_BINS); do $(SWIFT_ENV_release) swift build -c release $(SWIFT_FLAGS_release) --scratch-path $(BENCH_SCRATCH) --product $$p || exit 1; done
 
+# SwiftPM does not see the copy: the agents linked with the old one are removed to be relinked.
 $(LIBC_SECTIONED): bench/libc_sections.py $(shell cc -print-file-name=libc.a 2>/dev/null)
 	$(E2E_PYTHON) bench/libc_sections.py --out $@
+	rm -f $(BENCH_SCRATCH)/release/kata-agent .build/release/kata-agent
 
 # The link order from a release agent traced with uprobes (as root); commit the file it writes.
 .PHONY: link-order

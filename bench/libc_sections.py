@@ -9,6 +9,10 @@ start's code, and the kernel's fault-around kept about 850 KiB of libc's pages r
 copy, member `memset.o` has `.text.libc.memset` instead, which Sources/kata-agent/link-order.txt
 can name (bench/link_order.py maps the libc functions it traced to these names).
 
+The string functions' CPU-specific builds keep their code in sections named after the instruction
+set (`.text.avx`, `.text.evex`, `.text.sse4.2`...), shared the same way; those are renamed to the
+object's name too. Cold code (`.text.unlikely`) keeps its name and stays apart.
+
 Only section names change (objcopy --rename-section), the members keep their order, and `ar D`
 writes no timestamps: the same libc.a gives the same copy. Release builds of kata-agent link it
 ahead of the toolchain's `-lc` (Package.swift, KATA_SECTIONED_LIBC; Makefile).
@@ -24,6 +28,8 @@ import sys
 import tempfile
 
 PREFIX = ".text.libc."
+# Code sections shared by name across libc.a's objects: plain code and the per-ISA builds.
+SHARED_CODE = re.compile(r"^\.text(\.(avx|avx2|avx512|evex|evex512|sse2|ssse3|sse4\.1|sse4\.2|atom|compat)(\.rtm)?)?$")
 
 
 def member_section(member: str) -> str:
@@ -38,17 +44,37 @@ def system_libc() -> str:
     return path
 
 
+def code_sections(archive: str) -> dict[str, set[str]]:
+    """Member -> the names of its code sections that other members share."""
+    listing = subprocess.run(["readelf", "-SW", archive], capture_output=True, text=True, check=True).stdout
+    sections: dict[str, set[str]] = {}
+    member = None
+    for line in listing.splitlines():
+        header = re.match(r"^File: .*\((.+)\)$", line)
+        if header:
+            member = header.group(1)
+            sections[member] = set()
+            continue
+        # [ 1] .text             PROGBITS        0000000000000000 000040 0000f1 00  AX  0   0 16
+        match = re.match(r"^\s*\[\s*\d+\]\s+(\S+)\s+PROGBITS\s", line)
+        if member and match and SHARED_CODE.match(match.group(1)):
+            sections[member].add(match.group(1))
+    return sections
+
+
 def write_copy(source: str, destination: str) -> int:
     """Writes the sectioned copy of `source` to `destination`; returns the member count."""
     members = subprocess.run(["ar", "t", source], capture_output=True, text=True, check=True).stdout.split()
     if len(set(members)) != len(members):
         raise RuntimeError(f"{source} holds two members of one name; extracting would lose one")
+    code = code_sections(source)
     os.makedirs(os.path.dirname(os.path.abspath(destination)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="libc-sections-") as work:
         subprocess.run(["ar", "x", os.path.abspath(source)], cwd=work, check=True)
         for member in members:
-            subprocess.run(["objcopy", f"--rename-section=.text={member_section(member)}", member],
-                           cwd=work, check=True)
+            renames = [f"--rename-section={name}={member_section(member)}" for name in sorted(code.get(member, ()))]
+            if renames:
+                subprocess.run(["objcopy", *renames, member], cwd=work, check=True)
         partial = os.path.abspath(destination) + ".partial"
         if os.path.exists(partial):
             os.unlink(partial)

@@ -130,6 +130,28 @@ def libc_sections() -> dict[str, str]:
     return sections
 
 
+def libc_variants(traced: list[str]) -> list[str]:
+    """The builds of the traced IFUNC'd libc functions, other than the traced ones.
+
+    memset.o chooses among memset-sse2-unaligned-erms.o, memset-avx2-unaligned-erms.o,
+    memset-evex-unaligned-erms.o... by CPU: the guest's (QEMU's TCG) picks other builds than this
+    host's, and not all of the host's own AVX-512 builds can be probed (see above). Listed together after
+    everything traced, whichever a CPU uses sits in one place.
+    """
+    archive = libc_copy.system_libc()
+    members = subprocess.run(["ar", "t", archive], capture_output=True, text=True, check=True).stdout.split()
+    listing = subprocess.run(["nm", "-A", "--defined-only", archive], capture_output=True, text=True, check=True).stdout
+    choosers = {match.group(1) for match in re.finditer(r"^[^:\n]+:([^:\n]+):[0-9a-f]+ i \S+$", listing, re.M)}
+    traced_set = set(traced)
+    variants = []
+    for chooser in sorted(choosers):
+        if libc_copy.member_section(chooser) not in traced_set:
+            continue
+        family = re.sub(r"\.o$", "", chooser) + "-"
+        variants += [libc_copy.member_section(member) for member in members if member.startswith(family)]
+    return [section for section in dict.fromkeys(variants) if section not in traced_set]
+
+
 def starts_with_evex(image: bytes, offset: int) -> bool:
     """Whether the instruction at `offset` of the file (after an endbr64) has an EVEX prefix."""
     head = image[offset:offset + 5]
@@ -239,6 +261,7 @@ def main() -> int:
         print("link_order: the workload entered no probed function", file=sys.stderr)
         return 1
     sections = list(dict.fromkeys(in_libc.get(name, f".text.{name}") for name in functions))
+    sections += libc_variants(sections)
     with open(args.out, "w") as out:
         out.write(HEADER)
         # Sections no symbol names, so no probe sees them: C++ static initialisers (all run at
