@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 
+import goclient
 from agentproc import AgentProcess, load_stubs
 from benchlib import Figure, Series, Skipped, interleave
 from bundle import busybox_rootfs, runc_spec, spec_to_proto
@@ -124,7 +125,8 @@ def run(ctx) -> list:
                                              "runc exec", 0.5, "<= 0.5 x runc exec"))
 
                 # 3. Stdout throughput: 256 MiB through ReadStdout vs the same bytes from a pipe.
-                results.append(_stdout(agent, bundle, true_spec, quick, proc.address, ctx.get("agent_ctl", "")))
+                results.append(_stdout(agent, bundle, true_spec, quick, proc.address, ctx.get("agent_ctl", ""),
+                                       goclient.build(ctx["cache"])))
 
                 # 4. Many containers in one sandbox, created concurrently.
                 results.extend(_many(agent, proc, bundle, quick))
@@ -197,13 +199,15 @@ def _ratio_figure(key, title, ours, ref, ref_label, max_ratio, target) -> Figure
     return fig
 
 
-def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: str, agent_ctl: str) -> Figure:
+def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: str, agent_ctl: str,
+            go_client) -> Figure:
     """Stdout throughput: `dd` of zeros in a container, drained through ReadStdout in 32 KiB reads.
 
-    Ours is `kata-agent-ctl bench read-stdout --transport ttrpc` (as Kata runtimes read it),
-    timed from StartContainer to its EOF, so the container's start and the reader's own start
-    count against us; the reference is busybox `dd` into a plain pipe, timed from spawn to EOF.
-    The same reader over gRPC and the Python grpcio reader are kept in the note.
+    Ours is `kata-agent-ctl bench read-stdout --transport ttrpc`, timed from StartContainer to
+    its EOF, so the container's start and the reader's own start count against us; the reference
+    is busybox `dd` into a plain pipe, timed from spawn to EOF. The note keeps the same drain by
+    containerd/ttrpc's Go client (the library the Kata shim reads with, Tests/interop/ttrpc-go
+    read-bench), the Swift reader over gRPC and the Python grpcio reader.
     """
     total = (32 << 20) if quick else STDOUT_BYTES
     count = total // 65536
@@ -234,6 +238,20 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
         if transport == "ttrpc":
             reader_rates.append(out["mib_per_s"])
         finish(cid, out["bytes"], f"kata-agent-ctl bench read-stdout --transport {transport}")
+        return elapsed
+
+    go_rates: list[float] = []
+
+    def through_go() -> float:
+        cid = create()
+        start = time.perf_counter()
+        agent.stub.StartContainer(pb2.StartContainerRequest(container_id=cid))
+        out = goclient.run(go_client, address, [{"op": "read-bench", "container_id": cid, "exec_id": cid, "len": CHUNK}])[0]
+        elapsed = time.perf_counter() - start
+        if out.get("code") != "OK":
+            raise RuntimeError(f"ttrpc-interop read-bench: {out.get('code')} {out.get('message')}")
+        go_rates.append(out["mib_per_s"])
+        finish(cid, out["bytes"], "ttrpc-interop read-bench (containerd/ttrpc)")
         return elapsed
 
     def through_python() -> float:
@@ -270,13 +288,16 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
     ours_fn = through_swift if have_swift else through_python
     runs = 3 if quick else 5
     # Interleaved after one warm-up round, like benchlib.interleave, with a third side.
-    ours_s, ref_s, python_s, grpc_s = [], [], [], []
+    ours_s, ref_s, python_s, grpc_s, go_s = [], [], [], [], []
     for i in range(runs + 1):
         got = (ours_fn(), through_pipe(), through_python() if have_swift else None,
-               through_swift("grpc") if have_swift else None)
+               through_swift("grpc") if have_swift else None, through_go() if go_client else None)
         if i == 0:
             reader_rates.clear()
+            go_rates.clear()
             continue
+        if got[4] is not None:
+            go_s.append(got[4])
         ours_s.append(got[0])
         ref_s.append(got[1])
         if got[2] is not None:
@@ -293,7 +314,10 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
         note = (f"ours timed from StartContainer to EOF; the reader's own loop alone: "
                 f"{sorted(reader_rates)[len(reader_rates) // 2]:.0f} MiB/s (median); "
                 f"the same reader over gRPC: {grpc_rates[len(grpc_rates) // 2]:.0f} MiB/s; "
-                f"Python grpcio reader: {python[len(python) // 2]:.0f} MiB/s (medians)")
+                + (f"containerd/ttrpc's Go client, same drain: {_median(mib / t for t in go_s):.0f} MiB/s "
+                   f"({_median(mib / t for t in go_s) / _median(ref):.2f} of the pipe; its loop alone "
+                   f"{_median(go_rates):.0f} MiB/s); " if go_s else "no Go client (go not installed); ")
+                + f"Python grpcio reader: {python[len(python) // 2]:.0f} MiB/s (medians)")
     else:
         label = "ReadStdout via Python grpcio"
         note = f"no kata-agent-ctl at {agent_ctl}: Python grpcio reader, limited by its own per-call cost"
@@ -302,6 +326,11 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
                  target=">= 0.25 x pipe", note=note, command="bench/run.py --only containers")
     fig.met = fig.ratio is not None and fig.ratio >= 0.25
     return fig
+
+
+def _median(values) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def _swift_read_stdout(agent_ctl: str, address: str, cid: str, transport: str = "ttrpc") -> dict:

@@ -12,6 +12,7 @@
 //	{"op":"garbage"}       a fresh raw connection gets bytes no ttrpc framing accepts
 //	{"op":"reconnect"}     drop this client's connection and dial a new one
 //	{"op":"bench","calls":10000,"warmup":500}   sequential Health.Check round trips
+//	{"op":"read-bench","container_id":"c1","exec_id":"c1","len":32768}   drain stdout, timed
 //
 // Every answer carries "code" (canonical gRPC status name) and "message".
 package main
@@ -185,6 +186,8 @@ func (r *runner) run(s step) {
 		r.emit(result)
 	case "bench":
 		r.emit(r.bench(s))
+	case "read-bench":
+		r.emit(r.readBench(s))
 	default:
 		r.emit(map[string]interface{}{"op": s.Op, "code": "SCRIPT", "message": "unknown op " + s.Op})
 	}
