@@ -135,8 +135,9 @@ def libc_variants(traced: list[str]) -> list[str]:
 
     memset.o chooses among memset-sse2-unaligned-erms.o, memset-avx2-unaligned-erms.o,
     memset-evex-unaligned-erms.o... by CPU: the guest's (QEMU's TCG) picks other builds than this
-    host's, and not all of the host's own AVX-512 builds can be probed (see above). Listed together after
-    everything traced, whichever a CPU uses sits in one place.
+    host's, and not all of the host's own AVX-512 builds can be probed (see above). Listed together
+    after everything traced (Debian's glibc 2.36: 128 objects, 175 KB of code), whichever a CPU
+    uses sits in one place.
     """
     archive = libc_copy.system_libc()
     members = subprocess.run(["ar", "t", archive], capture_output=True, text=True, check=True).stdout.split()
