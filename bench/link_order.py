@@ -117,20 +117,28 @@ def executable_segments(binary: str) -> list[tuple[int, int, int]]:
     return segments
 
 
-def libc_sections() -> dict[str, str]:
-    """Function name -> the code section of its object in the sectioned copy of libc.a."""
+def libc_functions() -> list[tuple[str, str, str]]:
+    """(member, nm type, name) of every function libc.a defines, in archive order."""
     listing = subprocess.run(["nm", "-A", "--defined-only", libc_copy.system_libc()],
                              capture_output=True, text=True, check=True).stdout
-    sections: dict[str, str] = {}
+    functions = []
     for line in listing.splitlines():
         # /usr/lib/x86_64-linux-gnu/libc.a:memset.o:0000000000000000 T memset
-        match = re.match(r"^[^:]+:([^:]+):[0-9a-f]+ [TtWwi] (\S+)$", line)
+        match = re.match(r"^[^:]+:([^:]+):[0-9a-f]+ ([TtWwi]) (\S+)$", line)
         if match:
-            sections.setdefault(match.group(2), libc_copy.member_section(match.group(1)))
+            functions.append((match.group(1), match.group(2), match.group(3)))
+    return functions
+
+
+def libc_sections(functions: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Function name -> the code section of its object in the sectioned copy of libc.a."""
+    sections: dict[str, str] = {}
+    for member, _, name in functions:
+        sections.setdefault(name, libc_copy.member_section(member))
     return sections
 
 
-def libc_variants(traced: list[str]) -> list[str]:
+def libc_variants(functions: list[tuple[str, str, str]], traced: list[str]) -> list[str]:
     """The builds of the traced IFUNC'd libc functions, other than the traced ones.
 
     memset.o chooses among memset-sse2-unaligned-erms.o, memset-avx2-unaligned-erms.o,
@@ -139,10 +147,9 @@ def libc_variants(traced: list[str]) -> list[str]:
     after everything traced (Debian's glibc 2.36: 128 objects, 175 KB of code), whichever a CPU
     uses sits in one place.
     """
-    archive = libc_copy.system_libc()
-    members = subprocess.run(["ar", "t", archive], capture_output=True, text=True, check=True).stdout.split()
-    listing = subprocess.run(["nm", "-A", "--defined-only", archive], capture_output=True, text=True, check=True).stdout
-    choosers = {match.group(1) for match in re.finditer(r"^[^:\n]+:([^:\n]+):[0-9a-f]+ i \S+$", listing, re.M)}
+    members = subprocess.run(["ar", "t", libc_copy.system_libc()], capture_output=True, text=True,
+                             check=True).stdout.split()
+    choosers = {member for member, kind, _ in functions if kind == "i"}
     traced_set = set(traced)
     variants = []
     for chooser in sorted(choosers):
@@ -256,13 +263,14 @@ def main() -> int:
         print("link_order: uprobes need root", file=sys.stderr)
         return 1
     agent = os.path.realpath(args.agent)
-    in_libc = libc_sections()
+    libc = libc_functions()
+    in_libc = libc_sections(libc)
     functions = traced_functions(agent)
     if not functions:
         print("link_order: the workload entered no probed function", file=sys.stderr)
         return 1
     sections = list(dict.fromkeys(in_libc.get(name, f".text.{name}") for name in functions))
-    sections += libc_variants(sections)
+    sections += libc_variants(libc, sections)
     with open(args.out, "w") as out:
         out.write(HEADER)
         # Sections no symbol names, so no probe sees them: C++ static initialisers (all run at

@@ -309,15 +309,13 @@ def _stdout(agent: Agent, bundle: str, base_spec: dict, quick: bool, address: st
     ref = [mib / t for t in ref_s]
     if have_swift:
         label = "kata-agent-ctl ReadStdout over ttrpc"
-        python = sorted(mib / t for t in python_s)
-        grpc_rates = sorted(mib / t for t in grpc_s)
         note = (f"ours timed from StartContainer to EOF; the reader's own loop alone: "
-                f"{sorted(reader_rates)[len(reader_rates) // 2]:.0f} MiB/s (median); "
-                f"the same reader over gRPC: {grpc_rates[len(grpc_rates) // 2]:.0f} MiB/s; "
+                f"{_median(reader_rates):.0f} MiB/s (median); "
+                f"the same reader over gRPC: {_median(mib / t for t in grpc_s):.0f} MiB/s; "
                 + (f"containerd/ttrpc's Go client, same drain: {_median(mib / t for t in go_s):.0f} MiB/s "
                    f"({_median(mib / t for t in go_s) / _median(ref):.2f} of the pipe; its loop alone "
                    f"{_median(go_rates):.0f} MiB/s); " if go_s else "no Go client (go not installed); ")
-                + f"Python grpcio reader: {python[len(python) // 2]:.0f} MiB/s (medians)")
+                + f"Python grpcio reader: {_median(mib / t for t in python_s):.0f} MiB/s (medians)")
     else:
         label = "ReadStdout via Python grpcio"
         note = f"no kata-agent-ctl at {agent_ctl}: Python grpcio reader, limited by its own per-call cost"
