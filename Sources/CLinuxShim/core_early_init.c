@@ -53,8 +53,8 @@ int kata_early_init_done(void) {
     return early_init_result;
 }
 
-/* 1: the initramfs root was moved into a tmpfs; 2: chrooted into the tmpfs (the move failed
-   late); 0: nothing to do; -errno: failed, the root is as the kernel left it. */
+/* 1: a bind mount of the initramfs root was moved over "/"; 2: chrooted into that bind (the
+   move failed); 0: nothing to do; -errno: failed, the root is as the kernel left it. */
 int kata_initramfs_switch_result(void) {
     return switch_result;
 }
@@ -64,7 +64,7 @@ long kata_started_boottime_microseconds(void) {
     return started_boottime_microseconds;
 }
 
-/* How long the switch took (it copies the whole initramfs), in microseconds. */
+/* How long the switch took, in microseconds. */
 long kata_initramfs_switch_microseconds(void) {
     return switch_microseconds;
 }

@@ -74,12 +74,12 @@ enum AgentMain {
         if isInit {
             let switched = kata_initramfs_switch_result()
             if switched > 0 {
-                logger.info("initramfs root moved into a tmpfs so containers can pivot_root", metadata: [
+                logger.info("initramfs root bound over itself so containers can pivot_root", metadata: [
                     "mode": "\(switched == 1 ? "move" : "chroot")",
                     "took_ms": "\(kata_initramfs_switch_microseconds() / 1000)",
                 ])
             } else if switched < 0 {
-                logger.error("cannot move the initramfs root into a tmpfs: containers will fail to pivot_root", metadata: ["errno": "\(-switched)"])
+                logger.error("cannot bind the initramfs root over itself: containers will fail to pivot_root", metadata: ["errno": "\(-switched)"])
             }
         }
         if let limits = OpenFileLimit.raise() {

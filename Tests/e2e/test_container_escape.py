@@ -4,8 +4,8 @@ and not by connecting to any listener of the agent (vsock through loopback, abst
 The kernel starts the agent on the initramfs ("rootfs"), which pivot_root refuses to move.
 Containers used to be only chrooted there, and the classic escape (chroot into a subdirectory
 while the working directory stays outside, walk "..", chroot ".") reached the guest's root with
-the agent and everything else. The agent as PID 1 now moves the initramfs into a tmpfs first
-(switch_root's job), so containers are pivoted and what lies beneath them is an empty rootfs.
+the agent and everything else. The agent as PID 1 now puts a bind mount of the initramfs over
+"/" first (a root with a parent mount, which pivot_root accepts), so containers are pivoted.
 
 The probe (probes/chroot_escape.c, built static here) lists the root it reached.
 
@@ -59,7 +59,7 @@ def test_chroot_escape_from_a_container_finds_no_guest_root(kernel, tmp_path):
         leaked = entries & {"opt", "sbin", "init"}
         assert not leaked, f"the escape reached the guest's root: {sorted(entries)}"
         assert "escape-jail" in entries, f"the probe ended outside the container's root: {sorted(entries)}"
-        assert "initramfs root moved into a tmpfs" in guest.console_text(), guest.console_tail()
+        assert "initramfs root bound over itself" in guest.console_text(), guest.console_tail()
     finally:
         guest.kill()
 

@@ -315,10 +315,10 @@ struct InitRootfs {
         if rc == -EINVAL {
             // pivot_root refuses a root on the initramfs. A chroot instead would let a container
             // with CAP_SYS_CHROOT escape to the guest's root, so there is no fallback: the agent
-            // as PID 1 moves an initramfs root into a tmpfs first (core_initramfs_root.c).
+            // as PID 1 puts a bind mount of an initramfs root over it first (core_initramfs_root.c).
             throw InitFailure(
-                "pivot_root \(rootfs): the agent's root cannot be pivoted (an initramfs root that was not moved "
-                    + "into a tmpfs); refusing to fall back to chroot", errno: EINVAL)
+                "pivot_root \(rootfs): the agent's root cannot be pivoted (an initramfs root with no bind "
+                    + "mount over it); refusing to fall back to chroot", errno: EINVAL)
         } else {
             try InitFailure.check(rc, "pivot_root \(rootfs)")
             try InitFailure.checkLibc(fchdir(oldRoot), "chdir old root")
