@@ -23,6 +23,13 @@ public struct KernelModuleLoader: Sendable {
     /// Loads `name` (a module name or alias) with `parameters`, dependencies first.
     /// Built-in or already-loaded modules succeed without loading anything.
     public func load(_ name: String, parameters: [String] = []) throws(KernelModuleError) {
+        var index: KernelModuleIndex?
+        try load(name, parameters: parameters, index: &index)
+    }
+
+    /// `load(_:parameters:)` with the index read at most once across calls sharing `cached`:
+    /// a boot's module list would otherwise parse modules.dep and modules.builtin per module.
+    private func load(_ name: String, parameters: [String], index cached: inout KernelModuleIndex?) throws(KernelModuleError) {
         let normalised = KernelModuleIndex.normalise(name)
         guard !name.isEmpty, !name.contains("/"), !name.contains("\0") else {
             throw KernelModuleError(module: name, operation: "validate name", errno: EINVAL)
@@ -32,11 +39,16 @@ public struct KernelModuleLoader: Sendable {
             return
         }
         let index: KernelModuleIndex
-        do {
-            index = try KernelModuleIndex.load(directory: directory, system: system)
-        } catch {
-            // The index knows no module; the caller must learn which one could not be loaded.
-            throw KernelModuleError(module: name, operation: error.operation, errno: error.errno, detail: error.detail)
+        if let cached {
+            index = cached
+        } else {
+            do {
+                index = try KernelModuleIndex.load(directory: directory, system: system)
+            } catch {
+                // The index knows no module; the caller must learn which one could not be loaded.
+                throw KernelModuleError(module: name, operation: error.operation, errno: error.errno, detail: error.detail)
+            }
+            cached = index
         }
         switch try index.resolve(name) {
         case let .builtin(module):
@@ -87,11 +99,12 @@ public struct KernelModuleLoader: Sendable {
     public func loadModulesLoadDirectory(_ directory: String = "/etc/modules-load.d") -> [KernelModuleError] {
         guard let names = try? system.listDirectory(directory) else { return [] }
         var failures: [KernelModuleError] = []
+        var index: KernelModuleIndex?
         for file in names.filter({ $0.hasSuffix(".conf") }).sorted() {
             guard let text = try? system.readFile(directory + "/" + file) else { continue }
             for module in Self.parseModulesLoad(text) {
                 do {
-                    try load(module)
+                    try load(module, parameters: [], index: &index)
                 } catch {
                     logger.error("cannot load kernel module", metadata: ["module": "\(module)", "file": "\(file)", "error": "\(error)"])
                     failures.append(error)

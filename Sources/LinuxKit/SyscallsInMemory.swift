@@ -10,6 +10,8 @@ public final class InMemorySystemCalls: SystemCalls {
         public var directories: [String: mode_t] = ["/": 0o755]
         public var kinds: [String: FileKind] = [:]
         public var calls: [String] = []
+        /// How many times each path was read (readFile), for tests of what is read once.
+        public var reads: [String: Int] = [:]
         public var hostname = ""
         /// Operation name ("mount", "sethostname", "finit_module" ...) -> errno to fail with.
         public var failures: [String: Int32] = [:]
@@ -89,7 +91,11 @@ public final class InMemorySystemCalls: SystemCalls {
     }
 
     public func readFile(_ path: String) throws(SyscallError) -> String {
-        guard let text = state.withLock({ $0.files[path] }) else { throw SyscallError("read", target: path, errno: ENOENT) }
+        let found: String? = state.withLock { state in
+            state.reads[path, default: 0] += 1
+            return state.files[path]
+        }
+        guard let text = found else { throw SyscallError("read", target: path, errno: ENOENT) }
         return text
     }
 

@@ -139,6 +139,23 @@ final class KernelModuleTests: XCTestCase {
         XCTAssertEqual(loaded(system), ["virtio_ring", "virtio", "virtio_console"])
     }
 
+    /// A boot's module list reads the index once, not once per module (under TCG each parse
+    /// of modules.dep and modules.builtin was a visible part of PID 1's start).
+    func testModulesLoadDirectoryReadsTheIndexOnce() {
+        let system = fixture()
+        system.addFile("/etc/modules-load.d/kata.conf", "virtio_console\nvirtio_pci\nnope\nvirtio_ring\n")
+        let failures = loader(system).loadModulesLoadDirectory()
+        XCTAssertEqual(failures.count, 1)  // "nope"
+        let reads = system.state.withLock { $0.reads }
+        let indexReads = reads.filter { $0.key.hasSuffix("/modules.dep") }
+        XCTAssertEqual(indexReads.count, 1, "\(reads)")
+        XCTAssertEqual(indexReads.first?.value, 1, "\(reads)")
+        // Separate calls still read it afresh: a module directory may change between them.
+        XCTAssertNoThrow(try loader(system).load("overlay"))   // built in: never in /sys/module
+        XCTAssertNoThrow(try loader(system).load("ext4"))
+        XCTAssertEqual(system.state.withLock { $0.reads.filter { $0.key.hasSuffix("/modules.dep") }.first?.value }, 3)
+    }
+
     /// Resolves the real module graph of the guest kernel when the e2e cache has one.
     func testRealModulesDepWhenAvailable() throws {
         let root = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent().deletingLastPathComponent()
