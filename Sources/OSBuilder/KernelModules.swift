@@ -142,10 +142,17 @@ public struct ModuleInstaller {
         if fm.fileExists(atPath: "\(sourceDirectory)/modules.dep.bin") {
             try Tool.depmod.run(["-b", rootfs, kernelVersion], operation: "depmod for \(target)")
         }
+        // No list when everything asked for is built in (a Kata kernel): the agent as PID 1
+        // then has nothing to read at boot rather than a file that lists nothing.
+        let list = "\(rootfs)/etc/modules-load.d/kata.conf"
+        if ordered.isEmpty {
+            try? fm.removeItem(atPath: list)
+            progress.step("kernel modules for \(kernelVersion): all built in, no modules-load.d list")
+            return ordered
+        }
         try makeDirectory("\(rootfs)/etc/modules-load.d")
-        let list = "# kernel modules the guest loads at boot, dependencies first (written by osbuilder)\n"
-            + ordered.map { $0 + "\n" }.joined()
-        try write(list, to: "\(rootfs)/etc/modules-load.d/kata.conf")
+        try write("# kernel modules the guest loads at boot, dependencies first (written by osbuilder)\n"
+            + ordered.map { $0 + "\n" }.joined(), to: list)
         progress.step("kernel modules for \(kernelVersion): \(ordered.joined(separator: " "))")
         return ordered
     }

@@ -30,6 +30,20 @@ final class KernelModulesTests: XCTestCase {
         }
     }
 
+    /// A kernel with everything built in (the kata kernel) gets no modules-load.d list to read at boot.
+    func testAllBuiltInWritesNoLoadList() throws {
+        let source = try TestSupport.temporaryDirectory() + "/6.1.0-test"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: source, withIntermediateDirectories: true)
+        XCTAssertTrue(fm.createFile(atPath: "\(source)/modules.dep", contents: Data()))
+        XCTAssertTrue(fm.createFile(atPath: "\(source)/modules.builtin", contents: Data("kernel/drivers/block/virtio_blk.ko\nkernel/net/vmw_vsock/vsock.ko\n".utf8)))
+        let rootfs = try TestSupport.temporaryDirectory()
+        let ordered = try ModuleInstaller(sourceDirectory: source, progress: BuildProgress(quiet: true)).install(["virtio_blk", "vsock"], into: rootfs)
+        XCTAssertEqual(ordered, [])
+        XCTAssertFalse(fm.fileExists(atPath: "\(rootfs)/etc/modules-load.d/kata.conf"))
+        XCTAssertTrue(fm.fileExists(atPath: "\(rootfs)/lib/modules/6.1.0-test/modules.builtin"))
+    }
+
     func testBadNamesFail() throws {
         let index = try ModuleIndex(modulesDep: Self.dep)
         XCTAssertThrowsError(try index.closure(of: ["nosuch"])) { XCTAssertTrue("\($0)".contains("no such module"), "\($0)") }
