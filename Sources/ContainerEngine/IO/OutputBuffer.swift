@@ -56,9 +56,15 @@ public final class OutputBuffer: Sendable {
             count += bytes.count
         }
 
-        /// A copy of up to `maxBytes` from the front; nothing is consumed.
+        /// Up to `maxBytes` from the front; nothing is consumed. Bytes within the first chunk are
+        /// a slice sharing its storage (no copy); only a read across chunks is copied together.
         func peek(_ maxBytes: Int) -> Data {
             var wanted = min(maxBytes, count)
+            let first = chunks[head]
+            if wanted <= first.count - offset {
+                let start = first.startIndex + offset
+                return first[start..<(start + wanted)]
+            }
             var out = Data()
             out.reserveCapacity(wanted)
             var index = head

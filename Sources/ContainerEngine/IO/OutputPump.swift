@@ -92,7 +92,7 @@ public final class OutputPump: Sendable {
     }
 
     private func run() {
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        var buffer = ReadBlock()
         while true {
             let snapshot = state.withLock { state in state.entries.map { ($0.key, $0.value) } }
             var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
@@ -118,7 +118,7 @@ public final class OutputPump: Sendable {
         }
     }
 
-    private func service(_ stream: Stream, revents: Int16, scratch: inout [UInt8]) {
+    private func service(_ stream: Stream, revents: Int16, scratch: inout ReadBlock) {
         // A stream discarded since the snapshot has had its fd closed (and maybe reused).
         guard let entry = state.withLock({ $0.entries[stream] }) else { return }
         let fd = entry.fd
@@ -129,9 +129,9 @@ public final class OutputPump: Sendable {
                 pause(stream, entry: entry)
                 return
             }
-            let n = Glibc.read(fd, &scratch, scratch.count)
+            let n = scratch.read(fd)
             if n > 0 {
-                entry.buffer.append(Data(scratch[0..<n]))
+                entry.buffer.append(scratch.take(n))
                 continue
             }
             if n < 0 && errno == EINTR { continue }
@@ -163,5 +163,45 @@ public final class OutputPump: Sendable {
 
     private func isPTY(_ fd: Int32) -> Bool {
         isatty(fd) == 1
+    }
+}
+
+/// The pump's read buffer, handed over whole when a read filled most of it: a busy stream's
+/// bytes then reach the OutputBuffer with the kernel's copy alone (a copy out of a scratch
+/// array was a second pass over every byte, a sixth of the agent's CPU draining a fast writer).
+/// Short reads are copied out at their size and the block is kept, so a chatty writer's small
+/// chunks never each hold a whole block.
+struct ReadBlock: ~Copyable {
+    static let size = 65536
+    /// Reads shorter than this are copied out; longer ones take the block (trimmed to size).
+    static let handOverAt = size / 2
+    private var block: UnsafeMutableRawPointer?
+
+    init() {
+        block = malloc(Self.size)
+    }
+
+    deinit {
+        free(block)
+    }
+
+    /// read(2) into the block: the byte count, or -1 with errno (ENOMEM when no block could be allocated).
+    mutating func read(_ fd: Int32) -> Int {
+        if block == nil { block = malloc(Self.size) }
+        guard let block else {
+            errno = ENOMEM
+            return -1
+        }
+        return Glibc.read(fd, block, Self.size)
+    }
+
+    /// The first `count` bytes just read, as Data; the block itself when the read was long.
+    mutating func take(_ count: Int) -> Data {
+        guard let current = block else { return Data() }
+        guard count >= Self.handOverAt else { return Data(bytes: current, count: count) }
+        block = nil
+        // Shrinking in place keeps the pointer (glibc splits the chunk); if it moves, it is a fresh one.
+        let owned = count < Self.size ? (realloc(current, count) ?? current) : current
+        return Data(bytesNoCopy: owned, count: count, deallocator: .free)
     }
 }
