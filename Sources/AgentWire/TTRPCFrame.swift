@@ -91,8 +91,9 @@ public struct TTRPCFrame: Sendable, Equatable {
     }
 }
 
-/// Splits a byte stream into ttrpc frames, for clients reading a connection (the server uses
-/// the NIO decoder in TTRPCFrameDecoder.swift, which shares these rules).
+/// Splits a byte stream into ttrpc frames, for clients reading a blocking socket without NIO
+/// (tests' raw clients; NIO channels use TTRPCFrameDecoder, which shares these rules and which
+/// FuzzTTRPC checks against this one).
 public struct TTRPCFrameReader: Sendable {
     /// What the next bytes of the stream turned out to be.
     public enum Item: Sendable, Equatable {

@@ -1,18 +1,18 @@
 import NIOCore
 
-/// What the server's frame decoder found on the wire.
-enum TTRPCInboundFrame {
+/// What the frame decoder found on the wire.
+public enum TTRPCInboundFrame {
     case frame(TTRPCFrameHeader, ByteBuffer)
     /// A frame announced larger than the message limit; its payload is being discarded.
     case oversized(TTRPCFrameHeader)
 }
 
-/// Why a ttrpc byte stream cannot be served any more (the connection ends, one log line).
-enum TTRPCStreamError: Error, CustomStringConvertible {
+/// Why a ttrpc byte stream cannot be read any more (the connection ends, one log line).
+public enum TTRPCStreamError: Error, CustomStringConvertible {
     case unframeable(TTRPCFrameHeader)
     case truncated(have: Int, header: TTRPCFrameHeader?)
 
-    var description: String {
+    public var description: String {
         switch self {
         case let .unframeable(header):
             return TTRPCFrameReader.Unframeable(header: header).description
@@ -24,21 +24,23 @@ enum TTRPCStreamError: Error, CustomStringConvertible {
     }
 }
 
-/// Splits the connection's bytes into frames (rules as TTRPCFrameReader): a frame over the
-/// message limit is skipped as it arrives and reported, so that stream can be answered
-/// RESOURCE_EXHAUSTED while the connection keeps working, as containerd/ttrpc does.
-struct TTRPCFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = TTRPCInboundFrame
+/// Splits a connection's bytes into frames, for the server and the client alike: each payload
+/// is a slice of what NIO read (no copy); a header announcing 16 MiB or more ends the stream
+/// (not ttrpc); a frame over the message limit is skipped as it arrives and reported, so that
+/// stream can be answered RESOURCE_EXHAUSTED while the connection keeps working, as
+/// containerd/ttrpc does.
+public struct TTRPCFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = TTRPCInboundFrame
 
-    let maxMessageSize: Int
+    public let maxMessageSize: Int
     private var skipping = 0
     private var skippedHeader: TTRPCFrameHeader?
 
-    init(maxMessageSize: Int) {
+    public init(maxMessageSize: Int = TTRPC.maxMessageSize) {
         self.maxMessageSize = maxMessageSize
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         if skipping > 0 {
             let n = min(skipping, buffer.readableBytes)
             buffer.moveReaderIndex(forwardBy: n)
@@ -62,7 +64,7 @@ struct TTRPCFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if skipping > 0 {
             let length = Int(skippedHeader?.length ?? 0)

@@ -19,10 +19,11 @@ struct TTRPCClientCall: Sendable {
 
 /// The client half of a ttrpc connection, as containerd/ttrpc's Go client: odd stream ids,
 /// any number of calls in flight, answers matched by stream id in whatever order they come.
-/// Frames are read with AgentWire's TTRPCFrameReader (the server's rules); a stream that can no
-/// longer be framed, or the agent closing the connection, fails every call still waiting.
+/// Frames come from AgentWire's TTRPCFrameDecoder ahead of it (the server's rules, payloads as
+/// slices of what was read); a stream that can no longer be framed, or the agent closing the
+/// connection, fails every call still waiting.
 final class TTRPCClientHandler: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = TTRPCInboundFrame
     typealias OutboundIn = TTRPCClientCall
     typealias OutboundOut = ByteBuffer
 
@@ -31,7 +32,6 @@ final class TTRPCClientHandler: ChannelDuplexHandler {
         let timer: Scheduled<Void>?
     }
 
-    private var reader = TTRPCFrameReader()
     private var pending: [UInt32: Pending] = [:]
     private var nextStreamID: UInt32 = 1
     /// Set once the connection is unusable; later calls fail with it at once.
@@ -77,29 +77,19 @@ final class TTRPCClientHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        let items: [TTRPCFrameReader.Item]
-        do {
-            items = try reader.feed(Array(buffer.readableBytesView))
-        } catch {
-            failAll(TTRPCCallError(code: 13, message: "the agent's ttrpc stream cannot be framed: \(error)"))
-            context.close(promise: nil)
-            return
-        }
-        for item in items {
-            switch item {
-            case let .frame(frame):
-                // Only responses answer a unary call; the protocol lets a peer skip other types.
-                guard frame.type == TTRPC.responseType else { continue }
-                do {
-                    finish(frame.streamID, .success(try TTRPCResponse(decoding: frame.payload)))
-                } catch {
-                    finish(frame.streamID, .failure(TTRPCCallError(code: 13, message: "undecodable ttrpc response: \(error)")))
-                }
-            case let .oversized(header):
-                finish(header.streamID, .failure(TTRPCCallError(
-                    code: 8, message: "response of \(header.length) bytes exceeds the \(TTRPC.maxMessageSize)-byte limit")))
+        switch unwrapInboundIn(data) {
+        case let .frame(header, payload):
+            // Only responses answer a unary call; the protocol lets a peer skip other types.
+            guard header.type == TTRPC.responseType else { return }
+            let decoded = payload.withUnsafeReadableBytes { raw in
+                Result { () throws(ProtoDecodingError) in try TTRPCResponse(decoding: raw) }
             }
+            finish(header.streamID, decoded.mapError { error in
+                TTRPCCallError(code: 13, message: "undecodable ttrpc response: \(error)")
+            })
+        case let .oversized(header):
+            finish(header.streamID, .failure(TTRPCCallError(
+                code: 8, message: "response of \(header.length) bytes exceeds the \(TTRPC.maxMessageSize)-byte limit")))
         }
     }
 
@@ -109,7 +99,11 @@ final class TTRPCClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(TTRPCCallError(code: 14, message: "ttrpc connection failed: \(error)"))
+        if error is TTRPCStreamError {
+            failAll(TTRPCCallError(code: 13, message: "the agent's ttrpc stream cannot be framed: \(error)"))
+        } else {
+            failAll(TTRPCCallError(code: 14, message: "ttrpc connection failed: \(error)"))
+        }
         context.close(promise: nil)
     }
 

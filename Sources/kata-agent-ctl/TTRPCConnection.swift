@@ -16,7 +16,9 @@ struct TTRPCConnection: Sendable {
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(TTRPCClientHandler())
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(ByteToMessageHandler(TTRPCFrameDecoder()))
+                    try sync.addHandler(TTRPCClientHandler())
                 }
             }
             .withConnectedSocket(fd)

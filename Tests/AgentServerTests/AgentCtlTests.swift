@@ -184,6 +184,25 @@ final class AgentCtlTests: XCTestCase {
         XCTAssertEqual(result.stderrLines, ["kata-agent-ctl: Version failed: NOT_FOUND: no such thing"])
     }
 
+    /// The client's frame decoder (AgentWire's, as the server's): an answer that is not ttrpc
+    /// ends the call with one line naming it, and a frame over the limit is refused by size.
+    func testAnswerThatCannotBeFramedOrIsOversizedIsOneErrorLine() throws {
+        let directory = try makeTemporaryDirectory(for: self, "ctl-frames")
+        let garbage = try FakeTTRPCServer(path: directory + "/garbage.sock", answer: Array("HTTP/1.1 400 Bad Request\r\n\r\n".utf8), raw: true)
+        var result = try AgentCtl.run(["--server-addr", "unix://" + garbage.path, "call", "Check"], in: self)
+        XCTAssertNotNil(garbage.wait())
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("cannot be framed") && result.stderr.contains("not a ttrpc stream"), result.stderr)
+        // A response header announcing 5 MiB (over ttrpc's 4 MiB) on stream 1, then nothing.
+        let oversized = try FakeTTRPCServer(path: directory + "/big.sock", answer: [0, 0x50, 0, 0, 0, 0, 0, 1, 2, 0], raw: true)
+        result = try AgentCtl.run(["--server-addr", "unix://" + oversized.path, "call", "Check"], in: self)
+        XCTAssertNotNil(oversized.wait())
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("exceeds"), result.stderr)
+    }
+
     func testHybridVsockAddressSendsConnectThenTTRPC() throws {
         // A fake VMM socket: `CONNECT 1024`, `OK ...`, then the agent's ttrpc.
         let directory = try makeTemporaryDirectory(for: self, "ctl-hvsock")

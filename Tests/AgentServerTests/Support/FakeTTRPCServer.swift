@@ -50,7 +50,8 @@ final class FakeTTRPCServer: @unchecked Sendable {
     private let lock = NSLock()
     private var received: Request?
 
-    init(path: String, answer: [UInt8], hybridVsock: Bool = false) throws {
+    /// `answer` is a response payload framed on the request's stream, or with `raw` the bytes sent as they are.
+    init(path: String, answer: [UInt8], hybridVsock: Bool = false, raw: Bool = false) throws {
         self.path = path
         listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard listener >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
@@ -69,7 +70,7 @@ final class FakeTTRPCServer: @unchecked Sendable {
             throw POSIXError(.init(rawValue: errno) ?? .EIO)
         }
         let listening = listener
-        Thread { [self] in serve(listening, answer: answer, hybridVsock: hybridVsock) }.start()
+        Thread { [self] in serve(listening, answer: answer, hybridVsock: hybridVsock, raw: raw) }.start()
     }
 
     deinit { close(listener) }
@@ -80,7 +81,7 @@ final class FakeTTRPCServer: @unchecked Sendable {
         return lock.withLock { received }
     }
 
-    private func serve(_ listener: Int32, answer: [UInt8], hybridVsock: Bool) {
+    private func serve(_ listener: Int32, answer: [UInt8], hybridVsock: Bool, raw: Bool) {
         let connection = accept(listener, nil, nil)
         guard connection >= 0 else { return }
         defer { close(connection) }
@@ -102,7 +103,7 @@ final class FakeTTRPCServer: @unchecked Sendable {
         request.connectLine = String(decoding: line, as: UTF8.self)
         parse(payload, into: &request)
         lock.withLock { received = request }
-        let frame = TTRPCBytes.header(length: answer.count, streamID: request.streamID, type: 2) + answer
+        let frame = raw ? answer : TTRPCBytes.header(length: answer.count, streamID: request.streamID, type: 2) + answer
         _ = frame.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
         answered.signal()
         // Hold the connection until the client is done with it.
