@@ -4,8 +4,8 @@
    core_early_init.c). kata_early_init_done() exists so the agent references this object file:
    a static library member nobody references is dropped by the linker, constructor and all. */
 int kata_early_init_done(void);
-/* The root switch of an initramfs PID 1 (core_initramfs_root.c): 1 bound and moved over "/", 2 chrooted into the bind, 0 not
-   needed, -errno failed. */
+/* The root switch of an initramfs PID 1 (core_initramfs_root.c): 1 bound and moved over "/",
+   2 chrooted into the bind, 0 not needed, -errno failed. */
 int kata_initramfs_switch_result(void);
 
 /* CLOCK_BOOTTIME at the process's first constructor (its first code after the exec), in

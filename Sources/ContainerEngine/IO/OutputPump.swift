@@ -168,7 +168,8 @@ public final class OutputPump: Sendable {
 
 /// The pump's read buffer, handed over whole when a read filled most of it: a busy stream's
 /// bytes then reach the OutputBuffer with the kernel's copy alone (a copy out of a scratch
-/// array was a second pass over every byte, a sixth of the agent's CPU draining a fast writer).
+/// array into fresh memory was a second pass over every byte: a tenth of the agent's perf
+/// samples draining a fast writer, counting the pages it faulted in).
 /// Short reads are copied out at their size and the block is kept, so a chatty writer's small
 /// chunks never each hold a whole block.
 struct ReadBlock: ~Copyable {
