@@ -250,8 +250,9 @@ $(LIBC_SECTIONED): bench/libc_sections.py $(shell cc -print-file-name=libc.a 2>/
 
 # The link order from a release agent traced with uprobes (as root); commit the file it writes.
 .PHONY: link-order
-link-order: bench-build
-	$(E2E_PYTHON) bench/link_order.py --agent $(BENCH_SCRATCH)/release/kata-agent --out $(LINK_ORDER)
+link-order: bench-build kernel-build
+	$(E2E_PYTHON) bench/link_order.py --agent $(BENCH_SCRATCH)/release/kata-agent \
+		--osbuilder $(BENCH_SCRATCH)/release/osbuilder --out $(LINK_ORDER)
 	@$(MAKE) --no-print-directory bench-build
 
 bench: bench-build kernel kernel-build

@@ -27,12 +27,21 @@ would exhaust the 16-bit event ids, and each event waits for a grace period when
 The workload: an agent start answered over ttrpc and one over gRPC, then a sandbox with one
 container's life (create, start, a stdout read, wait, remove), so what a runtime's first calls
 execute is clustered too.
+
+Then the agent's start as PID 1 of a guest (the kata kernel under TCG, the minimal initrd, up to
+its first answered Check), whose own paths (init mounts, the root switch, cgroups, the serial
+transport) a host process never runs: QEMU logs every block of the agent's code it translates
+(-d in_asm, filtered to the agent's text), which lists the functions the guest ran in the
+order it first ran them. Those the host run did not enter are listed after the host's, so
+the host's start keeps its pages and the guest's start finds its own next to them.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -254,10 +263,71 @@ def traced_functions(binary: str) -> list[str]:
     return [name for address in entered for name in symbols.get(address, [])]
 
 
+def elf_entry(binary: str) -> int:
+    with open(binary, "rb") as f:
+        header = f.read(32)
+    return int.from_bytes(header[24:32], "little")
+
+
+def guest_functions(binary: str, osbuilder: str) -> list[str]:
+    """Names of the agent's functions in the order a guest's PID 1 first ran them (see above)."""
+    sys.path.insert(0, os.path.join(ROOT, "Tests", "e2e"))
+    os.environ["KATA_AGENT_BIN"] = binary
+    os.environ["OSBUILDER_BIN"] = osbuilder
+    import guests  # noqa: E402
+    import kernel as kernel_mod  # noqa: E402
+    from vm import Guest  # noqa: E402
+
+    kernel = kernel_mod.fetch()
+    initrd = guests.build(guests.GuestRecipe("minimal"), kernel)
+    work = tempfile.mkdtemp(prefix="link-order-guest-")
+    try:
+        log = os.path.join(work, "in_asm.log")
+        spec = guests.initrd_spec(kernel, initrd, "link-order")
+        spec.memory = guests.GUEST_MEMORY
+        spec.lifetime = 900
+        (vaddr, _, size), = executable_segments(binary)
+        spec.extra_args = ["-d", "in_asm", "-D", log, "-dfilter", f"{vaddr:#x}+{size:#x}"]
+        with Guest(spec, pathlib.Path(work)) as guest:
+            client, _ = guests.ttrpc_ready(guest, 600)
+            client.close()
+        return translated_functions(log, binary)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def translated_functions(log: str, binary: str) -> list[str]:
+    """The functions holding each block QEMU's in_asm log shows, in log order, from the agent's
+    entry point on (the kernel's early boot runs at physical addresses in the same range)."""
+    symbols = sorted(function_symbols(binary).items())
+    starts = [address for address, _ in symbols]
+    entry = elf_entry(binary)
+    names: list[str] = []
+    started, block = False, False
+    with open(log, errors="replace") as f:
+        for line in f:
+            if line.startswith("IN:"):
+                block = True
+                continue
+            match = re.match(r"0x([0-9a-f]+):", line)
+            if not match or not block:
+                continue
+            block = False
+            address = int(match.group(1), 16)
+            started = started or address == entry
+            index = bisect.bisect_right(starts, address) - 1
+            if started and index >= 0:
+                names.extend(symbols[index][1])
+    return list(dict.fromkeys(names))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agent", required=True, help="release kata-agent built with SWIFT_FLAGS_release")
     parser.add_argument("--out", default=os.path.join(ROOT, "Sources", "kata-agent", "link-order.txt"))
+    parser.add_argument("--osbuilder", default=os.path.join(ROOT, ".build-release", "release", "osbuilder"),
+                        help="osbuilder for the guest's initrd")
+    parser.add_argument("--no-guest", action="store_true", help="skip the guest boot (no kata kernel, no QEMU)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("link_order: uprobes need root", file=sys.stderr)
@@ -269,6 +339,9 @@ def main() -> int:
     if not functions:
         print("link_order: the workload entered no probed function", file=sys.stderr)
         return 1
+    host_count = len(dict.fromkeys(functions))
+    if not args.no_guest:
+        functions += guest_functions(agent, os.path.realpath(args.osbuilder))
     sections = list(dict.fromkeys(in_libc.get(name, f".text.{name}") for name in functions))
     sections += libc_variants(libc, sections)
     with open(args.out, "w") as out:
@@ -286,7 +359,9 @@ def main() -> int:
     if agent.startswith(os.path.realpath(ROOT) + "/.build"):
         os.unlink(agent)
     libc_objects = set(in_libc.values())
-    print(f"link_order: {len(sections)} sections ({sum(s in libc_objects for s in sections)} of libc objects) -> {args.out}")
+    guest_only = len(dict.fromkeys(functions)) - host_count
+    print(f"link_order: {len(sections)} sections ({sum(s in libc_objects for s in sections)} of libc objects; "
+          f"{guest_only} functions only the guest's PID 1 ran) -> {args.out}")
     return 0
 
 
