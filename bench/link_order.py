@@ -28,12 +28,15 @@ The workload: an agent start answered over ttrpc and one over gRPC, then a sandb
 container's life (create, start, a stdout read, wait, remove), so what a runtime's first calls
 execute is clustered too.
 
-Then the agent's start as PID 1 of a guest (the kata kernel under TCG, the minimal initrd, up to
-its first answered Check), whose own paths (init mounts, the root switch, cgroups, the serial
-transport) a host process never runs: QEMU logs every block of the agent's code it translates
-(-d in_asm, filtered to the agent's text), which lists the functions the guest ran in the
-order it first ran them. Those the host run did not enter are listed after the host's, so
-the host's start keeps its pages and the guest's start finds its own next to them.
+Then the agent as PID 1 of a guest (the kata kernel under TCG, the minimal initrd): its start
+up to the first answered Check, then a sandbox with containers and an exec (the steps of the
+boot bench's RSS measurement). Its own paths (init mounts, the root switch, cgroups, the serial
+transport) a host process never runs. QEMU logs every block it translates in the agent's text
+range (-d in_asm -dfilter), which lists the functions the guest ran in the order it first ran
+them; a block whose bytes differ from the agent's at that address is another program's (a
+container's static busybox is linked at the same addresses) and is left out. Those the host
+run did not enter are listed after the host's, so the host's start keeps its pages and the
+guest's paths find theirs next to them.
 """
 
 from __future__ import annotations
@@ -288,9 +291,13 @@ def guest_functions(binary: str, osbuilder: str) -> list[str]:
         spec.lifetime = 900
         (vaddr, _, size), = executable_segments(binary)
         spec.extra_args = ["-d", "in_asm", "-D", log, "-dfilter", f"{vaddr:#x}+{size:#x}"]
+        import bench_boot  # noqa: E402
         with Guest(spec, pathlib.Path(work)) as guest:
             client, _ = guests.ttrpc_ready(guest, 600)
-            client.close()
+            try:
+                bench_boot.measure_rss(client, 2)
+            finally:
+                client.close()
         return translated_functions(log, binary)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -298,10 +305,14 @@ def guest_functions(binary: str, osbuilder: str) -> list[str]:
 
 def translated_functions(log: str, binary: str) -> list[str]:
     """The functions holding each block QEMU's in_asm log shows, in log order, from the agent's
-    entry point on (the kernel's early boot runs at physical addresses in the same range)."""
+    entry point on (the kernel's early boot runs at physical addresses in the same range), for
+    the blocks whose first instruction is the agent's own at that address."""
     symbols = sorted(function_symbols(binary).items())
     starts = [address for address, _ in symbols]
     entry = elf_entry(binary)
+    (vaddr, offset, size), = executable_segments(binary)
+    with open(binary, "rb") as f:
+        image = f.read()
     names: list[str] = []
     started, block = False, False
     with open(log, errors="replace") as f:
@@ -309,11 +320,16 @@ def translated_functions(log: str, binary: str) -> list[str]:
             if line.startswith("IN:"):
                 block = True
                 continue
-            match = re.match(r"0x([0-9a-f]+):", line)
+            # "0x00400ec0:  31 ed                    xorl     %ebp, %ebp"
+            match = re.match(r"0x([0-9a-f]+):\s+((?:[0-9a-f]{2} )+)", line)
             if not match or not block:
                 continue
             block = False
             address = int(match.group(1), 16)
+            code = bytes.fromhex(match.group(2).replace(" ", ""))
+            at = address - vaddr + offset
+            if not vaddr <= address < vaddr + size or image[at:at + len(code)] != code:
+                continue
             started = started or address == entry
             index = bisect.bisect_right(starts, address) - 1
             if started and index >= 0:
