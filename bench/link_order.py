@@ -277,9 +277,10 @@ def guest_functions(binary: str, osbuilder: str) -> list[str]:
     sys.path.insert(0, os.path.join(ROOT, "Tests", "e2e"))
     os.environ["KATA_AGENT_BIN"] = binary
     os.environ["OSBUILDER_BIN"] = osbuilder
-    import guests  # noqa: E402
-    import kernel as kernel_mod  # noqa: E402
-    from vm import Guest  # noqa: E402
+    import bench_boot
+    import guests
+    import kernel as kernel_mod
+    from vm import Guest
 
     kernel = kernel_mod.fetch()
     initrd = guests.build(guests.GuestRecipe("minimal"), kernel)
@@ -291,7 +292,6 @@ def guest_functions(binary: str, osbuilder: str) -> list[str]:
         spec.lifetime = 900
         (vaddr, _, size), = executable_segments(binary)
         spec.extra_args = ["-d", "in_asm", "-D", log, "-dfilter", f"{vaddr:#x}+{size:#x}"]
-        import bench_boot  # noqa: E402
         with Guest(spec, pathlib.Path(work)) as guest:
             client, _ = guests.ttrpc_ready(guest, 600)
             try:
