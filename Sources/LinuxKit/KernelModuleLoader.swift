@@ -27,9 +27,10 @@ public struct KernelModuleLoader: Sendable {
         try load(name, parameters: parameters, index: &index)
     }
 
-    /// `load(_:parameters:)` with the index read at most once across calls sharing `cached`:
-    /// a boot's module list would otherwise parse modules.dep and modules.builtin per module.
-    private func load(_ name: String, parameters: [String], index cached: inout KernelModuleIndex?) throws(KernelModuleError) {
+    /// `load(_:parameters:)` with the index read at most once across calls sharing `cached`
+    /// (nil at first): a list of modules would otherwise parse modules.dep and modules.builtin
+    /// once per module.
+    public func load(_ name: String, parameters: [String], index cached: inout KernelModuleIndex?) throws(KernelModuleError) {
         let normalised = KernelModuleIndex.normalise(name)
         guard !name.isEmpty, !name.contains("/"), !name.contains("\0") else {
             throw KernelModuleError(module: name, operation: "validate name", errno: EINVAL)

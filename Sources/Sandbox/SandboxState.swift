@@ -61,9 +61,10 @@ public actor SandboxState {
             }
         }
 
+        var moduleIndex: KernelModuleIndex?
         for module in request.kernelModules {
             do {
-                try environment.modules.load(module.name, parameters: module.parameters)
+                try environment.modules.load(module.name, parameters: module.parameters, index: &moduleIndex)
             } catch {
                 throw SandboxError(error.errno == 0 || error.errno == 2 && error.operation == "find" ? .invalidArgument : .system,
                                    "\(error)", errno: error.errno)

@@ -137,6 +137,17 @@ final class SandboxStateTests: XCTestCase {
         }
     }
 
+    /// CreateSandbox's module list reads the module index once, as a boot's list does.
+    func testKernelModulesReadTheIndexOnce() async throws {
+        let system = InMemorySystemCalls()
+        system.addFile("/lib/modules/6.1.0-test/modules.dep", "kernel/a/dep.ko:\nkernel/b/e1000e.ko: kernel/a/dep.ko\nkernel/c/igb.ko:\n")
+        try await makeSandbox(system).create(CreateSandboxRequest(kernelModules: [
+            KernelModuleRequest(name: "e1000e"), KernelModuleRequest(name: "igb"),
+        ]))
+        XCTAssertEqual(system.calls.filter { $0.hasPrefix("finit_module") }.count, 3)
+        XCTAssertEqual(system.state.withLock { $0.reads["/lib/modules/6.1.0-test/modules.dep"] }, 1)
+    }
+
     func testGuestHooksLexicographicRegularExecutablesOnly() async throws {
         let system = InMemorySystemCalls()
         let exec = FileKind(kind: .regular, permissions: 0o755)
