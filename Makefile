@@ -5,6 +5,11 @@
 SHELL := /bin/bash
 CONFIG ?= debug
 SWIFT_BUILD_DIR := .build/$(CONFIG)
+# The agent as it ships: linked by SwiftPM, then without the unwind records of its Swift functions
+# (tools/drop_swift_unwind.py: 3.9 MB of the release agent that nothing reads). `make agent` strips
+# it; the VM tests, the hardening suite and the benchmarks run it unstripped.
+TRIM_UNWIND = $(E2E_PYTHON) tools/drop_swift_unwind.py
+AGENT_BIN := $(SWIFT_BUILD_DIR)/kata-agent.trimmed
 OUT ?= out
 # Release builds put every function (Swift, C and C++) in a section of its own, so the linker
 # drops the ones nothing calls and lays out together those an agent start and its first RPCs
@@ -69,8 +74,9 @@ build: deps $(RELEASE_INPUTS)
 
 agent: deps $(RELEASE_INPUTS)
 	$(SWIFT_ENV) swift build -c $(CONFIG) $(SWIFT_FLAGS) --product kata-agent
+	$(TRIM_UNWIND) $(SWIFT_BUILD_DIR)/kata-agent --out $(AGENT_BIN)
 	@mkdir -p $(OUT)
-	strip -o $(OUT)/kata-agent $(SWIFT_BUILD_DIR)/kata-agent
+	strip -o $(OUT)/kata-agent $(AGENT_BIN)
 	@file $(OUT)/kata-agent | grep -q 'statically linked' || { echo "kata-agent is not statically linked" >&2; exit 1; }
 	@ls -l $(OUT)/kata-agent
 
@@ -117,20 +123,21 @@ kernel-repro: kernel-build
 
 e2e-build: deps $(RELEASE_INPUTS)
 	@for p in $(E2E_BINS); do $(SWIFT_ENV) swift build -c $(CONFIG) $(SWIFT_FLAGS) --product $$p || exit 1; done
+	@$(TRIM_UNWIND) $(SWIFT_BUILD_DIR)/kata-agent --out $(AGENT_BIN)
 
 # PYTEST_ARGS narrows the run, e.g. make e2e PYTEST_ARGS="-k harness".
 e2e: e2e-build kernel kernel-build
-	KATA_AGENT_BIN=$(SWIFT_BUILD_DIR)/kata-agent KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
+	KATA_AGENT_BIN=$(AGENT_BIN) KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
 	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) -m pytest -v Tests/e2e $(PYTEST_ARGS)
 
 demo: e2e-build kernel kernel-build
-	KATA_AGENT_BIN=$(SWIFT_BUILD_DIR)/kata-agent KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
+	KATA_AGENT_BIN=$(AGENT_BIN) KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
 	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) Tests/e2e/demo.py
 
 # Boot timings (kernel start to agent ready, median of BOOT_RUNS) and agent RSS in the guest.
 BOOT_RUNS ?= 5
 bench-boot: e2e-build kernel kernel-build
-	KATA_AGENT_BIN=$(SWIFT_BUILD_DIR)/kata-agent KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
+	KATA_AGENT_BIN=$(AGENT_BIN) KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
 	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) Tests/e2e/bench_boot.py --runs $(BOOT_RUNS) \
 		--json $(OUT)/bench-boot.json
 
@@ -138,7 +145,7 @@ bench-boot: e2e-build kernel kernel-build
 # `make test` runs the short versions (pytest Tests/hardening); the make targets below run the
 # long ones and print the figures BENCHMARKS.md quotes.
 .PHONY: hardening fuzz-rpc soak sanitize fuzz
-HARDENING_ENV = KATA_AGENT_BIN=$(SWIFT_BUILD_DIR)/kata-agent KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl
+HARDENING_ENV = KATA_AGENT_BIN=$(AGENT_BIN) KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl
 hardening: e2e-build
 	$(HARDENING_ENV) $(E2E_PYTHON) -m pytest -v Tests/hardening $(PYTEST_ARGS)
 
@@ -239,9 +246,11 @@ bench-osbuilder: osbuilder
 # Release binaries in their own scratch directory, so a bench never rebuilds the test build.
 BENCH_SCRATCH := .build-release
 BENCH_BINS := kata-agent kata-agent-ctl osbuilder
+BENCH_AGENT := $(BENCH_SCRATCH)/release/kata-agent.trimmed
 .PHONY: bench-build
 bench-build: deps $(LIBC_SECTIONED)
 	@for p in $(BENCH_BINS); do $(SWIFT_ENV_release) swift build -c release $(SWIFT_FLAGS_release) --scratch-path $(BENCH_SCRATCH) --product $$p || exit 1; done
+	@$(TRIM_UNWIND) $(BENCH_SCRATCH)/release/kata-agent --out $(BENCH_AGENT)
 
 # SwiftPM does not see the copy: the agents linked with the old one are removed to be relinked.
 $(LIBC_SECTIONED): bench/libc_sections.py $(shell cc -print-file-name=libc.a 2>/dev/null)
@@ -251,12 +260,12 @@ $(LIBC_SECTIONED): bench/libc_sections.py $(shell cc -print-file-name=libc.a 2>/
 # The link order from a release agent traced with uprobes (as root); commit the file it writes.
 .PHONY: link-order
 link-order: bench-build kernel-build
-	$(E2E_PYTHON) bench/link_order.py --agent $(BENCH_SCRATCH)/release/kata-agent \
+	$(E2E_PYTHON) bench/link_order.py --agent $(BENCH_AGENT) \
 		--osbuilder $(BENCH_SCRATCH)/release/osbuilder --out $(LINK_ORDER)
 	@$(MAKE) --no-print-directory bench-build
 
 bench: bench-build kernel kernel-build
-	$(E2E_PYTHON) bench/run.py $(if $(QUICK),--quick) --agent $(BENCH_SCRATCH)/release/kata-agent \
+	$(E2E_PYTHON) bench/run.py $(if $(QUICK),--quick) --agent $(BENCH_AGENT) \
 		--agent-ctl $(BENCH_SCRATCH)/release/kata-agent-ctl --osbuilder $(BENCH_SCRATCH)/release/osbuilder
 
 clean:

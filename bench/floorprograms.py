@@ -15,9 +15,11 @@ import gzip
 import os
 import select
 import subprocess
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TRIM_UNWIND = os.path.join(HERE, "..", "tools", "drop_swift_unwind.py")
 
 # The archives Package.swift's `staticExecutable` links (keep the two lists alike).
 STATIC_ARCHIVES = ["FoundationEssentials", "_FoundationCollections", "_FoundationCShims", "swiftSynchronization"]
@@ -31,9 +33,11 @@ PROGRAMS = [
 
 def build(name: str, modules: list[str], release_dir: str, out_dir: str) -> str:
     """Links bench/floor/<name>.swift like the agent (static, --gc-sections, gold's safe ICF)
-    against the release objects of `modules`; returns the unstripped binary's path."""
+    against the release objects of `modules`, then drops its Swift unwind records as the agent's
+    are (tools/drop_swift_unwind.py); returns the unstripped binary's path."""
     out = os.path.join(out_dir, f"floor-{name}")
-    command = ["swiftc", "-O", "-static-executable", os.path.join(HERE, "floor", f"{name}.swift"), "-o", out,
+    linked = out + ".linked"
+    command = ["swiftc", "-O", "-static-executable", os.path.join(HERE, "floor", f"{name}.swift"), "-o", linked,
                "-Xlinker", "--gc-sections", "-Xlinker", "--icf=safe"]
     for module in modules:
         objects = sorted(glob.glob(os.path.join(release_dir, f"{module}.build", "*.o")))
@@ -47,6 +51,9 @@ def build(name: str, modules: list[str], release_dir: str, out_dir: str) -> str:
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"building floor program {name} failed: {result.stderr.strip()[-2000:]}")
+    trim = subprocess.run([sys.executable, TRIM_UNWIND, linked, "--out", out], capture_output=True, text=True, timeout=600)
+    if trim.returncode != 0:
+        raise RuntimeError(f"trimming floor program {name} failed: {trim.stderr.strip()}")
     return out
 
 

@@ -44,7 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced run counts (smoke test)")
     parser.add_argument("--only", default="", help="comma-separated suite keys: " + ",".join(k for k, _ in SUITES))
-    parser.add_argument("--agent", default=os.path.join(ROOT, ".build-release/release/kata-agent"))
+    parser.add_argument("--agent", default=os.path.join(ROOT, ".build-release/release/kata-agent.trimmed"))
     parser.add_argument("--agent-ctl", default=os.path.join(ROOT, ".build-release/release/kata-agent-ctl"))
     parser.add_argument("--osbuilder", default=os.path.join(ROOT, ".build-release/release/osbuilder"))
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
