@@ -344,6 +344,22 @@ def rewrite(data: bytes) -> tuple[bytearray, str]:
     return out, summary
 
 
+def write_in_pages(path: str, data: bytes | bytearray) -> None:
+    """Writes `data` one page per write(2). The page cache then holds the file in base pages, as
+    it holds the linker's output (gold writes through a mapping); one large write leaves it in
+    large folios on recent kernels (6.18 here), and a process mapping the binary gets whole folios
+    mapped by fault-around: the release agent's idle RSS read 17.8 MB instead of 7.2 MB for the
+    same bytes, a floor program's 5.1 instead of 2.5 MB."""
+    view = memoryview(data)
+    with open(path, "wb", buffering=0) as f:
+        pos = 0
+        while pos < len(view):
+            written = f.write(view[pos:pos + PAGE])
+            if not written:
+                raise OSError(f"write to {path} made no progress at {pos}")
+            pos += written
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", help="linked, unstripped static executable")
@@ -358,8 +374,7 @@ def main() -> int:
         return 1
     # Whole or not at all: an interrupted run leaves no half-written agent behind.
     partial = args.out + ".partial"
-    with open(partial, "wb") as f:
-        f.write(out)
+    write_in_pages(partial, out)
     os.chmod(partial, os.stat(args.input).st_mode & 0o7777)
     os.replace(partial, args.out)
     print(f"drop_swift_unwind: {args.out}: {summary}")
