@@ -166,10 +166,14 @@ def _boot_figures(ctx, data: dict, suffix: str, label: str) -> list:
                 note=f"{setup}; the agent's own log line, in guest uptime from printk stamps"))
     rss = data.get("rss") or {}
     for key, value in rss.items():
+        if not key.startswith("rss_"):
+            continue
         what = key.removeprefix("rss_").removesuffix("_kib").replace("_", " ")
+        huge = rss.get("thp_" + key.removeprefix("rss_"))
+        huge_note = "" if huge is None else f"; of which anonymous transparent huge pages: {huge} KiB"
         figures.append(Figure(f"guest-{key}{suffix}", f"Agent RSS in the guest (VmRSS of PID 1), {what}{label}",
                               Series("kata-agent (VmRSS)", "KiB", [float(value)]), command=command,
-                              note=f"{setup}; busybox initrd; one boot"))
+                              note=f"{setup}; busybox initrd; one boot{huge_note}"))
     image_memory = data.get("image_memory") or {}
     if "shmem_after_first_container_kib" in image_memory:
         figures.append(Figure(
