@@ -172,24 +172,32 @@ class Elf:
             struct.pack_into("<IIQQQQIIQQ", out, self.shoff + i * self.shentsize, *shdr)
 
 
-def swift_only_starts(data: bytes, elf: Elf) -> tuple[list[int], list[bool]]:
-    """Function start addresses, sorted, and whether every symbol naming that address is Swift's."""
-    symtabs = [i for i, s in enumerate(elf.shdrs) if s[1] == SHT_SYMTAB]
+def function_symbols(data: bytes, elf: Elf) -> dict[int, list[bytes]]:
+    """The names of the function symbols at each address (identical code folding gives one
+    address several)."""
+    symtabs = [s for s in elf.shdrs if s[1] == SHT_SYMTAB]
     if not symtabs:
         raise Unsupported("no symbol table (run it before stripping)")
-    symtab = elf.shdrs[symtabs[0]]
+    symtab = symtabs[0]
     strtab = elf.shdrs[symtab[6]]
     strings = data[strtab[4]:strtab[4] + strtab[5]]
-    swift: dict[int, bool] = {}
+    names: dict[int, list[bytes]] = {}
     for offset in range(symtab[4], symtab[4] + symtab[5], 24):
         name_off, info, _, _, value, _ = struct.unpack_from("<IBBHQQ", data, offset)
-        if info & 0xF != STT_FUNC or value == 0:
-            continue
-        name = strings[name_off:strings.index(b"\0", name_off)]
-        is_swift = name.startswith(b"$s") or name.startswith(b"_$s")
-        swift[value] = swift.get(value, True) and is_swift
-    starts = sorted(swift)
-    return starts, [swift[a] for a in starts]
+        if info & 0xF == STT_FUNC and value:
+            names.setdefault(value, []).append(strings[name_off:strings.index(b"\0", name_off)])
+    return names
+
+
+def is_swift(name: bytes) -> bool:
+    return name.startswith(b"$s") or name.startswith(b"_$s")
+
+
+def swift_only_starts(data: bytes, elf: Elf) -> tuple[list[int], list[bool]]:
+    """Function start addresses, sorted, and whether every symbol naming that address is Swift's."""
+    names = function_symbols(data, elf)
+    starts = sorted(names)
+    return starts, [all(is_swift(n) for n in names[a]) for a in starts]
 
 
 class Record:

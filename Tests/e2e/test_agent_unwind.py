@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import struct
 import subprocess
 import sys
 import time
@@ -43,26 +42,12 @@ def shipped(tmp_path_factory) -> pathlib.Path:
     return out
 
 
-def symbols(data: bytes) -> dict[int, list[bytes]]:
-    """Every function symbol's names by address."""
-    elf = unwind.Elf(data)
-    symtab = next(s for s in elf.shdrs if s[1] == unwind.SHT_SYMTAB)
-    strtab = elf.shdrs[symtab[6]]
-    strings = data[strtab[4]:strtab[4] + strtab[5]]
-    names: dict[int, list[bytes]] = {}
-    for offset in range(symtab[4], symtab[4] + symtab[5], 24):
-        name_off, info, _, _, value, _ = struct.unpack_from("<IBBHQQ", data, offset)
-        if info & 0xF == unwind.STT_FUNC and value:
-            names.setdefault(value, []).append(strings[name_off:strings.index(b"\0", name_off)])
-    return names
-
-
 def test_no_swift_function_keeps_an_unwind_record(shipped):
     data = shipped.read_bytes()
     assert not has_eh_frame_header(data), "PT_GNU_EH_FRAME is still there"
-    names = symbols(data)
+    names = unwind.function_symbols(data, unwind.Elf(data))
     starts = unwind.fde_starts(data)
-    swift = [hex(a) for a in starts if a in names and all(n.startswith(b"$s") for n in names[a])]
+    swift = [hex(a) for a in starts if a in names and all(unwind.is_swift(n) for n in names[a])]
     assert not swift, f"{len(swift)} Swift functions keep their FDE, e.g. {swift[:5]}"
     # Records that moved were re-encoded: each kept FDE that starts at a symbol starts at a C or
     # C++ function, among them the TOML parser's catching frame.
