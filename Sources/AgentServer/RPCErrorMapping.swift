@@ -60,6 +60,40 @@ extension RPCError {
 func serveRPC<Response: Sendable>(
     _ name: String, logger: Logger, inline: Bool = false, _ body: () async throws -> Response
 ) async throws -> Response {
+    do {
+        return try await mapErrors(name, logger: logger, inline: inline, body)
+    } catch let error as RPCError {
+        throw error.withBoundedMessage()
+    }
+}
+
+extension RPCError {
+    /// The longest status message sent, in UTF-8 bytes. Messages quote request values (a
+    /// 70 KB gateway string, found by the RPC fuzzer); over gRPC the message travels as the
+    /// percent-encoded grpc-message trailer, and a client refuses trailers past its metadata
+    /// limit (grpcio: 8 KiB), so the same request answered INVALID_ARGUMENT over ttrpc arrived
+    /// as RESOURCE_EXHAUSTED over gRPC. 2 KiB stays under that even when every byte is encoded.
+    static let maximumMessageBytes = 2048
+
+    /// This error with its message cut to `maximumMessageBytes` at a character boundary, saying
+    /// how much was left out; the same on every transport.
+    func withBoundedMessage() -> RPCError {
+        let utf8 = message.utf8
+        guard utf8.count > Self.maximumMessageBytes else { return self }
+        let suffixReserve = 40
+        var end = utf8.index(utf8.startIndex, offsetBy: Self.maximumMessageBytes - suffixReserve)
+        // Back off to the start of a character: never a partial UTF-8 sequence.
+        while end > utf8.startIndex && UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
+        let kept = String(message[..<end])
+        let omitted = utf8.count - kept.utf8.count
+        return RPCError(code: code, message: kept + "... (\(omitted) more bytes)")
+    }
+}
+
+/// serveRPC's body: runs the handler and maps what it throws (see serveRPC).
+private func mapErrors<Response: Sendable>(
+    _ name: String, logger: Logger, inline: Bool, _ body: () async throws -> Response
+) async throws -> Response {
     var logger = logger
     // The caller's W3C trace context (ttrpc metadata), so its spans can be matched to these lines.
     if let traceparent = WireTraceContext.traceparent { logger[metadataKey: "traceparent"] = "\(traceparent)" }
