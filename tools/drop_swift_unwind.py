@@ -74,15 +74,17 @@ def sleb(data: bytes, pos: int) -> tuple[int, int]:
     return value, pos
 
 
-def pointer_field(encoding: int) -> tuple[int, bool]:
-    """Size of a pointer with this encoding and whether it is pc-relative."""
+def pointer_field(encoding: int) -> tuple[int, bool, bool]:
+    """Size of a pointer with this encoding (its indirect bit aside), whether it is pc-relative,
+    and whether it is signed."""
+    encoding &= ~DW_EH_PE_indirect
     application = encoding & 0x70
     if application not in (0x00, DW_EH_PE_pcrel):
         raise Unsupported(f"pointer encoding {encoding:#x} (only absolute and pc-relative are handled)")
     fmt = encoding & 0x0F
     if fmt not in FIXED_SIZES:
         raise Unsupported(f"pointer encoding {encoding:#x} (variable-length formats are not handled)")
-    return FIXED_SIZES[fmt], application == DW_EH_PE_pcrel
+    return FIXED_SIZES[fmt], application == DW_EH_PE_pcrel, fmt in SIGNED
 
 
 def read_int(data: bytes | bytearray, pos: int, size: int, signed: bool) -> int:
@@ -114,35 +116,32 @@ class CIE:
             pos += 1
         else:
             _, pos = uleb(data, pos)
-        self.fde_encoding = 0x00
-        self.lsda_encoding = DW_EH_PE_omit
-        # (offset in the record, size, encoding) of the personality pointer, if any.
-        self.personality: tuple[int, int, int] | None = None
-        if not self.augmentation.startswith("z"):
-            if self.augmentation:
-                raise Unsupported(f"CIE augmentation {self.augmentation!r} without 'z'")
-            return
-        _, pos = uleb(data, pos)
-        for letter in self.augmentation[1:]:
-            if letter == "R":
-                self.fde_encoding = data[pos]
-                pos += 1
-            elif letter == "L":
-                self.lsda_encoding = data[pos]
-                pos += 1
-            elif letter == "P":
-                encoding = data[pos]
-                pos += 1
-                if encoding & DW_EH_PE_indirect:
-                    encoding &= ~DW_EH_PE_indirect
-                size, pcrel = pointer_field(encoding)
-                self.personality = (pos - start, size, encoding) if pcrel else None
-                pos += size
-            elif letter in "SB":
-                continue
-            else:
-                raise Unsupported(f"CIE augmentation letter {letter!r}")
-        pointer_field(self.fde_encoding)
+        fde_encoding = 0x00
+        # (size, pc-relative, signed) of the LSDA pointer its FDEs carry, if they carry one.
+        self.lsda: tuple[int, bool, bool] | None = None
+        # (offset in the record, size, signed) of a pc-relative personality pointer, if any.
+        self.personality: tuple[int, int, bool] | None = None
+        if self.augmentation.startswith("z"):
+            _, pos = uleb(data, pos)
+            for letter in self.augmentation[1:]:
+                if letter == "R":
+                    fde_encoding = data[pos]
+                    pos += 1
+                elif letter == "L":
+                    if data[pos] != DW_EH_PE_omit:
+                        self.lsda = pointer_field(data[pos])
+                    pos += 1
+                elif letter == "P":
+                    size, pcrel, signed = pointer_field(data[pos])
+                    pos += 1
+                    self.personality = (pos - start, size, signed) if pcrel else None
+                    pos += size
+                elif letter not in "SB":
+                    raise Unsupported(f"CIE augmentation letter {letter!r}")
+        elif self.augmentation:
+            raise Unsupported(f"CIE augmentation {self.augmentation!r} without 'z'")
+        # (size, pc-relative, signed) of its FDEs' start and length fields.
+        self.fde_field = pointer_field(fde_encoding)
 
 
 class Elf:
@@ -158,6 +157,10 @@ class Elf:
         strtab = self.shdrs[self.shstrndx]
         names = data[strtab[4]:strtab[4] + strtab[5]]
         self.names = [names[s[0]:names.index(b"\0", s[0])].decode() for s in self.shdrs]
+
+    @property
+    def has_eh_frame_header(self) -> bool:
+        return any(p[0] == PT_GNU_EH_FRAME for p in self.phdrs)
 
     def section(self, name: str) -> int:
         if name not in self.names:
@@ -233,8 +236,8 @@ def records(data: bytes, base: int, address: int, size: int):
             if cie_start not in cies:
                 raise Unsupported(f"FDE at {pos:#x} names no CIE seen before it")
             cie = cies[cie_start]
-            width, pcrel = pointer_field(cie.fde_encoding)
-            raw = read_int(data, base + start + 8, width, (cie.fde_encoding & 0x0F) in SIGNED)
+            width, pcrel, signed = cie.fde_field
+            raw = read_int(data, base + start + 8, width, signed)
             pc_begin = (raw + (address + start + 8 if pcrel else 0)) & ((1 << 64) - 1)
             yield Record(start, end, cie, cie_start, False, pc_begin)
         pos = end
@@ -265,21 +268,18 @@ def rebuild_eh_frame(data: bytes, base: int, address: int, size: int, starts: li
         if r.is_cie:
             moved_cie[r.start] = new_start
             if r.cie.personality is not None:
-                field, width, encoding = r.cie.personality
-                signed = (encoding & 0x0F) in SIGNED
+                field, width, signed = r.cie.personality
                 write_int(record, field, width, signed, read_int(record, field, width, signed) + delta)
             out += record
             continue
         cie = r.cie
         struct.pack_into("<I", record, 4, new_start + 4 - moved_cie[r.cie_start])
-        width, pcrel = pointer_field(cie.fde_encoding)
-        signed = (cie.fde_encoding & 0x0F) in SIGNED
+        width, pcrel, signed = cie.fde_field
         if pcrel:
             write_int(record, 8, width, signed, read_int(record, 8, width, signed) + delta)
-        if cie.augmentation.startswith("z") and cie.lsda_encoding != DW_EH_PE_omit:
+        if cie.lsda is not None:
             _, lsda = uleb(record, 8 + 2 * width)
-            lsda_width, lsda_pcrel = pointer_field(cie.lsda_encoding & ~DW_EH_PE_indirect)
-            lsda_signed = (cie.lsda_encoding & 0x0F) in SIGNED
+            lsda_width, lsda_pcrel, lsda_signed = cie.lsda
             value = read_int(record, lsda, lsda_width, lsda_signed)
             # A zero pc-relative LSDA pointer means "none" to libgcc and stays zero.
             if lsda_pcrel and value != 0:
@@ -292,7 +292,7 @@ def rebuild_eh_frame(data: bytes, base: int, address: int, size: int, starts: li
 
 def rewrite(data: bytes) -> tuple[bytearray, str]:
     elf = Elf(data)
-    if not any(p[0] == PT_GNU_EH_FRAME for p in elf.phdrs):
+    if not elf.has_eh_frame_header:
         raise Unsupported("no PT_GNU_EH_FRAME header (rewritten already?)")
     eh = elf.shdrs[elf.section(".eh_frame")]
     hdr_index = elf.section(".eh_frame_hdr")

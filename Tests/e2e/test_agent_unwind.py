@@ -24,16 +24,11 @@ import drop_swift_unwind as unwind  # noqa: E402
 TOOL = REPO / "tools" / "drop_swift_unwind.py"
 
 
-def has_eh_frame_header(data: bytes) -> bool:
-    elf = unwind.Elf(data)
-    return any(p[0] == unwind.PT_GNU_EH_FRAME for p in elf.phdrs)
-
-
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory) -> pathlib.Path:
     """The agent under test in its shipped form."""
     binary = pathlib.Path(agent_binary())
-    if not has_eh_frame_header(binary.read_bytes()):
+    if not unwind.Elf(binary.read_bytes()).has_eh_frame_header:
         return binary
     out = tmp_path_factory.mktemp("unwind") / "kata-agent"
     result = subprocess.run([sys.executable, str(TOOL), str(binary), "--out", str(out)],
@@ -44,7 +39,7 @@ def shipped(tmp_path_factory) -> pathlib.Path:
 
 def test_no_swift_function_keeps_an_unwind_record(shipped):
     data = shipped.read_bytes()
-    assert not has_eh_frame_header(data), "PT_GNU_EH_FRAME is still there"
+    assert not unwind.Elf(data).has_eh_frame_header, "PT_GNU_EH_FRAME is still there"
     names = unwind.function_symbols(data, unwind.Elf(data))
     starts = unwind.fde_starts(data)
     swift = [hex(a) for a in starts if a in names and all(unwind.is_swift(n) for n in names[a])]
