@@ -84,7 +84,14 @@ struct ProtoReader {
 
     mutating func stringField(_ field: String) throws(ProtoDecodingError) -> String {
         let range = try lengthDelimited(field)
-        guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[range])
+        // ASCII (every service, method and id a runtime sends) cannot need repair, so the
+        // specialised decoding initialiser is exact; String(validating:as:) runs unspecialised
+        // generic code with run-time metadata lookups for every string of every request.
+        if !raw.contains(where: { $0 >= 0x80 }) {
+            return String(decoding: raw, as: UTF8.self)
+        }
+        guard let text = String(validating: raw, as: UTF8.self) else {
             throw error(field, "string is not valid UTF-8")
         }
         return text

@@ -11,7 +11,7 @@ enum TTRPCCodec: ConnectionCodec {
     /// One configured ttrpc connection.
     struct Connection: Sendable {
         let channel: any Channel
-        let calls: AsyncStream<TTRPCCall>
+        let calls: TTRPCCallQueue
         let handler: NIOLoopBound<TTRPCServerHandler>
 
         /// Runs `body` with the connection's handler on its event loop (at once when already there).
@@ -32,8 +32,8 @@ enum TTRPCCodec: ConnectionCodec {
 
     static func configure(channel: any Channel, limits: WireLimits, logger: Logger) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
-            let (calls, continuation) = AsyncStream<TTRPCCall>.makeStream()
-            let handler = TTRPCServerHandler(logger: logger, maxMessageSize: limits.maxMessageSize, calls: continuation)
+            let calls = TTRPCCallQueue()
+            let handler = TTRPCServerHandler(logger: logger, maxMessageSize: limits.maxMessageSize, calls: calls)
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(ByteToMessageHandler(TTRPCFrameDecoder(maxMessageSize: limits.maxMessageSize)))
             try sync.addHandler(handler)
@@ -52,7 +52,7 @@ enum TTRPCCodec: ConnectionCodec {
     ) async {
         let peers = WirePeers(channel: connection.channel)
         await withDiscardingTaskGroup { group in
-            for await call in connection.calls {
+            while let call = await connection.calls.next() {
                 group.addTask {
                     await run(call, on: connection, handler: handler, unary: unary, peers: peers)
                 }

@@ -38,14 +38,14 @@ final class TTRPCServerHandler: ChannelInboundHandler {
 
     private let logger: Logger
     private let maxMessageSize: Int
-    private let calls: AsyncStream<TTRPCCall>.Continuation
+    private let calls: TTRPCCallQueue
     private var context: ChannelHandlerContext?
     private var active: [UInt32: Active] = [:]
     private var lastStreamID: UInt32 = 0
     private var draining = false
     private var closing = false
 
-    init(logger: Logger, maxMessageSize: Int, calls: AsyncStream<TTRPCCall>.Continuation) {
+    init(logger: Logger, maxMessageSize: Int, calls: TTRPCCallQueue) {
         self.logger = logger
         self.maxMessageSize = maxMessageSize
         self.calls = calls
@@ -121,7 +121,7 @@ final class TTRPCServerHandler: ChannelInboundHandler {
             entry.deadline = context.eventLoop.scheduleTask(in: amount) { loopBound.value.deadlinePassed(id) }
         }
         active[call.streamID] = entry
-        calls.yield(call)
+        calls.push(call)
     }
 
     /// Answers DEADLINE_EXCEEDED at once and cancels the handler (its answer is then dropped).

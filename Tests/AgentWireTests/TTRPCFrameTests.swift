@@ -1,3 +1,4 @@
+import NIOCore
 import XCTest
 
 @testable import AgentWire
@@ -11,6 +12,10 @@ final class TTRPCFrameTests: XCTestCase {
         let header = [UInt8]([0, 0x40, 0, 0, 0, 0, 0, 7, 3, 4]).withUnsafeBytes { TTRPCFrameHeader(parsing: $0) }
         XCTAssertEqual(header, TTRPCFrameHeader(length: 4 << 20, streamID: 7, type: 3, flags: 4))
         XCTAssertNil([UInt8](repeating: 0, count: 9).withUnsafeBytes { TTRPCFrameHeader(parsing: $0) })
+        // The server writes headers straight into its ByteBuffer: the same ten bytes.
+        var buffer = ByteBuffer()
+        TTRPCFrameHeader(length: 0x0a0b_0c0d, streamID: 0x0102_0304, type: TTRPC.responseType, flags: 0x06).encode(into: &buffer)
+        XCTAssertEqual(buffer.readBytes(length: buffer.readableBytes), [0x0a, 0x0b, 0x0c, 0x0d, 1, 2, 3, 4, 2, 6])
     }
 
     func testFramesSplitAtEveryByteComeOutWhole() throws {

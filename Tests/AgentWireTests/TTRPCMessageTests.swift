@@ -72,6 +72,18 @@ final class TTRPCMessageTests: XCTestCase {
         }
     }
 
+    /// Strings take an ASCII fast path; anything else is still validated, not repaired.
+    func testStringsOutsideASCIIAreValidatedAndKept() throws {
+        let request = TTRPCRequest(service: "grpc.AgentService", method: "Ünïcode ✓ 𝄞", payload: [])
+        XCTAssertEqual(try TTRPCRequest(decoding: request.encoded()).method, "Ünïcode ✓ 𝄞")
+        for bad: [UInt8] in [[0x61, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x61, 0xe2, 0x82]] {
+            let bytes: [UInt8] = [0x12, UInt8(bad.count)] + bad
+            XCTAssertThrowsError(try TTRPCRequest(decoding: bytes), "\(bad)") { error in
+                XCTAssertEqual((error as? ProtoDecodingError)?.field, "Request.method", "\(error)")
+            }
+        }
+    }
+
     /// Random and mutated bytes: decoding either succeeds or throws, never traps.
     func testRandomBytesNeverTrap() {
         var generator = SplitMix64(seed: 0x5eed)
