@@ -224,7 +224,11 @@ final class TTRPCServerHandler: ChannelInboundHandler {
         TTRPCFrameHeader(length: UInt32(truncatingIfNeeded: size), streamID: id, type: TTRPC.responseType)
             .encode(into: &buffer)
         response.encode(into: &buffer)
-        guard let delivery else {
+        guard let delivery, delivery.isAwaited else {
+            // Nobody waits for this outcome (a Check, a status): no promise, whose future and
+            // callback were a few percent of a small call. Handed to the channel counts as
+            // delivered, as on the gRPC path, should anyone ask later.
+            delivery?.settle(delivered: true)
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             return
         }

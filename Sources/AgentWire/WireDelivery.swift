@@ -44,6 +44,12 @@ public final class WireDelivery: Sendable {
         if let known { body(known) }
     }
 
+    /// Whether anyone waits for the outcome. When nobody does by the time the answer is written
+    /// (the handler registers before it returns), the write needs no completion promise.
+    var isAwaited: Bool {
+        state.withLock { !$0.callbacks.isEmpty }
+    }
+
     /// The OK answer was handed to the channel; its write's result follows through `settle`.
     func answering() {
         state.withLock { state in

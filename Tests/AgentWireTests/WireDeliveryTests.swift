@@ -109,6 +109,26 @@ final class WireDeliveryTests: XCTestCase {
         XCTAssertEqual(delivered, false)
     }
 
+    /// An answer nobody awaited goes out without a completion promise; the delivery is then
+    /// settled as handed to the connection, so a late `onOutcome` still learns an outcome.
+    func testUnawaitedAnswerSettlesDelivered() async throws {
+        let captured = AsyncStream<WireDelivery?>.makeStream()
+        let path = try await start { stream, _ in
+            captured.continuation.yield(WireDelivery.current)
+            await Self.answer(stream, Array("ok".utf8))
+        }
+        let client = try RawTTRPCClient.connect(path: path)
+        let response = try client.call(1, "grpc.Health", "Check")
+        XCTAssertEqual(String(decoding: response.payload, as: UTF8.self), "ok")
+        var iterator = captured.stream.makeAsyncIterator()
+        guard let delivery = await iterator.next() ?? nil else {
+            return XCTFail("the ttrpc codec set no WireDelivery for the handler")
+        }
+        let outcome = Mutex<Bool?>(nil)
+        delivery.onOutcome { delivered in outcome.withLock { $0 = delivered } }
+        XCTAssertEqual(outcome.withLock { $0 }, true, "the outcome is known once the answer was written")
+    }
+
     /// A handler that ends without writing any answer still settles (nothing waits for ever).
     func testHandlerWithoutAnswerSettlesUndelivered() async throws {
         let outcomes = AsyncStream<Bool>.makeStream()
