@@ -25,7 +25,7 @@ extension WireUnaryMethods {
         insert(M.descriptor, WireUnaryMethod { bytes, context in
             let request = try ProtobufDeserializer<M.Input>().deserialize(bytes)
             let response = try await body(request, context)
-            return try ProtobufSerializer<M.Output>().serialize(response)
+            return try ProtobufSerializer<M.Output>().serialize(response) as WirePayload
         })
     }
 }

@@ -107,17 +107,14 @@ enum TTRPCCodec: ConnectionCodec {
         _ method: WireUnaryMethod, _ payload: WireBytes, context: ServerContext, id: UInt32, on connection: Connection,
         delivery: WireDelivery
     ) async {
-        let status: TTRPCStatus
-        let response: WireBytes
         do {
-            response = try await method.handle(payload, context)
-            status = TTRPCStatus(code: 0, message: "")
+            let response = try await method.handle(payload, context)
+            connection.onLoop { $0.respond(id, payload: response, delivery: delivery) }
         } catch {
             let mapped = WireUnaryMethod.status(of: error)
-            status = TTRPCStatus(code: Int32(mapped.code.rawValue), message: mapped.message)
-            response = []
+            let status = TTRPCStatus(code: Int32(mapped.code.rawValue), message: mapped.message)
+            connection.onLoop { $0.respond(id, status: status, payload: [], delivery: delivery) }
         }
-        connection.onLoop { $0.respond(id, status: status, payload: response, delivery: delivery) }
     }
 }
 

@@ -145,18 +145,10 @@ final class TTRPCServerHandler: ChannelInboundHandler {
     /// The handler's answer; dropped when the call was already answered (deadline) or the
     /// connection is gone. `delivery` learns whether an OK answer reached the connection.
     func respond(_ id: UInt32, status: TTRPCStatus, payload: [UInt8], delivery: WireDelivery? = nil) {
-        guard let entry = active.removeValue(forKey: id) else {
-            delivery?.settle(delivered: false)
-            return
-        }
-        entry.deadline?.cancel()
+        guard finish(id, delivery: delivery) else { return }
         let response = TTRPCResponse(status: status, payload: payload)
         if response.encodedSize > maxMessageSize {
-            // Go's server would drop the whole connection here; the limit is the client's too.
-            writeStatus(id, TTRPCStatus(
-                code: Int32(Status.Code.resourceExhausted.rawValue),
-                message: "response message length \(response.encodedSize) exceeds maximum message size of \(maxMessageSize)"))
-            delivery?.settle(delivered: false)
+            refuseOversized(id, size: response.encodedSize, delivery: delivery)
         } else if status.code == 0, let delivery {
             write(id, response, delivery: delivery)
         } else {
@@ -164,6 +156,60 @@ final class TTRPCServerHandler: ChannelInboundHandler {
             delivery?.settle(delivered: false)
         }
         closeIfDrained()
+    }
+
+    /// A direct method's OK answer, its message already in a buffer of its own: written behind
+    /// the frame header and the Response fields before it. A small message is copied in with
+    /// them (one write); a large one follows as a second buffer in the same flush.
+    func respond(_ id: UInt32, payload: WirePayload, delivery: WireDelivery?) {
+        guard finish(id, delivery: delivery) else { return }
+        let size = TTRPCResponse.okSize(payload: payload.count)
+        guard size <= maxMessageSize else {
+            refuseOversized(id, size: size, delivery: delivery)
+            closeIfDrained()
+            return
+        }
+        guard let context else {
+            delivery?.settle(delivered: false)
+            return
+        }
+        let inline = payload.count <= Self.copiedPayloadLimit
+        var head = context.channel.allocator.buffer(
+            capacity: TTRPCFrameHeader.size + size - (inline ? 0 : payload.count))
+        TTRPCFrameHeader(length: UInt32(truncatingIfNeeded: size), streamID: id, type: TTRPC.responseType)
+            .encode(into: &head)
+        TTRPCResponse.encodeOKPrefix(payload: payload.count, into: &head)
+        if inline {
+            var message = payload.buffer
+            head.writeBuffer(&message)
+            send(head, delivery: delivery, context: context)
+        } else {
+            context.write(wrapOutboundOut(head), promise: nil)
+            send(payload.buffer, delivery: delivery, context: context)
+        }
+        closeIfDrained()
+    }
+
+    /// Payloads up to this size are copied behind their header rather than written as a second
+    /// buffer: a copy that small costs less than another trip through the pipeline.
+    static let copiedPayloadLimit = 4096
+
+    /// The call is no longer in flight; false (and the delivery settled) when it was not any more.
+    private func finish(_ id: UInt32, delivery: WireDelivery?) -> Bool {
+        guard let entry = active.removeValue(forKey: id) else {
+            delivery?.settle(delivered: false)
+            return false
+        }
+        entry.deadline?.cancel()
+        return true
+    }
+
+    /// Go's server would drop the whole connection here; the limit is the client's too.
+    private func refuseOversized(_ id: UInt32, size: Int, delivery: WireDelivery?) {
+        writeStatus(id, TTRPCStatus(
+            code: Int32(Status.Code.resourceExhausted.rawValue),
+            message: "response message length \(size) exceeds maximum message size of \(maxMessageSize)"))
+        delivery?.settle(delivered: false)
     }
 
     /// Go's Shutdown: the connection closes once no call is in flight.
@@ -224,6 +270,11 @@ final class TTRPCServerHandler: ChannelInboundHandler {
         TTRPCFrameHeader(length: UInt32(truncatingIfNeeded: size), streamID: id, type: TTRPC.responseType)
             .encode(into: &buffer)
         response.encode(into: &buffer)
+        send(buffer, delivery: delivery, context: context)
+    }
+
+    /// Writes and flushes `buffer`, the last of an answer; `delivery` learns whether it reached the socket.
+    private func send(_ buffer: ByteBuffer, delivery: WireDelivery?, context: ChannelHandlerContext) {
         guard let delivery, delivery.isAwaited else {
             // Nobody waits for this outcome (a Check, a status): no promise, whose future and
             // callback were a few percent of a small call. Handed to the channel counts as

@@ -72,6 +72,17 @@ final class TTRPCMessageTests: XCTestCase {
         }
     }
 
+    /// What the server writes before a direct answer's payload is TTRPCResponse(payload:)'s prefix.
+    func testOKPrefixMatchesTheEncodedResponse() {
+        for count in [0, 1, 127, 128, 16_383, 16_384, 32_768, 5 << 20] {
+            let full = TTRPCResponse(payload: [UInt8](repeating: 0xab, count: count)).encoded()
+            var prefix: [UInt8] = []
+            TTRPCResponse.encodeOKPrefix(payload: count, into: &prefix)
+            XCTAssertEqual(TTRPCResponse.okSize(payload: count), full.count, "\(count)")
+            XCTAssertEqual(prefix, Array(full.prefix(full.count - count)), "\(count)")
+        }
+    }
+
     /// Strings take an ASCII fast path; anything else is still validated, not repaired.
     func testStringsOutsideASCIIAreValidatedAndKept() throws {
         let request = TTRPCRequest(service: "grpc.AgentService", method: "Ünïcode ✓ 𝄞", payload: [])

@@ -57,7 +57,7 @@ final class WireUnaryMethodTests: XCTestCase {
         for (name, body) in Self.bodies {
             methods.insert(
                 MethodDescriptor(fullyQualifiedService: "test.Direct", method: name),
-                WireUnaryMethod { request, _ in try await body(request) })
+                WireUnaryMethod(bytes: { request, _ in try await body(request) }))
         }
         let path = "/tmp/kata-unary-\(UUID().uuidString.prefix(8)).sock"
         let transport = AgentServerTransport(listener: .unix(path: path), logger: logger, unaryMethods: methods)
@@ -95,14 +95,44 @@ final class WireUnaryMethodTests: XCTestCase {
         XCTAssertEqual(convertible.status.message, "sandbox not created yet")
     }
 
+    /// A direct answer leaves in the buffer it was serialized into, behind its header (large
+    /// ones as a second buffer): the client gets the bytes TTRPCResponse(payload:) frames, for
+    /// empty, small and large messages; one past the message limit is refused, not sent.
+    func testDirectAnswersOfEverySizeArriveWhole() async throws {
+        var unary = WireUnaryMethods()
+        unary.insert(
+            MethodDescriptor(fullyQualifiedService: "test.Direct", method: "Sized"),
+            WireUnaryMethod { request, _ in
+                let count = request.reduce(0) { $0 << 8 | Int($1) }
+                return WirePayload((0..<count).lazy.map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            })
+        let path = try await startServer(unary)
+        let client = try RawTTRPCClient.connect(path: path)
+        var id: UInt32 = 1
+        for count in [0, 1, 127, 128, WireUnaryMethodTests.copiedLimit, WireUnaryMethodTests.copiedLimit + 1, 32_768, 1 << 20] {
+            let request = [UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff), UInt8(count & 0xff)]
+            let response = try client.call(id, "test.Direct", "Sized", payload: request)
+            id += 2
+            XCTAssertEqual(response.status, .ok, "\(count) bytes")
+            XCTAssertEqual(response.payload, (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) }, "\(count) bytes")
+        }
+        let tooLarge = try client.call(id, "test.Direct", "Sized", payload: [0x40, 0, 0])
+        XCTAssertEqual(tooLarge.status.code, Int32(Status.Code.resourceExhausted.rawValue))
+        XCTAssertTrue(tooLarge.payload.isEmpty)
+        let after = try client.call(id + 2, "test.Direct", "Echo", payload: [5])
+        XCTAssertEqual(after.payload, [5], "the connection serves on after a refused answer")
+    }
+
+    private static let copiedLimit = TTRPCServerHandler.copiedPayloadLimit
+
     /// The direct method runs instead of GRPCServer's handler, and sees the call's trace context.
     func testDirectMethodIsCalledWithTheTraceContext() async throws {
         var unary = WireUnaryMethods()
         unary.insert(
             MethodDescriptor(fullyQualifiedService: "test.Stream", method: "Echo"),
-            WireUnaryMethod { _, context in
+            WireUnaryMethod(bytes: { _, context in
                 Array("direct \(context.descriptor.method) \(WireTraceContext.traceparent ?? "none")".utf8)
-            })
+            }))
         let path = try await startServer(unary)
         let client = try RawTTRPCClient.connect(path: path)
         let traced = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -117,11 +147,11 @@ final class WireUnaryMethodTests: XCTestCase {
         var unary = WireUnaryMethods()
         unary.insert(
             MethodDescriptor(fullyQualifiedService: "test.Direct", method: "Slow"),
-            WireUnaryMethod { _, context in
+            WireUnaryMethod(bytes: { _, context in
                 try? await context.cancellation.cancelled
                 cancelled.continuation.yield()
                 return Array("late".utf8)
-            })
+            }))
         let path = try await startServer(unary)
         let client = try RawTTRPCClient.connect(path: path)
         let response = try client.call(1, "test.Direct", "Slow", timeoutNano: 50_000_000)
@@ -139,10 +169,10 @@ final class WireUnaryMethodTests: XCTestCase {
         var unary = WireUnaryMethods()
         unary.insert(
             MethodDescriptor(fullyQualifiedService: "grpc.AgentService", method: "DestroySandbox"),
-            WireUnaryMethod { _, _ in
+            WireUnaryMethod(bytes: { _, _ in
                 box.transport?.beginGracefulShutdown()
                 return Array("bye".utf8)
-            })
+            }))
         let path = try await startServer(unary, box: box)
         let client = try RawTTRPCClient.connect(path: path)
         let response = try client.call(1, "grpc.AgentService", "DestroySandbox")
