@@ -27,7 +27,7 @@ public struct WirePayload: GRPCContiguousBytes, Sendable {
     }
 
     public mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-        // In place: a copy of the buffer here would make the write below copy its storage.
+        // In place: writing through a copy would first copy the whole storage (copy-on-write).
         try buffer.withUnsafeMutableReadableBytes(body)
     }
 }

@@ -1,9 +1,10 @@
 import GRPCCore
 
 /// A unary method the ttrpc codec calls directly: the request's bytes in, the response's bytes
-/// out (serialized into the buffer they are written from). It runs the same service method GRPCServer would, without GRPCServer's streaming
-/// executor: the async sequences, writers and result wrappers it puts around every call were
-/// about 40% of the agent's CPU for a Health.Check over ttrpc (65 -> 36 us per call in make bench).
+/// out, serialized into the buffer they are written from. It runs the same service method
+/// GRPCServer would, without GRPCServer's streaming executor: the async sequences, writers and
+/// result wrappers it puts around every call were about 40% of the agent's CPU for a
+/// Health.Check over ttrpc (65 -> 36 us per call in make bench).
 public struct WireUnaryMethod: Sendable {
     /// Decodes the request, runs the service method, encodes its response.
     public let handle: @Sendable (_ request: WireBytes, _ context: ServerContext) async throws -> WirePayload
