@@ -11,7 +11,8 @@ import Sandbox
 enum AgentMain {
     /// Never returns as PID 1 (it powers off instead); as an ordinary process it exits.
     static func main(arguments: [String]) -> Never {
-        let mainStarted = BootClock.milliseconds()
+        var timeline = StartupTimeline(
+            execMilliseconds: Double(kata_started_boottime_microseconds()) / 1000, mainMilliseconds: BootClock.milliseconds())
         let isInit = getpid() == 1
         let options = CommandLineOptions.parse(Array(arguments.dropFirst()))
         switch options.action {
@@ -41,6 +42,7 @@ enum AgentMain {
             } catch {
                 fatal("cannot mount the base filesystems", error, isInit: isInit, logger: bootLogger)
             }
+            timeline.mark("mounts")
         }
 
         let loaded: LoadedConfiguration
@@ -50,6 +52,7 @@ enum AgentMain {
             fatal("cannot load the configuration", error, isInit: isInit, logger: bootLogger)
         }
         let configuration = loaded.configuration
+        timeline.mark("config")
 
         // Logs go to stdout; the sink can be redirected (agent.log_vport) once the console
         // side has a listener, and buffers meanwhile if pointed at nothing.
@@ -57,14 +60,7 @@ enum AgentMain {
         AgentLogging.bootstrap(level: configuration.logLevel, sink: logSink)
         let logger = Logger(label: "root")
         AgentLogging.announce(loaded, version: AgentVersion.version, apiVersion: AgentVersion.apiVersion, logger: logger)
-        if isInit {
-            // Where a guest's boot goes, on the printk stamps' clock (the log's ts is wall time).
-            logger.info("startup", metadata: [
-                "exec_uptime_ms": "\(BootClock.text(Double(kata_started_boottime_microseconds()) / 1000))",
-                "main_uptime_ms": "\(BootClock.text(mainStarted))",
-                "uptime_ms": "\(BootClock.text(BootClock.milliseconds()))",
-            ])
-        }
+        timeline.mark("announce")
         if !options.unknown.isEmpty {
             logger.debug("ignoring arguments passed to init", metadata: ["arguments": "\(options.unknown)"])
         }
@@ -92,7 +88,9 @@ enum AgentMain {
             } catch {
                 fatal("init duties failed", error, isInit: isInit, logger: logger)
             }
+            timeline.mark("init_duties")
             InitDuties.loadModules(system: system, logger: logger)
+            timeline.mark("modules")
         }
 
         let reaper: Reaper
@@ -101,9 +99,11 @@ enum AgentMain {
         } catch {
             fatal("cannot start the process reaper", error, isInit: isInit, logger: logger)
         }
+        timeline.mark("reaper")
 
         // ---- CONSOLE: debug console (agent.debug_console[_vport]) and the agent.log_vport stream.
         ConsoleAgentHooks.start(configuration: configuration, logSink: logSink, reaper: reaper)
+        timeline.mark("console")
         // ---- end CONSOLE
 
         // ---- DEVICES: one uevent listener for the agent's life (after init mounted /sys), and
@@ -112,6 +112,7 @@ enum AgentMain {
         var sandboxEnvironment = SandboxEnvironment.live(logger: Logger(label: "sandbox"))
         sandboxEnvironment.hotplugTimeout = configuration.hotplugTimeout
         sandboxEnvironment.storageDrivers.registerBlockDrivers(locator: DeviceLocator(hub: hotplug))
+        timeline.mark("devices")
         // ---- end DEVICES
         let sandbox = SandboxState(environment: sandboxEnvironment)
         // ---- ENGINE-CORE: the container side, on the agent's reaper.
@@ -132,6 +133,12 @@ enum AgentMain {
         let containers = PodContainers(engine: engine, logger: Logger(label: "containers"))
         PodContainers.install(containers)
         // ---- end ENGINE-CORE
+        timeline.mark("engine")
+        if isInit {
+            // Where a guest's boot goes, on the printk stamps' clock (the log's ts is wall time);
+            // the server's own start follows as "agent server listening" with its uptime_ms.
+            logger.info("startup", metadata: timeline.metadata)
+        }
 
         Task {
             await sandbox.attach(containers: containers)
