@@ -47,7 +47,11 @@ struct KataAgentCtl: AsyncParsableCommand {
         return serverAddress
     }
 
-    var rpcTimeout: Duration? { timeout == 0 ? nil : .seconds(Int64(timeout)) }
+    /// The longest deadline passed on: a century. Longer ones (up to UInt.max) are as good as
+    /// none and are clamped, so neither transport overflows turning them into nanoseconds.
+    static let maximumTimeoutSeconds: UInt = 100 * 365 * 24 * 3600
+
+    var rpcTimeout: Duration? { timeout == 0 ? nil : .seconds(Int64(min(timeout, Self.maximumTimeoutSeconds))) }
 }
 
 extension WireTransport: ExpressibleByArgument {}

@@ -29,14 +29,10 @@ struct TTRPCConnection: Sendable {
     /// One unary call. `timeout` becomes the request's timeout_nano (the agent cancels the
     /// handler and answers DEADLINE_EXCEEDED); nil sends none and waits as long as it takes.
     func call(service: String, method: String, payload: [UInt8], timeout: Duration?) async throws -> TTRPCResponse {
-        var timeoutNano: Int64 = 0
-        var wait: TimeAmount?
-        if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-            timeoutNano = overflow ? Int64.max : whole.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
-            wait = .nanoseconds(timeoutNano) + Self.deadlineGrace
-        }
+        let timeoutNano = Self.timeoutNano(timeout)
+        // Saturated: a timeout of Int64.max nanoseconds plus the grace must not trap.
+        let (waitNano, waitOverflow) = timeoutNano.addingReportingOverflow(Self.deadlineGrace.nanoseconds)
+        let wait: TimeAmount? = timeout == nil ? nil : .nanoseconds(waitOverflow ? .max : waitNano)
         let request = TTRPCRequest(service: service, method: method, payload: payload, timeoutNano: timeoutNano)
         let promise = channel.eventLoop.makePromise(of: TTRPCResponse.self)
         // The handler completes `written` as it takes the call; a closed channel never reaches it.
@@ -46,6 +42,15 @@ struct TTRPCConnection: Sendable {
         }
         channel.writeAndFlush(TTRPCClientCall(request: request, wait: wait, promise: promise), promise: written)
         return try await promise.futureResult.get()
+    }
+
+    /// A call's timeout as timeout_nano (0: none), saturated rather than overflowing.
+    static func timeoutNano(_ timeout: Duration?) -> Int64 {
+        guard let timeout else { return 0 }
+        let (seconds, attoseconds) = timeout.components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, sumOverflow) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflow || sumOverflow ? Int64.max : sum
     }
 
     func close() async {

@@ -146,6 +146,21 @@ final class AgentCtlTests: XCTestCase {
         await agent.assertServing()
     }
 
+    /// A timeout too large for any clock (up to UInt.max seconds) is as good as none: the call
+    /// is made on both transports, where converting it to nanoseconds used to trap.
+    func testHugeTimeoutIsNoDeadlineOnBothTransports() async throws {
+        let agent = try await AgentProcess.start(for: self)
+        for transport in AgentCtl.transports {
+            for timeout in ["18446744073709551615", "9223372036854775807"] {
+                let result = try AgentCtl.run(
+                    transport + ["--server-addr", "unix://" + agent.socketPath, "--timeout", timeout, "call", "Check"],
+                    in: self)
+                XCTAssertEqual(result.status, 0, "\(transport) --timeout \(timeout): \(result.stderr)")
+                XCTAssertEqual(result.stdoutLines, [#"{"status":"SERVING"}"#], "\(transport) --timeout \(timeout)")
+            }
+        }
+    }
+
     func testCallSubcommandAndStandardHealth() async throws {
         let agent = try await AgentProcess.start(for: self)
         let address = "unix://" + agent.socketPath
