@@ -37,6 +37,23 @@ extension AgentService {
         }
     }
 
+    /// ReadStdout answered on the connection's event loop when output (or EOF) is there now;
+    /// nil when the read must wait, which `readStdout` then does.
+    func readStdoutNow(request: Grpc_ReadStreamRequest) throws -> Grpc_ReadStreamResponse? {
+        try serveRPCNow("ReadStdout", logger: logger) {
+            let process = try streamProcess(request.containerID, request.execID)
+            return try readNow(process.stdio.stdout, len: request.len, of: process, containerID: request.containerID)
+        }
+    }
+
+    /// ReadStderr's immediate answer; see `readStdoutNow`.
+    func readStderrNow(request: Grpc_ReadStreamRequest) throws -> Grpc_ReadStreamResponse? {
+        try serveRPCNow("ReadStderr", logger: logger) {
+            let process = try streamProcess(request.containerID, request.execID)
+            return try readNow(process.stdio.stderr, len: request.len, of: process, containerID: request.containerID)
+        }
+    }
+
     func closeStdin(request: Grpc_CloseStdinRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
         try await serveRPC("CloseStdin", logger: logger) {
             try streamProcess(request.containerID, request.execID).stdio.closeStdin()
@@ -69,8 +86,7 @@ extension AgentService {
     private func read(
         _ buffer: OutputBuffer, len: UInt32, of process: ContainerProcess, containerID: String
     ) async throws -> Grpc_ReadStreamResponse {
-        guard len > 0 else { throw ValidationError(field: "len", reason: "must be greater than 0") }
-        let maxBytes = min(Int(len), Self.maximumReadLength)
+        let maxBytes = try Self.readLength(len)
         // A read that must wait does so in a task the RPC's cancellation reaches: one whose
         // caller left (deadline, cancel) would otherwise take the next output from the caller
         // after it. A read that need not wait (the usual case while a process writes) skips it.
@@ -80,6 +96,27 @@ extension AgentService {
         } else {
             loan = try await cancellableByRPC { await buffer.lend(maxBytes: maxBytes) }
         }
+        return answer(loan, from: buffer, of: process, containerID: containerID)
+    }
+
+    /// `read` when it need not wait; nil when it would.
+    private func readNow(
+        _ buffer: OutputBuffer, len: UInt32, of process: ContainerProcess, containerID: String
+    ) throws -> Grpc_ReadStreamResponse? {
+        let maxBytes = try Self.readLength(len)
+        guard let loan = buffer.lendNow(maxBytes: maxBytes) else { return nil }
+        return answer(loan, from: buffer, of: process, containerID: containerID)
+    }
+
+    private static func readLength(_ len: UInt32) throws -> Int {
+        guard len > 0 else { throw ValidationError(field: "len", reason: "must be greater than 0") }
+        return min(Int(len), maximumReadLength)
+    }
+
+    /// The read's answer: its bytes, settled with the buffer once the answer's outcome is known.
+    private func answer(
+        _ loan: OutputBuffer.Loan, from buffer: OutputBuffer, of process: ContainerProcess, containerID: String
+    ) -> Grpc_ReadStreamResponse {
         if let delivery = WireDelivery.current {
             // The bytes leave the buffer only once the answer carrying them was written: a
             // caller that left while it was being answered (a shim killed mid-read) leaves them

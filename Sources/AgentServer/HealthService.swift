@@ -10,12 +10,22 @@ struct KataHealthService: Grpc_Health.SimpleServiceProtocol {
     let agentVersion: String
 
     func check(request: Grpc_CheckRequest, context: ServerContext) async throws -> Grpc_HealthCheckResponse {
+        checkNow(request: request)
+    }
+
+    /// Check's answer, which never waits (the ttrpc codec's immediate path).
+    func checkNow(request: Grpc_CheckRequest) -> Grpc_HealthCheckResponse {
         var response = Grpc_HealthCheckResponse()
         response.status = .serving
         return response
     }
 
     func version(request: Grpc_CheckRequest, context: ServerContext) async throws -> Grpc_VersionCheckResponse {
+        versionNow(request: request)
+    }
+
+    /// Version's answer, which never waits.
+    func versionNow(request: Grpc_CheckRequest) -> Grpc_VersionCheckResponse {
         var response = Grpc_VersionCheckResponse()
         response.agentVersion = agentVersion
         response.grpcVersion = Self.apiVersion
@@ -31,6 +41,11 @@ struct StandardHealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
     func check(
         request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext
     ) async throws -> Grpc_Health_V1_HealthCheckResponse {
+        try checkNow(request: request)
+    }
+
+    /// Check's answer, which never waits (the ttrpc codec's immediate path).
+    func checkNow(request: Grpc_Health_V1_HealthCheckRequest) throws -> Grpc_Health_V1_HealthCheckResponse {
         guard request.service.isEmpty || servedServices.contains(request.service) else {
             throw RPCError(code: .notFound, message: "unknown service '\(request.service)'")
         }

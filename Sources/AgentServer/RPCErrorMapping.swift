@@ -94,42 +94,72 @@ extension RPCError {
 private func mapErrors<Response: Sendable>(
     _ name: String, logger: Logger, inline: Bool, _ body: () async throws -> Response
 ) async throws -> Response {
-    var logger = logger
-    // The caller's W3C trace context (ttrpc metadata), so its spans can be matched to these lines.
-    if let traceparent = WireTraceContext.traceparent { logger[metadataKey: "traceparent"] = "\(traceparent)" }
+    let logger = rpcLogger(logger)
     logger.debug("rpc", metadata: ["rpc": "\(name)"])
     do {
         // Domain code may block in syscalls: it runs on the global executor, never on the
         // event loop the server's own tasks prefer (EventLoopAffineExecutor).
         if inline { return try await body() }
         return try await withTaskExecutorPreference(globalConcurrentExecutor) { try await body() }
-    } catch let error as RPCError {
+    } catch {
+        throw mapped(error, rpc: name, logger: logger)
+    }
+}
+
+/// Runs an RPC body that answers without waiting, on the connection's event loop (the ttrpc
+/// codec's immediate path): nil when it would have to wait, and the call then takes the
+/// ordinary path. Logged and mapped exactly as `serveRPC` does.
+func serveRPCNow<Response>(_ name: String, logger: Logger, _ body: () throws -> Response?) throws -> Response? {
+    let logger = rpcLogger(logger)
+    do {
+        // Logged once it answers: a call that must wait is logged by the path that serves it.
+        guard let response = try body() else { return nil }
+        logger.debug("rpc", metadata: ["rpc": "\(name)"])
+        return response
+    } catch {
+        logger.debug("rpc", metadata: ["rpc": "\(name)"])
+        throw mapped(error, rpc: name, logger: logger).withBoundedMessage()
+    }
+}
+
+/// The RPC's logger, carrying the caller's W3C trace context (ttrpc metadata) so its spans can
+/// be matched to these lines.
+private func rpcLogger(_ logger: Logger) -> Logger {
+    var logger = logger
+    if let traceparent = WireTraceContext.traceparent { logger[metadataKey: "traceparent"] = "\(traceparent)" }
+    return logger
+}
+
+/// What an RPC body threw, logged and classified as the status the caller gets.
+private func mapped(_ error: any Error, rpc name: String, logger: Logger) -> RPCError {
+    switch error {
+    case let error as RPCError:
         logger.info("rpc failed", metadata: ["rpc": "\(name)", "code": "\(error.code)", "error": "\(error.message)"])
-        throw error
-    } catch let error as ValidationError {
+        return error
+    case let error as ValidationError:
         logger.info("rpc rejected", metadata: ["rpc": "\(name)", "field": "\(error.field)", "error": "\(error.reason)"])
-        throw RPCError(error)
-    } catch let error as GuestOperationError {
+        return RPCError(error)
+    case let error as GuestOperationError:
         if case .invalidArgument = error.kind {
             logger.info("rpc rejected", metadata: ["rpc": "\(name)", "error": "\(error)"])
         } else {
             logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
         }
-        throw RPCError(error)
-    } catch let error as SandboxError {
+        return RPCError(error)
+    case let error as SandboxError:
         logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
-        throw RPCError(error)
-    } catch let error as any RPCErrorConvertible {
+        return RPCError(error)
+    case let error as any RPCErrorConvertible:
         let converted = RPCError(error)
         logger.warning("rpc failed", metadata: ["rpc": "\(name)", "code": "\(converted.code)", "error": "\(converted.message)"])
-        throw converted
-    } catch is CancellationError {
+        return converted
+    case is CancellationError:
         // The caller left, its deadline passed or the server is stopping: not the agent's
         // failure (it used to be answered INTERNAL, found by the RPC fuzzer over gRPC).
         logger.debug("rpc cancelled", metadata: ["rpc": "\(name)"])
-        throw RPCError(code: .cancelled, message: "\(name): cancelled (the caller left or its deadline passed)")
-    } catch {
+        return RPCError(code: .cancelled, message: "\(name): cancelled (the caller left or its deadline passed)")
+    default:
         logger.warning("rpc failed", metadata: ["rpc": "\(name)", "error": "\(error)"])
-        throw RPCError(code: .internalError, message: "\(name): \(error)")
+        return RPCError(code: .internalError, message: "\(name): \(error)")
     }
 }

@@ -19,14 +19,25 @@ protocol UnaryMethodNamespace {
 
 extension WireUnaryMethods {
     /// Serves `method` directly with `body`.
+    /// Serves `method` directly with `body`; `immediate`, when given, answers at once where it
+    /// can without waiting (WireUnaryMethod.immediate) and returns nil where it would wait.
     mutating func add<M: UnaryMethodNamespace>(
-        _ method: M.Type, _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output
+        _ method: M.Type, _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output,
+        immediate: (@Sendable (M.Input) throws -> M.Output?)? = nil
     ) {
-        insert(M.descriptor, WireUnaryMethod { bytes, context in
+        var answerNow: (@Sendable (WireBytes) throws -> WirePayload?)?
+        if let immediate {
+            answerNow = { bytes in
+                let request = try ProtobufDeserializer<M.Input>().deserialize(bytes)
+                guard let response = try immediate(request) else { return nil }
+                return try ProtobufSerializer<M.Output>().serialize(response) as WirePayload
+            }
+        }
+        insert(M.descriptor, WireUnaryMethod({ bytes, context in
             let request = try ProtobufDeserializer<M.Input>().deserialize(bytes)
             let response = try await body(request, context)
             return try ProtobufSerializer<M.Output>().serialize(response) as WirePayload
-        })
+        }, immediate: answerNow))
     }
 }
 
@@ -51,8 +62,8 @@ extension AgentServer {
         methods.add(Agent.RemoveStaleVirtiofsShareMounts.self, agent.removeStaleVirtiofsShareMounts(request:context:))
         methods.add(Agent.GetDiagnosticData.self, agent.getDiagnosticData(request:context:))
         methods.add(Agent.WriteStdin.self, agent.writeStdin(request:context:))
-        methods.add(Agent.ReadStdout.self, agent.readStdout(request:context:))
-        methods.add(Agent.ReadStderr.self, agent.readStderr(request:context:))
+        methods.add(Agent.ReadStdout.self, agent.readStdout(request:context:), immediate: agent.readStdoutNow(request:))
+        methods.add(Agent.ReadStderr.self, agent.readStderr(request:context:), immediate: agent.readStderrNow(request:))
         methods.add(Agent.CloseStdin.self, agent.closeStdin(request:context:))
         methods.add(Agent.TtyWinResize.self, agent.ttyWinResize(request:context:))
         methods.add(Agent.UpdateInterface.self, agent.updateInterface(request:context:))
@@ -79,9 +90,10 @@ extension AgentServer {
         methods.add(Agent.GetVolumeStats.self, agent.getVolumeStats(request:context:))
         methods.add(Agent.ResizeVolume.self, agent.resizeVolume(request:context:))
         methods.add(Agent.SetPolicy.self, agent.setPolicy(request:context:))
-        methods.add(Grpc_Health.Method.Check.self, health.check(request:context:))
-        methods.add(Grpc_Health.Method.Version.self, health.version(request:context:))
-        methods.add(Grpc_Health_V1_Health.Method.Check.self, standard.check(request:context:))
+        methods.add(Grpc_Health.Method.Check.self, health.check(request:context:), immediate: health.checkNow(request:))
+        methods.add(Grpc_Health.Method.Version.self, health.version(request:context:), immediate: health.versionNow(request:))
+        methods.add(
+            Grpc_Health_V1_Health.Method.Check.self, standard.check(request:context:), immediate: standard.checkNow(request:))
         return methods
     }
 }

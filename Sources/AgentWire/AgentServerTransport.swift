@@ -162,6 +162,7 @@ public final class AgentServerTransport: ServerTransport {
             .serverChannelOption(.backlog, value: 128)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
         let limits = self.limits
+        let unary = self.unaryMethods
         let logger = self.logger
         let unixPeers = self.unixPeers
         let initializer: @Sendable (any Channel) -> EventLoopFuture<EventLoopFuture<SniffedConnection>> = { channel in
@@ -171,7 +172,7 @@ public final class AgentServerTransport: ServerTransport {
                     channel.close(promise: nil)
                     return channel.eventLoop.makeFailedFuture(UnixPeerCheck.Refused(reason: refusal))
                 }
-                return WireProtocolSniffer.install(on: channel, limits: limits, logger: logger)
+                return WireProtocolSniffer.install(on: channel, limits: limits, unary: unary, logger: logger)
             }
         }
         let server: NIOAsyncChannel<EventLoopFuture<SniffedConnection>, Never>
@@ -235,6 +236,7 @@ public final class AgentServerTransport: ServerTransport {
     /// vsock connection) like an accepted one, until the stream ends.
     private func serveConnected(_ fds: AsyncStream<Int32>, what: String, _ handler: @escaping RPCStreamHandler) async {
         let limits = self.limits
+        let unary = self.unaryMethods
         let logger = self.logger
         await withDiscardingTaskGroup { group in
             for await fd in fds {
@@ -242,7 +244,7 @@ public final class AgentServerTransport: ServerTransport {
                 do {
                     sniffed = try await ClientBootstrap(group: self.group).withConnectedSocket(fd) { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            WireProtocolSniffer.install(on: channel, limits: limits, logger: logger)
+                            WireProtocolSniffer.install(on: channel, limits: limits, unary: unary, logger: logger)
                         }
                     }
                 } catch {
@@ -369,12 +371,13 @@ final class TrackedConnection: Sendable {
 
     /// `method`, counted like a stream handler. Its answer is written after it returns, which
     /// the codec allows for: a ttrpc connection closes only once every call it accepted was answered.
+    /// An immediate answer needs no count: it is written before the connection reads on.
     func counting(_ method: WireUnaryMethod) -> WireUnaryMethod {
-        WireUnaryMethod { request, context in
+        WireUnaryMethod({ request, context in
             self.begin()
             defer { self.end() }
             return try await method.handle(request, context)
-        }
+        }, immediate: method.immediate)
     }
 
     private func begin() {

@@ -31,9 +31,18 @@ enum TTRPCCodec: ConnectionCodec {
     }
 
     static func configure(channel: any Channel, limits: WireLimits, logger: Logger) -> EventLoopFuture<Connection> {
+        configure(channel: channel, limits: limits, unary: WireUnaryMethods(), logger: logger)
+    }
+
+    /// Configures the connection; the methods of `unary` with an immediate path are answered
+    /// on the loop as their requests are read, from the first one on.
+    static func configure(
+        channel: any Channel, limits: WireLimits, unary: WireUnaryMethods, logger: Logger
+    ) -> EventLoopFuture<Connection> {
         channel.eventLoop.makeCompletedFuture {
             let calls = TTRPCCallQueue()
-            let handler = TTRPCServerHandler(logger: logger, maxMessageSize: limits.maxMessageSize, calls: calls)
+            let handler = TTRPCServerHandler(
+                logger: logger, maxMessageSize: limits.maxMessageSize, calls: calls, unary: unary)
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(ByteToMessageHandler(TTRPCFrameDecoder(maxMessageSize: limits.maxMessageSize)))
             try sync.addHandler(handler)

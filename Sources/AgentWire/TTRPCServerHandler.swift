@@ -44,11 +44,14 @@ final class TTRPCServerHandler: ChannelInboundHandler {
     private var lastStreamID: UInt32 = 0
     private var draining = false
     private var closing = false
+    /// The methods that may answer at once (WireUnaryMethod.immediate).
+    private let unary: WireUnaryMethods
 
-    init(logger: Logger, maxMessageSize: Int, calls: TTRPCCallQueue) {
+    init(logger: Logger, maxMessageSize: Int, calls: TTRPCCallQueue, unary: WireUnaryMethods = WireUnaryMethods()) {
         self.logger = logger
         self.maxMessageSize = maxMessageSize
         self.calls = calls
+        self.unary = unary
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -113,6 +116,11 @@ final class TTRPCServerHandler: ChannelInboundHandler {
             writeStatus(call.streamID, .deadlineExceeded)
             return
         }
+        if let immediate = unary[service: call.request.service, method: call.request.method]?.immediate,
+            answerNow(call, immediate)
+        {
+            return
+        }
         if timeout > 0 {
             // Clamped so the deadline arithmetic cannot overflow; a year is "no deadline" here.
             let amount = TimeAmount.nanoseconds(min(timeout, 365 * 24 * 3600 * 1_000_000_000))
@@ -122,6 +130,36 @@ final class TTRPCServerHandler: ChannelInboundHandler {
         }
         active[call.streamID] = entry
         calls.push(call)
+    }
+
+    /// Runs `immediate` for `call` here on the loop; true when it answered (or failed), false
+    /// when the call must wait and goes to the serve loop instead.
+    private func answerNow(_ call: TTRPCCall, _ immediate: @Sendable (WireBytes) throws -> WirePayload?) -> Bool {
+        let id = call.streamID
+        let delivery = WireDelivery()
+        let traceparent = WireTraceContext.traceparent(in: call.request.metadata)
+        // In flight while it runs, as on the ordinary path: a graceful shutdown it starts closes
+        // the connection after its answer, not before.
+        active[id] = Active()
+        let outcome = Result { () throws -> WirePayload? in
+            try WireDelivery.$current.withValue(delivery) {
+                try WireTraceContext.$traceparent.withValue(traceparent) { try immediate(call.request.payload) }
+            }
+        }
+        switch outcome {
+        case .success(nil):
+            active[id] = nil
+            // Nothing was lent to an answer that will not be written here.
+            delivery.settleIfUnanswered()
+            return false
+        case let .success(payload?):
+            respond(id, payload: payload, delivery: delivery)
+        case let .failure(error):
+            let mapped = WireUnaryMethod.status(of: error)
+            let status = TTRPCStatus(code: Int32(mapped.code.rawValue), message: mapped.message)
+            respond(id, status: status, payload: [], delivery: delivery)
+        }
+        return true
     }
 
     /// Answers DEADLINE_EXCEEDED at once and cancels the handler (its answer is then dropped).

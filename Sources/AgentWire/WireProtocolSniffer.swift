@@ -38,21 +38,27 @@ final class WireProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler 
 
     private let promise: EventLoopPromise<SniffedConnection>
     private let limits: Limits
+    /// The direct methods a ttrpc connection may answer at once (WireUnaryMethod.immediate).
+    private let unary: WireUnaryMethods
     private let logger: Logger
     private var buffered: [NIOAny] = []
     private var decided = false
 
-    init(promise: EventLoopPromise<SniffedConnection>, limits: Limits, logger: Logger) {
+    init(promise: EventLoopPromise<SniffedConnection>, limits: Limits, unary: WireUnaryMethods, logger: Logger) {
         self.promise = promise
         self.limits = limits
+        self.unary = unary
         self.logger = logger
     }
 
     /// Installs a sniffer on `channel`; the future tells which codec took the connection.
-    static func install(on channel: any Channel, limits: Limits, logger: Logger) -> EventLoopFuture<SniffedConnection> {
+    static func install(
+        on channel: any Channel, limits: Limits, unary: WireUnaryMethods = WireUnaryMethods(), logger: Logger
+    ) -> EventLoopFuture<SniffedConnection> {
         let promise = channel.eventLoop.makePromise(of: SniffedConnection.self)
         do {
-            try channel.pipeline.syncOperations.addHandler(WireProtocolSniffer(promise: promise, limits: limits, logger: logger))
+            let sniffer = WireProtocolSniffer(promise: promise, limits: limits, unary: unary, logger: logger)
+            try channel.pipeline.syncOperations.addHandler(sniffer)
         } catch {
             promise.fail(error)
         }
@@ -67,7 +73,7 @@ final class WireProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler 
         decided = true
         switch first {
         case 0:
-            adopt(context, TTRPCCodec.configure(channel: context.channel, limits: limits.ttrpc, logger: logger).map {
+            adopt(context, TTRPCCodec.configure(channel: context.channel, limits: limits.ttrpc, unary: unary, logger: logger).map {
                 SniffedConnection.ttrpc($0)
             })
         case UInt8(ascii: "P"):

@@ -9,13 +9,26 @@ public struct WireUnaryMethod: Sendable {
     /// Decodes the request, runs the service method, encodes its response.
     public let handle: @Sendable (_ request: WireBytes, _ context: ServerContext) async throws -> WirePayload
 
-    public init(_ handle: @escaping @Sendable (_ request: WireBytes, _ context: ServerContext) async throws -> WirePayload) {
+    /// The same method answered at once on the connection's event loop, when it can answer
+    /// without waiting (a Check; a read of output already buffered): the response, or nil when
+    /// it would wait, and `handle` then serves the call. It must never block. It skips the
+    /// call's task, its queue and two hand-offs between them: about half of a Health.Check's
+    /// instructions in the agent. WireDelivery.current and WireTraceContext.traceparent are
+    /// bound while it runs, as around `handle`.
+    public let immediate: (@Sendable (_ request: WireBytes) throws -> WirePayload?)?
+
+    public init(
+        _ handle: @escaping @Sendable (_ request: WireBytes, _ context: ServerContext) async throws -> WirePayload,
+        immediate: (@Sendable (_ request: WireBytes) throws -> WirePayload?)? = nil
+    ) {
         self.handle = handle
+        self.immediate = immediate
     }
 
     /// A method whose body answers an array of bytes (copied into the payload).
     public init(bytes handle: @escaping @Sendable (_ request: WireBytes, _ context: ServerContext) async throws -> WireBytes) {
         self.handle = { request, context in WirePayload(try await handle(request, context)) }
+        self.immediate = nil
     }
 
     /// The status GRPCServer's executor answers for an error a handler threw, so a request gets

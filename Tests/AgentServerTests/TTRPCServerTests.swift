@@ -60,17 +60,30 @@ final class TTRPCServerTests: XCTestCase {
 
     /// The same requests over ttrpc and over gRPC (grpc-swift's client, same listener) get the
     /// same status code and message: a validation error, an undecodable payload, an unknown
-    /// method and an unknown service.
+    /// method and an unknown service; also for the methods ttrpc answers on its immediate path
+    /// (reads, health), whose errors come from the same mapping without the call's task.
     func testErrorsAreTheSameAsOverGRPC() async throws {
         let path = try await startAgent()
         var badSignal = Grpc_SignalProcessRequest()
         badSignal.containerID = "../escape"
         badSignal.signal = 9
+        var badRead = Grpc_ReadStreamRequest()
+        badRead.containerID = "../escape"
+        badRead.len = 32768
+        var missingRead = Grpc_ReadStreamRequest()
+        missingRead.containerID = "nosuch"
+        missingRead.len = 32768
+        var unknownHealth = Grpc_Health_V1_HealthCheckRequest()
+        unknownHealth.service = "grpc.Nope"
         let cases: [(service: String, method: String, payload: [UInt8], expected: Status.Code)] = [
             (Self.agent, "SignalProcess", try badSignal.serializedBytes(), .invalidArgument),
             (Self.agent, "StartContainer", [0xff, 0xff], .invalidArgument),
             (Self.agent, "NoSuchMethod", [], .unimplemented),
             ("grpc.NoSuchService", "Check", [], .unimplemented),
+            (Self.agent, "ReadStdout", try badRead.serializedBytes(), .invalidArgument),
+            (Self.agent, "ReadStdout", [0xff, 0xff], .invalidArgument),
+            (Self.agent, "ReadStderr", try missingRead.serializedBytes(), .notFound),
+            ("grpc.health.v1.Health", "Check", try unknownHealth.serializedBytes(), .notFound),
         ]
         let client = try RawTTRPCClient.connect(path: path)
         let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: path), transportSecurity: .plaintext)
