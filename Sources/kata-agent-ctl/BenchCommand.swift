@@ -71,6 +71,9 @@ struct BenchHealthCommand: AsyncParsableCommand {
     }
 
     private static func measure(_ agent: AgentClient, calls: Int, warmup: Int) async throws(CtlError) -> [Duration] {
+        if case let .ttrpc(connection) = agent.connection {
+            return try await BenchTTRPCLoop.health(connection, calls: calls, warmup: warmup, timeout: agent.timeout)
+        }
         let request = Grpc_CheckRequest()
         let clock = ContinuousClock()
         var samples: [Duration] = []
@@ -138,6 +141,9 @@ struct BenchReadStdoutCommand: AsyncParsableCommand {
     }
 
     private static func drain(_ agent: AgentClient, request: Grpc_ReadStreamRequest) async throws(CtlError) -> ThroughputResult {
+        if case let .ttrpc(connection) = agent.connection {
+            return try await BenchTTRPCLoop.readStdout(connection, request: request, timeout: agent.timeout)
+        }
         let clock = ContinuousClock()
         var bytes = 0
         var reads = 0

@@ -44,6 +44,28 @@ struct TTRPCConnection: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// Calls `method` with the same request again and again, one call in flight, each sent by
+    /// the connection's handler as the previous answer arrives, until `onAnswer` (run on the
+    /// connection's event loop) returns false. The bench subcommands' load generator.
+    func loop(
+        service: String, method: String, payload: [UInt8], timeout: Duration?,
+        onAnswer: @escaping @Sendable (TTRPCResponse) -> Bool
+    ) async throws {
+        let request = TTRPCRequest(service: service, method: method, payload: payload, timeoutNano: Self.timeoutNano(timeout))
+        let done = channel.eventLoop.makePromise(of: Void.self)
+        let pipeline = channel.pipeline
+        channel.eventLoop.execute {
+            do {
+                let context = try pipeline.syncOperations.context(handlerType: TTRPCClientHandler.self)
+                let handler = try pipeline.syncOperations.handler(type: TTRPCClientHandler.self)
+                handler.startLoop(context: context, request: request, onAnswer: onAnswer, done: done)
+            } catch {
+                done.fail(TTRPCCallError(code: 14, message: "the ttrpc connection is closed: \(error)"))
+            }
+        }
+        try await done.futureResult.get()
+    }
+
     /// A call's timeout as timeout_nano (0: none), saturated rather than overflowing.
     static func timeoutNano(_ timeout: Duration?) -> Int64 {
         guard let timeout else { return 0 }
