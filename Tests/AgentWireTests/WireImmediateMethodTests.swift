@@ -17,19 +17,13 @@ final class WireImmediateMethodTests: XCTestCase {
         return logger
     }
 
-    struct Plain: Error {}
-
-    struct Convertible: Error, RPCErrorConvertible {
-        var rpcErrorCode: RPCError.Code { .failedPrecondition }
-        var rpcErrorMessage: String { "sandbox not created yet" }
-    }
-
-    /// Bodies served twice: "test.Async/<name>" only through `handle`, "test.Now/<name>" through `immediate`.
+    /// Bodies served twice: "test.Async/<name>" only through `handle`, "test.Now/<name>" through
+    /// `immediate` (the error kinds WireUnaryMethodTests compares with GRPCServer's answers).
     static let bodies: [(name: String, body: @Sendable ([UInt8]) throws -> [UInt8])] = [
         ("Echo", { $0 }),
         ("NotFound", { _ in throw RPCError(code: .notFound, message: "container 'c1' not found") }),
-        ("Convertible", { _ in throw Convertible() }),
-        ("Plain", { _ in throw Plain() }),
+        ("Convertible", { _ in throw WireUnaryMethodTests.Convertible() }),
+        ("Plain", { _ in throw WireUnaryMethodTests.Plain() }),
         ("Cancelled", { _ in throw CancellationError() }),
     ]
 
