@@ -18,7 +18,6 @@ protocol UnaryMethodNamespace {
 }
 
 extension WireUnaryMethods {
-    /// Serves `method` directly with `body`.
     /// Serves `method` directly with `body`; `immediate`, when given, answers at once where it
     /// can without waiting (WireUnaryMethod.immediate) and returns nil where it would wait.
     mutating func add<M: UnaryMethodNamespace>(
