@@ -36,7 +36,8 @@ SWIFT_FLAGS := $(SWIFT_FLAGS_$(CONFIG))
 LIBC_SECTIONED := $(CURDIR)/.build-release/libc-sections/libc.a
 SWIFT_ENV_release := KATA_SECTIONED_LIBC=$(LIBC_SECTIONED)
 SWIFT_ENV := $(SWIFT_ENV_$(CONFIG))
-RELEASE_INPUTS_release := $(LIBC_SECTIONED)
+LINK_ORDER_STAMP := $(CURDIR)/.build-release/link-order.stamp
+RELEASE_INPUTS_release := $(LIBC_SECTIONED) $(LINK_ORDER_STAMP)
 RELEASE_INPUTS := $(RELEASE_INPUTS_$(CONFIG))
 
 .PHONY: all deps build agent agent-ctl proto test test-swift bench demo clean help
@@ -248,7 +249,7 @@ BENCH_SCRATCH := .build-release
 BENCH_BINS := kata-agent kata-agent-ctl osbuilder
 BENCH_AGENT := $(BENCH_SCRATCH)/release/kata-agent.trimmed
 .PHONY: bench-build
-bench-build: deps $(LIBC_SECTIONED)
+bench-build: deps $(LIBC_SECTIONED) $(LINK_ORDER_STAMP)
 	@for p in $(BENCH_BINS); do $(SWIFT_ENV_release) swift build -c release $(SWIFT_FLAGS_release) --scratch-path $(BENCH_SCRATCH) --product $$p || exit 1; done
 	@$(TRIM_UNWIND) $(BENCH_SCRATCH)/release/kata-agent --out $(BENCH_AGENT)
 
@@ -256,6 +257,12 @@ bench-build: deps $(LIBC_SECTIONED)
 $(LIBC_SECTIONED): bench/libc_sections.py $(shell cc -print-file-name=libc.a 2>/dev/null)
 	$(E2E_PYTHON) bench/libc_sections.py --out $@
 	rm -f $(BENCH_SCRATCH)/release/kata-agent .build/release/kata-agent
+
+# Nor the link order: an agent linked before the order changed (a new link-order.txt from git
+# or from `make link-order`) is removed so the next build relinks it in the new order.
+$(LINK_ORDER_STAMP): $(LINK_ORDER)
+	rm -f $(BENCH_SCRATCH)/release/kata-agent .build/release/kata-agent
+	mkdir -p $(dir $@) && touch $@
 
 # The link order from a release agent traced with uprobes (as root); commit the file it writes.
 .PHONY: link-order
