@@ -27,19 +27,9 @@ final class WireImmediateMethodTests: XCTestCase {
         ("Cancelled", { _ in throw CancellationError() }),
     ]
 
-    private func startServer(_ unary: WireUnaryMethods, box: TransportBox = TransportBox()) async throws -> String {
-        let path = "/tmp/kata-immediate-\(UUID().uuidString.prefix(8)).sock"
-        let transport = AgentServerTransport(listener: .unix(path: path), logger: logger, unaryMethods: unary)
-        box.transport = transport
-        let server = GRPCServer(transport: transport, services: [])
-        let serving = Task { try await server.serve() }
-        addTeardownBlock {
-            server.beginGracefulShutdown()
-            _ = await serving.result
-            unlink(path)
-        }
-        _ = try await transport.listeningAddress
-        return path
+    /// A transport whose only methods are `unary` (every call here is direct).
+    private func startServer(_ unary: WireUnaryMethods, box: TransportBox? = nil) async throws -> String {
+        try await startTransport({ _, _ in }, unary: unary, logger: logger, prefix: "kata-immediate", box: box)
     }
 
     private static func method(
