@@ -47,7 +47,7 @@ final class TTRPCServerHandler: ChannelInboundHandler {
     /// The methods that may answer at once (WireUnaryMethod.immediate).
     private let unary: WireUnaryMethods
 
-    init(logger: Logger, maxMessageSize: Int, calls: TTRPCCallQueue, unary: WireUnaryMethods = WireUnaryMethods()) {
+    init(logger: Logger, maxMessageSize: Int, calls: TTRPCCallQueue, unary: WireUnaryMethods) {
         self.logger = logger
         self.maxMessageSize = maxMessageSize
         self.calls = calls

@@ -53,7 +53,7 @@ final class WireProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler 
 
     /// Installs a sniffer on `channel`; the future tells which codec took the connection.
     static func install(
-        on channel: any Channel, limits: Limits, unary: WireUnaryMethods = WireUnaryMethods(), logger: Logger
+        on channel: any Channel, limits: Limits, unary: WireUnaryMethods, logger: Logger
     ) -> EventLoopFuture<SniffedConnection> {
         let promise = channel.eventLoop.makePromise(of: SniffedConnection.self)
         do {
