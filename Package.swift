@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "LinuxKit", dependencies: ["CLinuxShim", systemPackage, logging]),
         .target(name: "OCISpec"),
         .target(name: "Cgroups", dependencies: ["LinuxKit", "OCISpec", "CLinuxShim", logging]),
-        .target(name: "ContainerEngine", dependencies: ["OCISpec", "LinuxKit", "Cgroups", "CSeccomp", "CCap", logging]),
+        .target(name: "ContainerEngine", dependencies: ["OCISpec", "LinuxKit", "Cgroups", "CSeccomp", "CCap", nioCore, logging]),
         .target(name: "Sandbox", dependencies: ["LinuxKit", "ContainerEngine", "AgentConfig", logging]),
         .target(
             name: "AgentServer",

@@ -39,7 +39,8 @@ extension AgentService {
 
     /// ReadStdout answered on the connection's event loop when output (or EOF) is there now;
     /// nil when the read must wait, which `readStdout` then does.
-    func readStdoutNow(request: Grpc_ReadStreamRequest) throws -> Grpc_ReadStreamResponse? {
+    /// The answer is encoded here (`readNow`), its bytes the output buffer's own.
+    func readStdoutNow(request: Grpc_ReadStreamRequest) throws -> WirePayload? {
         try serveRPCNow("ReadStdout", logger: logger) {
             let process = try streamProcess(request.containerID, request.execID)
             return try readNow(process.stdio.stdout, len: request.len, of: process, containerID: request.containerID)
@@ -47,7 +48,7 @@ extension AgentService {
     }
 
     /// ReadStderr's immediate answer; see `readStdoutNow`.
-    func readStderrNow(request: Grpc_ReadStreamRequest) throws -> Grpc_ReadStreamResponse? {
+    func readStderrNow(request: Grpc_ReadStreamRequest) throws -> WirePayload? {
         try serveRPCNow("ReadStderr", logger: logger) {
             let process = try streamProcess(request.containerID, request.execID)
             return try readNow(process.stdio.stderr, len: request.len, of: process, containerID: request.containerID)
@@ -99,14 +100,19 @@ extension AgentService {
         return answer(loan, from: buffer, of: process, containerID: containerID)
     }
 
-    /// `read` when it need not wait; nil when it would.
+    /// `read` when it need not wait, its answer encoded: nil when it would wait.
     private func readNow(
         _ buffer: OutputBuffer, len: UInt32, of process: ContainerProcess, containerID: String
-    ) throws -> Grpc_ReadStreamResponse? {
+    ) throws -> WirePayload? {
         let maxBytes = try Self.readLength(len)
         guard let loan = buffer.lendNow(maxBytes: maxBytes) else { return nil }
-        return answer(loan, from: buffer, of: process, containerID: containerID)
+        settleWhenAnswered(loan, from: buffer, of: process, containerID: containerID)
+        // The bytes go to the connection as the buffer holds them, behind the field's header.
+        return WirePayload(field: Self.readStreamDataField, contents: loan.bytes)
     }
+
+    /// agent.proto: `message ReadStreamResponse { bytes data = 1; }`.
+    static let readStreamDataField: UInt64 = 1
 
     private static func readLength(_ len: UInt32) throws -> Int {
         guard len > 0 else { throw ValidationError(field: "len", reason: "must be greater than 0") }
@@ -117,6 +123,15 @@ extension AgentService {
     private func answer(
         _ loan: OutputBuffer.Loan, from buffer: OutputBuffer, of process: ContainerProcess, containerID: String
     ) -> Grpc_ReadStreamResponse {
+        settleWhenAnswered(loan, from: buffer, of: process, containerID: containerID)
+        var response = Grpc_ReadStreamResponse()
+        response.data = loan.data
+        return response
+    }
+
+    private func settleWhenAnswered(
+        _ loan: OutputBuffer.Loan, from buffer: OutputBuffer, of process: ContainerProcess, containerID: String
+    ) {
         if let delivery = WireDelivery.current {
             // The bytes leave the buffer only once the answer carrying them was written: a
             // caller that left while it was being answered (a shim killed mid-read) leaves them
@@ -125,13 +140,9 @@ extension AgentService {
         } else {
             buffer.settle(loan, delivered: true)
         }
-        let data = loan.data
-        if data.isEmpty, !process.execID.isEmpty {
+        if loan.bytes.readableBytes == 0, !process.execID.isEmpty {
             // EOF handed out: if the exec was also waited for, its record can go now.
             try? pod.engine.container(containerID).releaseExecIfDone(process.execID)
         }
-        var response = Grpc_ReadStreamResponse()
-        response.data = data
-        return response
     }
 }

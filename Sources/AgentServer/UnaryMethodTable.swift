@@ -24,19 +24,27 @@ extension WireUnaryMethods {
         _ method: M.Type, _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output,
         immediate: (@Sendable (M.Input) throws -> M.Output?)? = nil
     ) {
-        var answerNow: (@Sendable (WireBytes) throws -> WirePayload?)?
-        if let immediate {
-            answerNow = { bytes in
-                let request = try ProtobufDeserializer<M.Input>().deserialize(bytes)
+        add(method, body, encodedImmediate: immediate.map { immediate in
+            { @Sendable request in
                 guard let response = try immediate(request) else { return nil }
                 return try ProtobufSerializer<M.Output>().serialize(response) as WirePayload
             }
-        }
+        })
+    }
+
+    /// `add` with an immediate answer that encodes its own response (the bytes protobuf would
+    /// give `M.Output`; the tests compare them), so large contents are written without a copy.
+    mutating func add<M: UnaryMethodNamespace>(
+        _ method: M.Type, _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output,
+        encodedImmediate: (@Sendable (M.Input) throws -> WirePayload?)?
+    ) {
         insert(M.descriptor, WireUnaryMethod({ bytes, context in
             let request = try ProtobufDeserializer<M.Input>().deserialize(bytes)
             let response = try await body(request, context)
             return try ProtobufSerializer<M.Output>().serialize(response) as WirePayload
-        }, immediate: answerNow))
+        }, immediate: encodedImmediate.map { immediate in
+            { @Sendable bytes in try immediate(try ProtobufDeserializer<M.Input>().deserialize(bytes)) }
+        }))
     }
 }
 
@@ -61,8 +69,8 @@ extension AgentServer {
         methods.add(Agent.RemoveStaleVirtiofsShareMounts.self, agent.removeStaleVirtiofsShareMounts(request:context:))
         methods.add(Agent.GetDiagnosticData.self, agent.getDiagnosticData(request:context:))
         methods.add(Agent.WriteStdin.self, agent.writeStdin(request:context:))
-        methods.add(Agent.ReadStdout.self, agent.readStdout(request:context:), immediate: agent.readStdoutNow(request:))
-        methods.add(Agent.ReadStderr.self, agent.readStderr(request:context:), immediate: agent.readStderrNow(request:))
+        methods.add(Agent.ReadStdout.self, agent.readStdout(request:context:), encodedImmediate: agent.readStdoutNow(request:))
+        methods.add(Agent.ReadStderr.self, agent.readStderr(request:context:), encodedImmediate: agent.readStderrNow(request:))
         methods.add(Agent.CloseStdin.self, agent.closeStdin(request:context:))
         methods.add(Agent.TtyWinResize.self, agent.ttyWinResize(request:context:))
         methods.add(Agent.UpdateInterface.self, agent.updateInterface(request:context:))

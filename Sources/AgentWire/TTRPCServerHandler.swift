@@ -198,7 +198,8 @@ final class TTRPCServerHandler: ChannelInboundHandler {
 
     /// A direct method's OK answer, its message already in a buffer of its own: written behind
     /// the frame header and the Response fields before it. A small message is copied in with
-    /// them (one write); a large one follows as a second buffer in the same flush.
+    /// them (one write); a large one (or a field's large contents) follows as a second buffer in
+    /// the same flush.
     func respond(_ id: UInt32, payload: WirePayload, delivery: WireDelivery?) {
         guard finish(id, delivery: delivery) else { return }
         let size = TTRPCResponse.okSize(payload: payload.count)
@@ -212,18 +213,17 @@ final class TTRPCServerHandler: ChannelInboundHandler {
             return
         }
         let inline = payload.count <= Self.copiedPayloadLimit
+        // What a large payload adds to the head is its field header at most (16 is ample).
         var head = context.channel.allocator.buffer(
-            capacity: TTRPCFrameHeader.size + size - (inline ? 0 : payload.count))
+            capacity: TTRPCFrameHeader.size + (inline ? size : size - payload.count + 16))
         TTRPCFrameHeader(length: UInt32(truncatingIfNeeded: size), streamID: id, type: TTRPC.responseType)
             .encode(into: &head)
         TTRPCResponse.encodeOKPrefix(payload: payload.count, into: &head)
-        if inline {
-            var message = payload.buffer
-            head.writeBuffer(&message)
-            send(head, delivery: delivery, context: context)
-        } else {
+        if let rest = payload.append(to: &head, copyingUpTo: Self.copiedPayloadLimit) {
             context.write(wrapOutboundOut(head), promise: nil)
-            send(payload.buffer, delivery: delivery, context: context)
+            send(rest, delivery: delivery, context: context)
+        } else {
+            send(head, delivery: delivery, context: context)
         }
         closeIfDrained()
     }

@@ -5,8 +5,11 @@ import NIOCore
 /// from: a large answer (a 32 KiB ReadStdout) goes to the socket behind its frame header
 /// without being copied again, where an array of it was first copied into the frame.
 public struct WirePayload: GRPCContiguousBytes, Sendable {
-    /// Its readable bytes are the message.
+    /// The message's bytes; with `field`, that field's contents.
     private(set) var buffer: ByteBuffer
+    /// Set when the message is one length-delimited field holding `buffer`: the field's header
+    /// is encoded as it is written, and the contents follow it as their own buffer.
+    private(set) var field: UInt64?
 
     public init(repeating byte: UInt8, count: Int) {
         var buffer = ByteBufferAllocator().buffer(capacity: count)
@@ -20,15 +23,50 @@ public struct WirePayload: GRPCContiguousBytes, Sendable {
         self.buffer = buffer
     }
 
-    public var count: Int { buffer.readableBytes }
+    /// The message whose only field is length-delimited field `number` holding `contents` (a
+    /// ReadStreamResponse's data), with the bytes protobuf gives it. The contents are written
+    /// to the socket as they are, not copied into an encoding: for a read of container output
+    /// they are the output buffer's own chunk.
+    public init(field number: UInt64, contents: ByteBuffer) {
+        buffer = contents
+        // proto3 leaves an empty bytes field out: the message is then empty.
+        field = contents.readableBytes == 0 ? nil : number
+    }
+
+    public var count: Int {
+        guard let field else { return buffer.readableBytes }
+        return ProtoWriter.lengthFieldSize(field, buffer.readableBytes)
+    }
 
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try buffer.withUnsafeReadableBytes(body)
+        guard field != nil else { return try buffer.withUnsafeReadableBytes(body) }
+        return try contiguous().withUnsafeReadableBytes(body)
     }
 
     public mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        if field != nil {
+            buffer = contiguous()
+            field = nil
+        }
         // In place: writing through a copy would first copy the whole storage (copy-on-write).
-        try buffer.withUnsafeMutableReadableBytes(body)
+        return try buffer.withUnsafeMutableReadableBytes(body)
+    }
+
+    /// The whole message in one buffer (a field's header and contents copied together).
+    private func contiguous() -> ByteBuffer {
+        var whole = ByteBufferAllocator().buffer(capacity: count)
+        _ = append(to: &whole, copyingUpTo: .max)
+        return whole
+    }
+
+    /// Writes the message behind `head`, copied into it when its bytes (a field's contents) are
+    /// at most `limit`; larger ones are returned instead, to be written after `head` as they are.
+    func append(to head: inout ByteBuffer, copyingUpTo limit: Int) -> ByteBuffer? {
+        if let field { ProtoWriter.writeLengthHeader(field, buffer.readableBytes, into: &head) }
+        guard buffer.readableBytes <= limit else { return buffer }
+        var bytes = buffer
+        head.writeBuffer(&bytes)
+        return nil
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import Logging
+import NIOCore
 import XCTest
 
 @testable import AgentWire
@@ -121,6 +122,48 @@ final class WireUnaryMethodTests: XCTestCase {
         XCTAssertTrue(tooLarge.payload.isEmpty)
         let after = try client.call(id + 2, "test.Direct", "Echo", payload: [5])
         XCTAssertEqual(after.payload, [5], "the connection serves on after a refused answer")
+    }
+
+    /// A message of one field whose contents are written as their own buffer (a ReadStdout's
+    /// data) reaches the client as protobuf encodes it: tag, length, contents; nothing when empty.
+    func testFieldPayloadsArriveAsProtobufEncodesThem() async throws {
+        var unary = WireUnaryMethods()
+        unary.insert(
+            MethodDescriptor(fullyQualifiedService: "test.Direct", method: "Field"),
+            WireUnaryMethod({ _, _ in WirePayload([]) }, immediate: { request in
+                let count = request.reduce(0) { $0 << 8 | Int($1) }
+                var contents = ByteBufferAllocator().buffer(capacity: count)
+                contents.writeBytes((0..<count).lazy.map { UInt8(truncatingIfNeeded: $0 &* 29) })
+                return WirePayload(field: 1, contents: contents)
+            }))
+        let client = try RawTTRPCClient.connect(path: try await startServer(unary))
+        var id: UInt32 = 1
+        for count in [0, 1, 127, 128, Self.copiedLimit - 3, Self.copiedLimit, Self.copiedLimit + 1, 32_768, 65_536] {
+            let request = [UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff), UInt8(count & 0xff)]
+            let response = try client.call(id, "test.Direct", "Field", payload: request)
+            id += 2
+            var expected: [UInt8] = []
+            if count > 0 {
+                expected.append(0x0a)
+                var length = UInt64(count)
+                while length >= 0x80 {
+                    expected.append(UInt8(length & 0x7f) | 0x80)
+                    length >>= 7
+                }
+                expected.append(UInt8(length))
+                expected += (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 29) }
+            }
+            XCTAssertEqual(response.status, .ok, "\(count) bytes")
+            XCTAssertEqual(response.payload, expected, "\(count) bytes")
+            // The contiguous views (a gRPC or test consumer) give the same bytes.
+            var contents = ByteBufferAllocator().buffer(capacity: count)
+            contents.writeBytes(expected.suffix(count))
+            var payload = WirePayload(field: 1, contents: contents)
+            XCTAssertEqual(payload.count, expected.count)
+            XCTAssertEqual(payload.withUnsafeBytes { Array($0) }, expected)
+            XCTAssertEqual(payload.withUnsafeMutableBytes { Array($0) }, expected)
+            XCTAssertEqual(Array(contents.readableBytesView), expected.suffix(count), "the contents were not written through")
+        }
     }
 
     private static let copiedLimit = TTRPCServerHandler.copiedPayloadLimit

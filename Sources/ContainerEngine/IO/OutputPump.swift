@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Glibc
 import LinuxKit
+import NIOCore
 import Synchronization
 
 /// One thread that drains every container output fd into its `OutputBuffer` with poll(2), so
@@ -167,42 +168,41 @@ public final class OutputPump: Sendable {
 }
 
 /// The pump's read buffer, handed over whole when a read filled most of it: a busy stream's
-/// bytes then reach the OutputBuffer with the kernel's copy alone (a copy out of a scratch
-/// array into fresh memory was a second pass over every byte: a tenth of the agent's perf
-/// samples draining a fast writer, counting the pages it faulted in).
-/// Short reads are copied out at their size and the block is kept, so a chatty writer's small
+/// bytes then reach the OutputBuffer, and from there the reader's socket, with the kernel's
+/// copies alone (a copy out of a scratch array into fresh memory was a second pass over every
+/// byte: a tenth of the agent's perf samples draining a fast writer).
+/// Shorter reads are copied out at their size and the block is kept, so a chatty writer's small
 /// chunks never each hold a whole block.
-struct ReadBlock: ~Copyable {
+struct ReadBlock {
     static let size = 65536
-    /// Reads shorter than this are copied out; longer ones take the block (trimmed to size).
-    static let handOverAt = size / 2
-    private var block: UnsafeMutableRawPointer?
+    /// Reads at least this long take the block; shorter ones are copied out. A handed-over
+    /// block keeps its whole allocation: at three quarters, a quarter at most is held unused.
+    static let handOverAt = size - size / 4
+    private var block = ByteBufferAllocator().buffer(capacity: Self.size)
 
-    init() {
-        block = malloc(Self.size)
-    }
-
-    deinit {
-        free(block)
-    }
-
-    /// read(2) into the block: the byte count, or -1 with errno (ENOMEM when no block could be allocated).
+    /// read(2) into the block: the byte count, or -1 with errno.
     mutating func read(_ fd: Int32) -> Int {
-        if block == nil { block = malloc(Self.size) }
-        guard let block else {
-            errno = ENOMEM
-            return -1
+        block.clear()
+        var result = 0
+        var error: Int32 = 0
+        block.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.size) { space in
+            result = Glibc.read(fd, space.baseAddress, Self.size)
+            error = errno
+            return max(result, 0)
         }
-        return Glibc.read(fd, block, Self.size)
+        errno = error
+        return result
     }
 
-    /// The first `count` bytes just read, as Data; the block itself when the read was long.
-    mutating func take(_ count: Int) -> Data {
-        guard let current = block else { return Data() }
-        guard count >= Self.handOverAt else { return Data(bytes: current, count: count) }
-        block = nil
-        // Shrinking in place keeps the pointer (glibc splits the chunk); if it moves, it is a fresh one.
-        let owned = count < Self.size ? (realloc(current, count) ?? current) : current
-        return Data(bytesNoCopy: owned, count: count, deallocator: .free)
+    /// The first `count` bytes just read; the block itself when the read was long.
+    mutating func take(_ count: Int) -> ByteBuffer {
+        guard count >= Self.handOverAt else {
+            var copy = ByteBufferAllocator().buffer(capacity: count)
+            copy.writeImmutableBuffer(block.getSlice(at: block.readerIndex, length: count) ?? ByteBuffer())
+            return copy
+        }
+        let taken = block.getSlice(at: block.readerIndex, length: count) ?? block
+        block = ByteBufferAllocator().buffer(capacity: Self.size)
+        return taken
     }
 }
