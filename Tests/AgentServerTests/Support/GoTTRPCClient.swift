@@ -134,7 +134,8 @@ enum GoTTRPCClient {
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    private static func fnv1a(_ data: Data) -> String {
+    /// FNV-1a 64 in hex, as the Go client's drain reports it (and as the cache is keyed).
+    static func fnv1a(_ data: Data) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in data {
             hash ^= UInt64(byte)

@@ -6,6 +6,7 @@
 //	{"op":"call","rpc":"grpc.Health/Check","request":{...},"timeout_ms":30000,
 //	 "server_timeout_ms":200,"metadata":{"traceparent":"..."}}
 //	{"op":"drain","container_id":"c1","exec_id":"","len":32768}   ReadStdout until empty data
+//	                       (answers the first 64 KiB as "text" and FNV-1a 64 of all as "fnv1a")
 //	{"op":"concurrent","n":100,"rpc":"grpc.Health/Check"}          n calls in flight on one connection
 //	{"op":"raw","rpc":"grpc.AgentService/CopyFile","bytes":5242880}   a payload of n bytes, or
 //	{"op":"raw","rpc":"grpc.AgentService/NoSuch","hex":"ff01"}       exactly these bytes; then a Check
@@ -24,6 +25,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"net"
@@ -205,6 +207,7 @@ func (r *runner) drain(s step) map[string]interface{} {
 	}
 	req, _ := json.Marshal(map[string]interface{}{"container_id": s.ContainerID, "exec_id": s.ExecID, "len": length})
 	var text strings.Builder
+	sum := fnv.New64a()
 	total, reads := 0, 0
 	for {
 		in, err := request(md, string(req))
@@ -225,11 +228,13 @@ func (r *runner) drain(s step) map[string]interface{} {
 			break
 		}
 		total += len(data)
+		sum.Write(data)
 		if text.Len() < 1<<16 {
 			text.Write(data)
 		}
 	}
-	return map[string]interface{}{"op": "drain", "code": "OK", "message": "", "bytes": total, "reads": reads, "text": text.String()}
+	return map[string]interface{}{"op": "drain", "code": "OK", "message": "", "bytes": total, "reads": reads,
+		"text": text.String(), "fnv1a": fmt.Sprintf("%x", sum.Sum64())}
 }
 
 // concurrent starts n calls at once on this one connection and counts their codes.
