@@ -217,16 +217,9 @@ public final class OutputBuffer: Sendable {
         public let bytes: ByteBuffer
         let id: UInt64
 
-        /// The same bytes as Data, sharing the buffer's storage (kept alive by the Data).
-        public var data: Data {
-            bytes.withUnsafeReadableBytesWithStorageManagement { pointer, storage in
-                guard let base = pointer.baseAddress, !pointer.isEmpty else { return Data() }
-                _ = storage.retain()
-                return Data(
-                    bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: pointer.count,
-                    deallocator: .custom { _, _ in storage.release() })
-            }
-        }
+        /// The same bytes as Data, for answers encoded as a whole (gRPC; a read that waited).
+        /// A copy: Data that wrapped the chunk's storage would write into it if mutated.
+        public var data: Data { Data(bytes.readableBytesView) }
 
         static let empty = Loan(bytes: ByteBuffer(), id: 0)
     }
