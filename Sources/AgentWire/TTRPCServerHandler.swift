@@ -212,8 +212,8 @@ final class TTRPCServerHandler: ChannelInboundHandler {
             delivery?.settle(delivered: false)
             return
         }
+        // The same rule `append` follows: a large payload adds its field header at most (16 is ample).
         let inline = payload.count <= Self.copiedPayloadLimit
-        // What a large payload adds to the head is its field header at most (16 is ample).
         var head = context.channel.allocator.buffer(
             capacity: TTRPCFrameHeader.size + (inline ? size : size - payload.count + 16))
         TTRPCFrameHeader(length: UInt32(truncatingIfNeeded: size), streamID: id, type: TTRPC.responseType)

@@ -59,11 +59,12 @@ public struct WirePayload: GRPCContiguousBytes, Sendable {
         return whole
     }
 
-    /// Writes the message behind `head`, copied into it when its bytes (a field's contents) are
-    /// at most `limit`; larger ones are returned instead, to be written after `head` as they are.
+    /// Writes the message behind `head`, all of it copied when it is at most `limit` bytes;
+    /// otherwise only a field's header is, and the bytes are returned to be written after `head`
+    /// as they are.
     func append(to head: inout ByteBuffer, copyingUpTo limit: Int) -> ByteBuffer? {
         if let field { ProtoWriter.writeLengthHeader(field, buffer.readableBytes, into: &head) }
-        guard buffer.readableBytes <= limit else { return buffer }
+        guard count <= limit else { return buffer }
         var bytes = buffer
         head.writeBuffer(&bytes)
         return nil
