@@ -66,7 +66,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system.git", exact: "1.8.1"),
-        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
     ],
     targets: [
         // System libraries and C shims.
@@ -76,7 +75,7 @@ let package = Package(
 
         // Libraries.
         .target(name: "KataProtocols", dependencies: [protobuf, grpcCore, grpcProtobuf]),
-        .target(name: "AgentConfig", dependencies: ["LinuxKit", logging, .product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "AgentConfig", dependencies: ["LinuxKit", logging]),
         .target(name: "LinuxKit", dependencies: ["CLinuxShim", systemPackage, logging]),
         .target(name: "OCISpec"),
         .target(name: "Cgroups", dependencies: ["LinuxKit", "OCISpec", "CLinuxShim", logging]),

@@ -5,10 +5,10 @@ A statically linked Swift program carries a DWARF unwind record (an FDE in .eh_f
 function, 3.6 MB in the release agent, plus .eh_frame_hdr's sorted index of them (0.8 MB). Swift
 never unwinds through its own frames: errors are return values, a trap stops the process without
 a backtrace (static binaries have no backtracer), and C++ exceptions cannot cross Swift code. What
-does unwind in the agent is C++ code catching its own exceptions (TOMLKit's toml++ parser throws
-parse errors and catches them before returning to Swift) and glibc's forced unwinding of a thread
-that calls pthread_exit, which stops at the first frame without a record and exits the thread all
-the same. So the records of Swift functions go, those of C and C++ code stay, and the index goes:
+may unwind in the agent is C++ code catching its own exceptions (the agent links no C++ library
+that throws today; toml++, through TOMLKit, did) and glibc's forced unwinding of a thread that
+calls pthread_exit, which stops at the first frame without a record and exits the thread all the
+same. So the records of Swift functions go, those of C and C++ code stay, and the index goes:
 crtbeginT.o registers .eh_frame with libgcc at start-up, and libgcc looks FDEs up through that
 registration (it sorts them on first use) before it would ever consult PT_GNU_EH_FRAME.
 

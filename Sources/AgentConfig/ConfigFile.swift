@@ -1,19 +1,12 @@
-import TOMLKit
-
 /// The TOML configuration file (`agent.config_file`, `kata-agent --config`); keys are the field
 /// names of upstream's AgentConfigBuilder. Unknown keys and tables are ignored, as upstream.
 extension AgentConfiguration {
     /// Parses a TOML document over `base`. Syntax errors throw; a key with a bad value or type
     /// becomes a warning and keeps the base value.
     public static func parse(toml text: String, file: String, base: AgentConfiguration = AgentConfiguration()) throws(ConfigError) -> LoadedConfiguration {
-        if let problem = TOMLPrecheck.problem(in: text) {
-            throw ConfigError(file: file, reason: "not valid TOML: \(problem)")
-        }
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigError(file: file, reason: "not valid TOML: \(error.debugDescription)")
+            table = try TOMLParser.parse(text)
         } catch {
             throw ConfigError(file: file, reason: "not valid TOML: \(error)")
         }
@@ -78,7 +71,7 @@ struct TOMLReader {
 
     mutating func bool(_ key: String, _ apply: (Bool) -> Void) {
         guard let node = table[key] else { return }
-        guard let value = node.bool else { return wrongType(key, node, "a boolean") }
+        guard let value = node.boolean else { return wrongType(key, node, "a boolean") }
         apply(value)
     }
 
@@ -92,9 +85,9 @@ struct TOMLReader {
 
     mutating func integer(_ key: String, _ body: (Value<Int64>) -> Void) {
         guard let node = table[key] else { return }
-        guard let value = node.int else { return wrongType(key, node, "an integer") }
+        guard let value = node.integer else { return wrongType(key, node, "an integer") }
         var reasons: [String] = []
-        body(Value(key: key, raw: Int64(value), text: "\(value)", report: { reasons.append($0) }))
+        body(Value(key: key, raw: value, text: "\(value)", report: { reasons.append($0) }))
         for reason in reasons { collector.warn(key, "\(value)", reason) }
     }
 
@@ -104,21 +97,21 @@ struct TOMLReader {
         guard let node = table[key] else { return }
         let seconds: Int64
         var nanos: Int64 = 0
-        if let value = node.int {
-            seconds = Int64(value)
-        } else if let sub = node.table, let secs = sub["secs"]?.int {
-            seconds = Int64(secs)
-            nanos = Int64(sub["nanos"]?.int ?? 0)
+        if let value = node.integer {
+            seconds = value
+        } else if let sub = node.table, let secs = sub["secs"]?.integer {
+            seconds = secs
+            nanos = sub["nanos"]?.integer ?? 0
         } else {
             return wrongType(key, node, "seconds as an integer or { secs = N, nanos = M }")
         }
         guard seconds > 0 || (seconds == 0 && nanos > 0), nanos >= 0 else {
-            return collector.warn(key, node.debugDescription, "must be greater than 0")
+            return collector.warn(key, node.tomlText, "must be greater than 0")
         }
         apply(.seconds(seconds) + .nanoseconds(nanos))
     }
 
-    private mutating func wrongType(_ key: String, _ node: any TOMLValueConvertible, _ expected: String) {
-        collector.warn(key, node.debugDescription, "expected \(expected)")
+    private mutating func wrongType(_ key: String, _ node: TOMLValue, _ expected: String) {
+        collector.warn(key, node.tomlText, "expected \(expected)")
     }
 }
