@@ -103,8 +103,9 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// A JSON string literal; control characters escaped so one record stays one line.
-    static func quote(_ text: String) -> String {
+    /// A JSON string literal; control characters escaped so one record stays one line. With
+    /// `escapingDelete` also U+007F, which makes it a TOML basic string as well.
+    static func quote(_ text: String, escapingDelete: Bool = false) -> String {
         var out = "\""
         out.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {
@@ -115,7 +116,7 @@ public struct JSONLogHandler: LogHandler {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 {
+                if scalar.value < 0x20 || (escapingDelete && scalar.value == 0x7f) {
                     out += "\\u" + padded(Int(scalar.value), 4, radix: 16)
                 } else {
                     out.unicodeScalars.append(scalar)

@@ -180,6 +180,13 @@ final class TOMLParserTests: XCTestCase {
         }
     }
 
+    func testQuotedValuesParseBack() throws {
+        for text in ["", "plain", "q\"b\\", "line\nfeed\r\t", "\u{0}\u{1f}\u{7f}", "é😀"] {
+            XCTAssertEqual(try TOMLParser.parse("a = " + TOMLValue.quoted(text))["a"], .string(text), text.debugDescription)
+        }
+        XCTAssertEqual(TOMLValue.array([.integer(1), .string("x")]).tomlText, "[1, \"x\"]")
+    }
+
     func testConfigFileReportsTheLineOfAnError() {
         XCTAssertThrowsError(try AgentConfiguration.parse(toml: "dev_mode = true\n\nlog_level = [", file: "/etc/k.toml")) { error in
             XCTAssertEqual("\(error)", "agent config file /etc/k.toml: not valid TOML: line 3, column 14: expected a value, found the end of the document")
