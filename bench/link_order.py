@@ -55,8 +55,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "suites"))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "e2e"))
 
 import libc_sections as libc_copy  # noqa: E402
+import tcglog  # noqa: E402
 
 HEADER = """\
 # kata-agent link order for gold's --section-ordering-file, written by bench/link_order.py
@@ -115,18 +117,6 @@ def function_symbols(binary: str) -> dict[int, list[str]]:
                 and fields[6] != "UND":
             symbols.setdefault(int(fields[1], 16), []).append(fields[7])
     return symbols
-
-
-def executable_segments(binary: str) -> list[tuple[int, int, int]]:
-    """(virtual address, file offset, size) of each executable LOAD segment: uprobes take offsets."""
-    segments = []
-    listing = subprocess.run(["readelf", "-lW", binary], capture_output=True, text=True, check=True).stdout
-    for line in listing.splitlines():
-        fields = line.split()
-        # LOAD Offset VirtAddr PhysAddr FileSiz MemSiz Flg... Align
-        if fields and fields[0] == "LOAD" and "E" in fields[6:-1]:
-            segments.append((int(fields[2], 16), int(fields[1], 16), int(fields[4], 16)))
-    return segments
 
 
 def libc_functions() -> list[tuple[str, str, str]]:
@@ -251,7 +241,7 @@ class UprobeTrace:
 def traced_functions(binary: str) -> list[str]:
     """Names of the agent's functions in the order the workload first entered them."""
     symbols = function_symbols(binary)
-    segments = executable_segments(binary)
+    segments = tcglog.executable_segments(binary)
     with open(binary, "rb") as f:
         image = f.read()
     addresses, offsets = [], []
@@ -266,15 +256,8 @@ def traced_functions(binary: str) -> list[str]:
     return [name for address in entered for name in symbols.get(address, [])]
 
 
-def elf_entry(binary: str) -> int:
-    with open(binary, "rb") as f:
-        header = f.read(32)
-    return int.from_bytes(header[24:32], "little")
-
-
 def guest_functions(binary: str, osbuilder: str) -> list[str]:
     """Names of the agent's functions in the order a guest's PID 1 first ran them (see above)."""
-    sys.path.insert(0, os.path.join(ROOT, "Tests", "e2e"))
     os.environ["KATA_AGENT_BIN"] = binary
     os.environ["OSBUILDER_BIN"] = osbuilder
     import bench_boot
@@ -290,7 +273,7 @@ def guest_functions(binary: str, osbuilder: str) -> list[str]:
         spec = guests.initrd_spec(kernel, initrd, "link-order")
         spec.memory = guests.GUEST_MEMORY
         spec.lifetime = 900
-        (vaddr, _, size), = executable_segments(binary)
+        (vaddr, _, size), = tcglog.executable_segments(binary)
         spec.extra_args = ["-d", "in_asm", "-D", log, "-dfilter", f"{vaddr:#x}+{size:#x}"]
         with Guest(spec, pathlib.Path(work)) as guest:
             client, _ = guests.ttrpc_ready(guest, 600)
@@ -305,35 +288,17 @@ def guest_functions(binary: str, osbuilder: str) -> list[str]:
 
 def translated_functions(log: str, binary: str) -> list[str]:
     """The functions holding each block QEMU's in_asm log shows, in log order, from the agent's
-    entry point on (the kernel's early boot runs at physical addresses in the same range), for
-    the blocks whose first instruction is the agent's own at that address."""
+    entry point on, for the blocks that are the agent's own (tcglog.Program.owns)."""
     symbols = sorted(function_symbols(binary).items())
     starts = [address for address, _ in symbols]
-    entry = elf_entry(binary)
-    (vaddr, offset, size), = executable_segments(binary)
-    with open(binary, "rb") as f:
-        image = f.read()
+    program = tcglog.Program(binary)
+    found = tcglog.blocks(log)
+    start = program.started(found)
     names: list[str] = []
-    started, block = False, False
-    with open(log, errors="replace") as f:
-        for line in f:
-            if line.startswith("IN:"):
-                block = True
-                continue
-            # "0x00400ec0:  31 ed                    xorl     %ebp, %ebp"
-            match = re.match(r"0x([0-9a-f]+):\s+((?:[0-9a-f]{2} )+)", line)
-            if not match or not block:
-                continue
-            block = False
-            address = int(match.group(1), 16)
-            code = bytes.fromhex(match.group(2).replace(" ", ""))
-            at = address - vaddr + offset
-            if not vaddr <= address < vaddr + size or image[at:at + len(code)] != code:
-                continue
-            started = started or address == entry
-            index = bisect.bisect_right(starts, address) - 1
-            if started and index >= 0:
-                names.extend(symbols[index][1])
+    for block in found[start:] if start is not None else []:
+        index = bisect.bisect_right(starts, block.address) - 1
+        if program.owns(block) and index >= 0:
+            names.extend(symbols[index][1])
     return list(dict.fromkeys(names))
 
 

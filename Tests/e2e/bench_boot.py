@@ -4,7 +4,8 @@ start to agent ready for the minimal and busybox initrds and the virtio-blk imag
 a bare busybox init that only prints its uptime, booted the same way (same kernel, QEMU
 command, memory and devices; for the image the same module-loading stage and disk), one
 warm-up round then runs interleaved; plus the agent's RSS (VmRSS of PID 1) in the guest after
-boot and after 20 containers, and the guest memory the first container costs on an image guest.
+boot and after 20 containers, the guest memory the first container costs on an image guest,
+and how much code QEMU translated from /init's first instruction to ready (measure_translations).
 
 "Agent ready" is the host moment the first Health.Check over ttrpc (as Kata runtimes ask)
 answers SERVING, turned into guest uptime through the printk stamp of the console line nearest
@@ -29,11 +30,13 @@ from typing import Callable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import agentclient  # noqa: E402
 import diskimage  # noqa: E402
 import guests  # noqa: E402
 import initramfs  # noqa: E402
 import kernel as kernel_mod  # noqa: E402
 import scenario as sc  # noqa: E402
+import tcglog  # noqa: E402
 import vm  # noqa: E402
 from agentclient import agent_pb2 as pb  # noqa: E402
 from vm import BootSpec, Guest  # noqa: E402
@@ -173,6 +176,38 @@ def measure_first_container_memory(spec: BootSpec, workdir: pathlib.Path) -> dic
             client.close()
 
 
+def measure_translations(kernel, workdir: pathlib.Path) -> dict:
+    """Guest code QEMU translated from the init program's first instruction to the moment each
+    boot is timed to (the bare init's uptime line; the agent's first answered Check), one boot
+    each with `-d in_asm`: under TCG each block of code is translated the first time it runs,
+    which is most of what an agent's start costs there. Unlike the boot times, these counts
+    hardly move with the host's load: a start-up change shows in them boot by boot.
+    {"bare": {"user": n, "kernel": n}, "agent": {...}}: instructions in user space (the init
+    program and what it runs) and in the guest kernel (paths it is the first to take)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    bare = initramfs.busybox_init(workdir / "bare.gz", initramfs.UPTIME_SCRIPT)
+    minimal = guests.build(guests.GuestRecipe("minimal"), kernel)
+    out = {}
+    for name, spec, program in (
+            ("bare", BootSpec(kernel=kernel, initrd=bare, name="bare-translations"), initramfs.BUSYBOX),
+            ("agent", guests.initrd_spec(kernel, minimal, "minimal-translations"), agentclient.agent_binary())):
+        spec.memory = guests.GUEST_MEMORY
+        spec.lifetime = GUEST_LIFETIME
+        log = workdir / f"{name}-in_asm.log"
+        spec.extra_args = ["-d", "in_asm", "-D", str(log)]
+        with Guest(spec, workdir / name) as guest:
+            if name == "bare":
+                guest.wait_console(r"INIT-UPTIME (\d+\.\d+)\r?\n", timeout=READY_TIMEOUT)
+            else:
+                client, _ = guests.ttrpc_ready(guest, READY_TIMEOUT)
+                client.close()
+            # What QEMU logged up to that moment (it keeps logging until it is stopped).
+            upto = log.stat().st_size
+        out[name] = tcglog.translated_since_start(tcglog.blocks(log, upto), tcglog.Program(program))
+        log.unlink()
+    return out
+
+
 def bare_image(kernel, work: pathlib.Path) -> pathlib.Path:
     """An ext4 image in osbuilder's layout whose /sbin/init only prints its uptime."""
     staging = work / "bare-image-root"
@@ -226,17 +261,19 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--rss-containers", type=int, default=20)
     parser.add_argument("--json", type=pathlib.Path)
-    parser.add_argument("--only", nargs="*", help="subset of: minimal busybox image rss image-memory initrd-memory")
+    parser.add_argument("--only", nargs="*", help="subset of: minimal busybox image rss image-memory initrd-memory translations")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _term)
     kernel = kernel_mod.fetch()
     work = pathlib.Path(tempfile.mkdtemp(prefix="kata-bench-boot-"))
-    wanted = set(args.only or ["minimal", "busybox", "image", "rss", "image-memory", "initrd-memory"])
+    wanted = set(args.only or ["minimal", "busybox", "image", "rss", "image-memory", "initrd-memory",
+                               "translations"])
     errors: dict[str, str] = {}
     samples: dict[str, list[dict]] = {}
     rss = None
     image_memory = None
     initrd_memory = None
+    translations = None
     try:
         try:
             boots = configs(kernel, work, wanted)
@@ -270,8 +307,8 @@ def main() -> int:
             except Exception as error:  # noqa: BLE001
                 errors["agent RSS"] = f"{type(error).__name__}: {error}"
                 print(f"agent RSS: FAILED\n{errors['agent RSS']}", file=sys.stderr, flush=True)
-        def memory(key: str, measure) -> dict | None:
-            """One first-container memory measurement, if wanted; a failure is reported."""
+        def extra(key: str, measure) -> dict | None:
+            """One measurement besides the timed boots, if wanted; a failure is reported."""
             if key not in wanted or "building the guests" in errors:
                 return None
             what = key.replace("-", " ")
@@ -281,14 +318,18 @@ def main() -> int:
                 errors[what] = f"{type(error).__name__}: {error}"
                 print(f"{what}: FAILED\n{errors[what]}", file=sys.stderr, flush=True)
                 return None
-        image_memory = memory("image-memory", measure_image_memory)
-        initrd_memory = memory("initrd-memory", measure_initrd_memory)
+        image_memory = extra("image-memory", measure_image_memory)
+        initrd_memory = extra("initrd-memory", measure_initrd_memory)
+        translations = extra("translations", measure_translations)
+        if translations:
+            print(f"instructions translated from /init's first to ready: {translations}", flush=True)
     finally:
         vm._kill_all_at_exit()
         shutil.rmtree(work, ignore_errors=True)
     report = summarize(kernel, args, samples, rss, errors)
     report["image_memory"] = image_memory
     report["initrd_memory"] = initrd_memory
+    report["translations"] = translations
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

@@ -193,6 +193,19 @@ def _boot_figures(ctx, data: dict, suffix: str, label: str) -> list:
             note=(f"{setup}; busybox initrd (container inits run from a read-only bind of the agent binary, "
                   f"not from a sealed copy, which would add the binary's size); MemFree drop from CreateSandbox: "
                   f"{initrd_memory['memfree_drop_first_container_kib']:.0f} KiB; one boot")))
+    translations = data.get("translations") or {}
+    if "bare" in translations and "agent" in translations:
+        total = lambda side: [sum(translations[side].values()) / 1000]  # noqa: E731
+        split = lambda side: f"{translations[side]['user']:,} in user space, {translations[side]['kernel']:,} in the kernel"  # noqa: E731
+        figures.append(Figure(
+            f"boot-translations{suffix}", f"Boot: code QEMU translated from /init's first instruction to ready ({data['accel']}){label}",
+            Series("minimal initrd: the agent up to its first answered Check", "k instructions", total("agent")),
+            Series("bare busybox /init up to its uptime line", "k instructions", total("bare")),
+            command=command,
+            note=(f"{setup}; one boot each with -d in_asm, instructions counted from the init program's entry "
+                  f"point on; agent: {split('agent')}; bare init: {split('bare')}. Under TCG each block is "
+                  "translated the first time it runs, which is most of the agent's start there; unlike the "
+                  "times these counts hardly move with the host's load")))
     if not suffix:    # the boot timeline plot is the kata kernel's
         ctx["boot_phases"].extend(sorted(phases, key=lambda p: p[1]))
     return figures + failed
