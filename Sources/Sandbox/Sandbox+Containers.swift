@@ -184,9 +184,16 @@ public final class PodContainers: SandboxContainers {
                     spec.hostname = nil
                 }
             }
-            if type == "pid", sandboxPidns, let path = firstPid {
-                namespaces[index].path = path
-            }
+        }
+        // Every container gets a pid namespace, as upstream's agent gives one: the Go runtime
+        // strips the pid entry from the spec and says sandbox_pidns instead when the pod shares
+        // one (shareProcessNamespace). Without it a container would see, and as root signal,
+        // the agent and every other container's processes, and its own init would not be pid 1.
+        // An entry with a path (the host chose a namespace to join) is kept as it is.
+        if !namespaces.contains(where: { $0.type == "pid" && !($0.path ?? "").isEmpty }) {
+            namespaces.removeAll { $0.type == "pid" }
+            // The first container (the pause) makes the namespace the others join.
+            namespaces.append(LinuxNamespace(type: "pid", path: sandboxPidns ? firstPid : nil))
         }
         if spec.linux == nil { spec.linux = Linux() }
         spec.linux?.namespaces = namespaces

@@ -101,7 +101,7 @@ def _rss_kib(client, exec_id: str) -> tuple[int, int]:
     page lands in a thread's stack or a malloc arena only when mmap happened to place it on a
     2 MiB boundary (the kata kernel's THP mode is `always`), so the RSS of one boot differs from
     the next's by 2 MiB steps; the second figure says which case a boot was."""
-    # The probe container shares the guest's pid namespace, so /proc/1 is the agent.
+    # The probe container joins the guest's pid namespace, so /proc/1 is the agent.
     status, out, err = sc.run(client, "probe", exec_id,
                               "grep VmRSS /proc/1/status; grep AnonHugePages /proc/1/smaps_rollup")
     if status != 0:
@@ -115,8 +115,7 @@ def measure_rss(client, containers: int) -> dict:
     and after `containers` more containers were created, run and removed one by one."""
     client.call("CreateSandbox", pb.CreateSandboxRequest(hostname="bench", sandbox_id="bench"))
     spec = sc.container_spec("probe", [sc.BB, "sh", "-c", sc.INIT_SCRIPT], limits=False)
-    del spec.Linux.Namespaces[:]
-    spec.Linux.Namespaces.extend([sc.oci.LinuxNamespace(Type="mount")])
+    sc.in_agent_pid_namespace(spec, others=("mount",))
     client.call("CreateContainer", pb.CreateContainerRequest(container_id="probe", exec_id="probe", OCI=spec))
     client.call("StartContainer", pb.StartContainerRequest(container_id="probe"))
     client.call("ReadStdout", pb.ReadStreamRequest(container_id="probe", exec_id="", len=64))

@@ -53,6 +53,16 @@ def container_spec(container_id: str, args: list[str], limits: bool = True) -> o
     )
 
 
+def in_agent_pid_namespace(spec: oci.Spec, others: tuple[str, ...] = ("ipc", "uts", "mount")) -> oci.Spec:
+    """`spec` joining the guest's own pid namespace, the agent's, so /proc/1 in the container
+    is the agent (whose mounts, root and memory tests read there). The agent gives every
+    container a pid namespace of its own unless the spec names one to join, as this does."""
+    del spec.Linux.Namespaces[:]
+    spec.Linux.Namespaces.extend([oci.LinuxNamespace(Type=t) for t in others])
+    spec.Linux.Namespaces.append(oci.LinuxNamespace(Type="pid", Path="/proc/1/ns/pid"))
+    return spec
+
+
 def create_container(client, container_id: str, args: list[str], limits: bool = True) -> None:
     client.call("CreateContainer", pb.CreateContainerRequest(
         container_id=container_id, exec_id=container_id, OCI=container_spec(container_id, args, limits)))
@@ -60,8 +70,8 @@ def create_container(client, container_id: str, args: list[str], limits: bool = 
 
 def create_on_read_only_guest(client, container_id: str, args: list[str]) -> None:
     """A container for a guest whose root, and the busybox rootfs on it, are read-only (an
-    image): its root is a tmpfs (ephemeral storage) with busybox bound into it, and without a
-    pid namespace its /proc shows the agent's processes."""
+    image): its root is a tmpfs (ephemeral storage) with busybox bound into it, and in the
+    agent's pid namespace its /proc shows the agent's processes."""
     root = f"/run/kata-containers/{container_id}-root"
     spec = container_spec(container_id, args, limits=False)
     spec.Root.Path = root
@@ -70,8 +80,7 @@ def create_on_read_only_guest(client, container_id: str, args: list[str]) -> Non
         oci.Mount(destination="/bin", source=f"{guests.CONTAINER_ROOTFS}/bin", type="bind", options=["rbind", "ro"]),
         oci.Mount(destination="/proc", source="proc", type="proc", options=["nosuid", "noexec", "nodev"]),
     ])
-    del spec.Linux.Namespaces[:]
-    spec.Linux.Namespaces.extend([oci.LinuxNamespace(Type="mount")])
+    in_agent_pid_namespace(spec, others=("mount",))
     client.call("CreateContainer", pb.CreateContainerRequest(
         container_id=container_id, exec_id=container_id, OCI=spec,
         storages=[pb.Storage(driver="ephemeral", source="tmpfs", fstype="tmpfs", mount_point=root)]))

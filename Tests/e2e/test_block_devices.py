@@ -82,10 +82,9 @@ def _process(args: list[str]) -> oci.Process:
 def _spec(container_id: str, root: str, args: list[str], mounts: list[oci.Mount] = (), devices=()) -> oci.Spec:
     spec = sc.container_spec(container_id, args, limits=False)
     spec.Root.Path = root
-    # No pid namespace: the container sees the guest's processes, so /proc/1 is the agent
-    # (its mount table and root are what "nothing left behind" is checked against).
-    del spec.Linux.Namespaces[:]
-    spec.Linux.Namespaces.extend([oci.LinuxNamespace(Type=t) for t in ("ipc", "uts", "mount")])
+    # /proc/1 in the container is the agent (its mount table and root are what "nothing left
+    # behind" is checked against).
+    sc.in_agent_pid_namespace(spec)
     spec.Mounts.extend(mounts)
     spec.Linux.Devices.extend(devices)
     return spec

@@ -170,9 +170,8 @@ def _bind(destination: str, source: str, ro: bool = False) -> oci.Mount:
 def _spec(container_id: str, args: list[str], mounts: list[oci.Mount], annotations: dict[str, str]) -> oci.Spec:
     spec = sc.container_spec(container_id, args, limits=False)
     spec.Root.Path = f"{SHARED}/{container_id}/rootfs"
-    # No pid namespace: /proc/1 in the container is the agent, whose mount table the steps check.
-    del spec.Linux.Namespaces[:]
-    spec.Linux.Namespaces.extend([oci.LinuxNamespace(Type=t) for t in ("ipc", "uts", "mount")])
+    # /proc/1 in the container is the agent, whose mount table the steps check.
+    sc.in_agent_pid_namespace(spec)
     spec.Mounts.extend(mounts)
     for key, value in annotations.items():
         spec.Annotations[key] = value

@@ -31,13 +31,18 @@ struct ContainerRPCClient {
 
     /// `Self.spec` on this client's rootfs.
     func spec(_ args: [String], hostname: String = "rpc-box", terminal: Bool = false,
-              consoleSize: (rows: UInt32, cols: UInt32)? = nil) -> Grpc_Spec {
-        Self.spec(args, rootfs: rootfs, hostname: hostname, terminal: terminal, consoleSize: consoleSize)
+              consoleSize: (rows: UInt32, cols: UInt32)? = nil, namespaces: [String] = defaultNamespaces) -> Grpc_Spec {
+        Self.spec(args, rootfs: rootfs, hostname: hostname, terminal: terminal, consoleSize: consoleSize, namespaces: namespaces)
     }
 
-    /// A busybox spec with its own pid, ipc, uts and mount namespaces, /proc and a tmpfs /dev.
+    static let defaultNamespaces = ["pid", "ipc", "uts", "mount"]
+    /// What the Go runtime sends: it strips the pid entry and says sandbox_pidns instead.
+    static let goRuntimeNamespaces = ["ipc", "uts", "mount"]
+
+    /// A busybox spec with its own pid, ipc, uts and mount namespaces (or `namespaces`), /proc
+    /// and a tmpfs /dev.
     static func spec(_ args: [String], rootfs: String, hostname: String = "rpc-box", terminal: Bool = false,
-                     consoleSize: (rows: UInt32, cols: UInt32)? = nil) -> Grpc_Spec {
+                     consoleSize: (rows: UInt32, cols: UInt32)? = nil, namespaces: [String] = defaultNamespaces) -> Grpc_Spec {
         var spec = Grpc_Spec()
         spec.version = "1.0.2"
         spec.process = process(args, terminal: terminal, consoleSize: consoleSize)
@@ -56,7 +61,7 @@ struct ContainerRPCClient {
         dev.options = ["nosuid", "mode=755"]
         spec.mounts = [proc, dev]
         var linux = Grpc_Linux()
-        linux.namespaces = ["pid", "ipc", "uts", "mount"].map { type in
+        linux.namespaces = namespaces.map { type in
             var namespace = Grpc_LinuxNamespace()
             namespace.type = type
             return namespace
