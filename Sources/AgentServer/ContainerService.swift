@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Glibc
 import GRPCCore
 import KataProtocols
 import OCISpec
@@ -92,7 +93,21 @@ extension AgentService {
             guard request.signal > 0 && request.signal < 65 else {
                 throw ValidationError(field: "signal", reason: "\(request.signal) is not a signal number (1...64)")
             }
-            try pod.engine.container(request.containerID).kill(execID: ContainerInitExecIDs.engineExecID(containerID: request.containerID, execID: request.execID), signal: Int32(request.signal))
+            let container = try pod.engine.container(request.containerID)
+            // No exec id and SIGKILL (the runtime stopping a container): every process of its
+            // cgroup, as upstream.
+            if request.execID.isEmpty && request.signal == UInt32(SIGKILL) {
+                try container.killAll(signal: SIGKILL)
+                return Google_Protobuf_Empty()
+            }
+            let execID = ContainerInitExecIDs.engineExecID(containerID: request.containerID, execID: request.execID)
+            var signal = Int32(request.signal)
+            // As upstream: the init of a pid namespace never takes a signal's default action, so
+            // a SIGTERM it does not handle would leave the pod waiting out its grace period.
+            if execID.isEmpty && signal == SIGTERM {
+                if !(try container.handles(SIGTERM)) { signal = SIGKILL }
+            }
+            try container.kill(execID: execID, signal: signal)
             return Google_Protobuf_Empty()
         }
     }
