@@ -9,7 +9,8 @@ import GRPCCore
 import KataProtocols
 import SwiftProtobuf
 
-// Stdio RPCs: pull reads from the agent's buffers (empty data = EOF), stdin writes, tty resize.
+// Stdio RPCs: pull reads from the agent's buffers (empty data = EOF), stdin writes (empty
+// data = EOF too), tty resize.
 extension AgentService {
     /// Upstream's cap on one read; a larger `len` is served in pieces.
     static let maximumReadLength = 1 << 20
@@ -18,6 +19,12 @@ extension AgentService {
         try await serveRPC("WriteStdin", logger: logger) {
             let process = try streamProcess(request.containerID, request.execID)
             var response = Grpc_WriteStreamResponse()
+            // runtime-rs ends stdin with an empty write instead of CloseStdin, as upstream's
+            // agent reads it.
+            guard !request.data.isEmpty else {
+                process.stdio.closeStdin()
+                return response
+            }
             response.len = UInt32(clamping: try await process.stdio.write(request.data))
             return response
         }

@@ -5,7 +5,8 @@ import XCTest
 
 /// Root tests: processes with a terminal (process.terminal = true) through the real agent:
 /// output through ReadStdout, input through WriteStdin, TtyWinResize seen by `stty size`,
-/// CloseStdin ending a `cat`; and the errors for processes that are not there or have no tty.
+/// CloseStdin ending a `cat` (and an empty WriteStdin, runtime-rs's end of input, ending one on
+/// a pipe); and the errors for processes that are not there or have no tty.
 final class TtyRPCTests: ContainerRPCTestCase {
     func testExecWithTerminalResizesAndTakesInput() async throws {
         let agent = try await AgentProcess.start(for: self)
@@ -47,6 +48,24 @@ final class TtyRPCTests: ContainerRPCTestCase {
         let status = try await rpc.wait(id, "cat")
         XCTAssertEqual(status, 0, "cat did not see end of input")
         _ = try await rpc.readAll(id, "cat")
+        await rpc.removeQuietly([id])
+    }
+
+    func testAnEmptyWriteEndsStdinAsRuntimeRsSendsIt() async throws {
+        let agent = try await AgentProcess.start(for: self)
+        let rpc = ContainerRPCClient(agent: agent, rootfs: rootfs)
+        let id = ContainerRPCClient.uniqueID("eofcat")
+        try await rpc.run(id, spec: rpc.spec(["sleep", "1000"]))
+
+        try await rpc.exec(id, "cat", rpc.process(["cat"]))
+        try await rpc.write(id, "cat", "ping\n")
+        let written = try await rpc.write(id, "cat", "")
+        XCTAssertEqual(written, 0)
+        // Without the end of input cat would wait for more and the wait run into its deadline.
+        let status = try await rpc.wait(id, "cat")
+        XCTAssertEqual(status, 0, "cat did not see end of input")
+        let output = try await rpc.readAll(id, "cat")
+        XCTAssertEqual(output, "ping\n")
         await rpc.removeQuietly([id])
     }
 
