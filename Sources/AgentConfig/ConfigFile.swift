@@ -105,10 +105,10 @@ struct TOMLReader {
         } else {
             return wrongType(key, node, "seconds as an integer or { secs = N, nanos = M }")
         }
-        guard seconds > 0 || (seconds == 0 && nanos > 0), nanos >= 0 else {
-            return collector.warn(key, node.tomlText, "must be greater than 0")
+        switch ValueParsing.timeout(seconds: seconds, nanoseconds: nanos) {
+        case .success(let duration): apply(duration)
+        case .failure(let rejection): collector.warn(key, node.tomlText, rejection.reason)
         }
-        apply(.seconds(seconds) + .nanoseconds(nanos))
     }
 
     private mutating func wrongType(_ key: String, _ node: TOMLValue, _ expected: String) {

@@ -26,10 +26,18 @@ enum ValueParsing {
         return timeout(seconds: value)
     }
 
-    static func timeout(seconds: Int64) -> Parsed<Duration> {
-        guard seconds > 0 else { return .failure("must be greater than 0") }
-        return .success(.seconds(seconds))
+    static func timeout(seconds: Int64, nanoseconds: Int64 = 0) -> Parsed<Duration> {
+        guard nanoseconds >= 0 && nanoseconds < 1_000_000_000 else { return .failure("nanos must be in 0...999999999") }
+        guard seconds > 0 || (seconds == 0 && nanoseconds > 0) else { return .failure("must be greater than 0") }
+        guard seconds < maximumTimeoutSeconds || (seconds == maximumTimeoutSeconds && nanoseconds == 0) else {
+            return .failure("must be at most \(maximumTimeoutSeconds) seconds (one day)")
+        }
+        return .success(.seconds(seconds) + .nanoseconds(nanoseconds))
     }
+
+    /// The longest timeout taken. A wait's deadline is the clock's now plus the timeout, in
+    /// 64-bit seconds: one near Int64.max overflows that sum and traps PID 1.
+    static let maximumTimeoutSeconds: Int64 = 86_400
 
     /// A pipe size in bytes, >= 0 and within Int32.
     static func pipeSize(_ text: String) -> Parsed<Int32> {

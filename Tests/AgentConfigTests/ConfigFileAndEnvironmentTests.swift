@@ -45,6 +45,27 @@ final class ConfigFileAndEnvironmentTests: XCTestCase {
         XCTAssertEqual(config.hotplugTimeout, .seconds(9))
     }
 
+    func testTimeoutsPastOneDayOrWithBadNanosWarnAndKeepTheDefault() throws {
+        let cases = [
+            "hotplug_timeout = { secs = 9223372036854775807, nanos = 1000000000 }",
+            "hotplug_timeout = { secs = 86400, nanos = 1 }",
+            "hotplug_timeout = 86401",
+            "hotplug_timeout = { secs = 1, nanos = -1 }",
+            "hotplug_timeout = { secs = 1, nanos = 1000000000 }",
+        ]
+        for toml in cases {
+            let loaded = try AgentConfiguration.parse(toml: toml, file: "t")
+            XCTAssertEqual(loaded.configuration.hotplugTimeout, .seconds(3), toml)
+            XCTAssertEqual(loaded.warnings.map(\.parameter), ["hotplug_timeout"], toml)
+            // The announce line's summary reads it: it must not trap either.
+            XCTAssertTrue(loaded.configuration.summaryText.contains("hotplug_timeout=3s"), toml)
+        }
+        let longest = try AgentConfiguration.parse(toml: "hotplug_timeout = { secs = 86400, nanos = 0 }", file: "t")
+        XCTAssertEqual(longest.configuration.hotplugTimeout, .seconds(86_400))
+        let fraction = try AgentConfiguration.parse(toml: "hotplug_timeout = { secs = 0, nanos = 500000000 }", file: "t")
+        XCTAssertEqual(fraction.configuration.hotplugTimeout, .milliseconds(500))
+    }
+
     func testBadTypesAndValuesWarnAndKeepDefaults() throws {
         let toml = """
             dev_mode = "yes"

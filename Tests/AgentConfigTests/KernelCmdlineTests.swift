@@ -105,6 +105,9 @@ final class KernelCmdlineTests: XCTestCase {
             ("agent.hotplug_timeout=0", "agent.hotplug_timeout"),
             ("agent.hotplug_timeout=-3", "agent.hotplug_timeout"),
             ("agent.hotplug_timeout=abc", "agent.hotplug_timeout"),
+            // A deadline this far off would overflow the clock and trap PID 1 at its first wait.
+            ("agent.hotplug_timeout=9223372036854775807", "agent.hotplug_timeout"),
+            ("agent.hotplug_timeout=86401", "agent.hotplug_timeout"),
             ("agent.debug_console_vport=0", "agent.debug_console_vport"),
             ("agent.log_vport=-1", "agent.log_vport"),
             ("agent.log_vport=99999999999", "agent.log_vport"),

@@ -114,7 +114,8 @@ public final class UeventHub: Sendable {
     public func wait<T: Sendable>(for matcher: UeventMatcher, timeout: Duration? = nil,
                                   fastPath: @Sendable () -> T? = { nil },
                                   extract: @Sendable (Uevent) -> T) async throws(SandboxError) -> T {
-        let budget = timeout ?? self.timeout
+        // Task.sleep's deadline is now plus the budget in 64-bit seconds: bounded, it cannot trap.
+        let budget = min(timeout ?? self.timeout, Self.longestWait)
         let fastResult = Mutex<T?>(nil)
         let id = state.withLock { state in
             defer { state.nextID &+= 1 }
@@ -182,10 +183,15 @@ public final class UeventHub: Sendable {
         }
     }
 
+    /// The longest a device wait lasts, whatever timeout it was given (the configuration's
+    /// hotplug_timeout is at most this too).
+    static let longestWait: Duration = .seconds(86_400)
+
     static func seconds(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
-        if attoseconds == 0 { return "\(seconds)s" }
-        return "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms"
+        let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if attoseconds == 0 || overflow { return "\(seconds)s" }
+        return "\(milliseconds + attoseconds / 1_000_000_000_000_000)ms"
     }
 
     // MARK: memory hot-plug
