@@ -96,6 +96,13 @@ enum StatParsing {
         return nil
     }
 
+    /// `value` (0 when absent) in a finer unit, `factor` of them per unit, saturating at
+    /// UInt64.max: microseconds or USER_HZ ticks read from a file become nanoseconds.
+    static func scaled(_ value: UInt64?, by factor: UInt64) -> UInt64 {
+        let (product, overflow) = (value ?? 0).multipliedReportingOverflow(by: factor)
+        return overflow ? UInt64.max : product
+    }
+
     /// "key value" lines (memory.stat, cpu.stat, memory.events) as a dictionary.
     static func keyValues(_ text: String?) -> [String: UInt64] {
         var out: [String: UInt64] = [:]

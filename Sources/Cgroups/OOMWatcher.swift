@@ -45,7 +45,7 @@ enum OOMWatcher {
             guard let reading = oomKills() else { return Outcome(events: 0, finished: true) }
             guard let now = reading else { return Outcome(events: 0, finished: ignored) }
             let before = seen.exchange(now)
-            return Outcome(events: now > before ? Int(now - before) : 0, finished: ignored)
+            return Outcome(events: now > before ? Int(clamping: now - before) : 0, finished: ignored)
         }
     }
 

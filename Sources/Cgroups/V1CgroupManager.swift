@@ -118,8 +118,8 @@ public final class V1CgroupManager: CgroupManager {
         let ticks = StatParsing.keyValues(read("cpuacct", "cpuacct.stat"))
         stats.cpu.totalUsage = StatParsing.number(read("cpuacct", "cpuacct.usage")) ?? 0
         stats.cpu.perCPUUsage = (read("cpuacct", "cpuacct.usage_percpu") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt64($0) }
-        stats.cpu.userUsage = (ticks["user"] ?? 0) * 10_000_000
-        stats.cpu.kernelUsage = (ticks["system"] ?? 0) * 10_000_000
+        stats.cpu.userUsage = StatParsing.scaled(ticks["user"], by: 10_000_000)
+        stats.cpu.kernelUsage = StatParsing.scaled(ticks["system"], by: 10_000_000)
         let cpuStat = StatParsing.keyValues(read("cpu", "cpu.stat"))
         stats.cpu.periods = cpuStat["nr_periods"] ?? 0
         stats.cpu.throttledPeriods = cpuStat["nr_throttled"] ?? 0

@@ -81,12 +81,12 @@ public final class V2CgroupManager: CgroupManager {
         var stats = CgroupStats()
         func read(_ file: String) -> String? { try? fileSystem.read(directory + "/" + file) }
         let cpu = StatParsing.keyValues(read("cpu.stat"))
-        stats.cpu.totalUsage = (cpu["usage_usec"] ?? 0) * 1000
-        stats.cpu.userUsage = (cpu["user_usec"] ?? 0) * 1000
-        stats.cpu.kernelUsage = (cpu["system_usec"] ?? 0) * 1000
+        stats.cpu.totalUsage = StatParsing.scaled(cpu["usage_usec"], by: 1000)
+        stats.cpu.userUsage = StatParsing.scaled(cpu["user_usec"], by: 1000)
+        stats.cpu.kernelUsage = StatParsing.scaled(cpu["system_usec"], by: 1000)
         stats.cpu.periods = cpu["nr_periods"] ?? 0
         stats.cpu.throttledPeriods = cpu["nr_throttled"] ?? 0
-        stats.cpu.throttledTime = (cpu["throttled_usec"] ?? 0) * 1000
+        stats.cpu.throttledTime = StatParsing.scaled(cpu["throttled_usec"], by: 1000)
         if controllers.contains("memory") {
             let events = StatParsing.keyValues(read("memory.events"))
             stats.memory.usage.usage = StatParsing.number(read("memory.current")) ?? 0

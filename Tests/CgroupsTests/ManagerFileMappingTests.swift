@@ -122,4 +122,18 @@ final class ManagerFileMappingTests: XCTestCase {
         XCTAssertEqual(stats.memory.cache, 9)
         XCTAssertEqual(stats.blkio.ioServiceBytesRecursive.count, 2)
     }
+
+    func testCountersTooLargeForNanosecondsSaturate() throws {
+        let v2 = V2CgroupManager(mount: root, path: "/big", controllers: ["cpu"], ownsDevices: true, fileSystem: fs)
+        try v2.create()
+        try fs.write(root + "/big/cpu.stat", "usage_usec 18446744073709551615\nuser_usec 18446744073709552\nsystem_usec 1\n")
+        let stats = try v2.stats()
+        XCTAssertEqual(stats.cpu.totalUsage, UInt64.max)
+        XCTAssertEqual(stats.cpu.userUsage, UInt64.max)
+        XCTAssertEqual(stats.cpu.kernelUsage, 1000)
+        let v1 = V1CgroupManager(mounts: ["cpuacct": root + "/acct"], path: "/big", unified: nil, fileSystem: fs)
+        try seed(root + "/acct/big/cpuacct.stat", "user 18446744073709551615\nsystem 3\n")
+        XCTAssertEqual(try v1.stats().cpu.userUsage, UInt64.max)
+        XCTAssertEqual(try v1.stats().cpu.kernelUsage, 30_000_000)
+    }
 }

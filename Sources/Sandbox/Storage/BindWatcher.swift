@@ -170,7 +170,10 @@ public final class BindWatcher: Sendable {
         guard let status = context.files.status(path, followLinks: false) else { return true }
         seen.append(Seen(path: path, status: status))
         if status.kind != .directory {
-            bytes += max(status.size, 0)
+            // A (sparse) file on the host's share can claim any size up to Int64.max.
+            let (sum, overflow) = bytes.addingReportingOverflow(max(status.size, 0))
+            guard !overflow else { return false }
+            bytes = sum
         }
         guard seen.count <= maximumEntries, bytes <= maximumBytes else { return false }
         if status.kind == .directory {

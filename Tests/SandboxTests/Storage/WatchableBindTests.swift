@@ -73,6 +73,19 @@ final class WatchableBindTests: XCTestCase {
         XCTAssertTrue(kernel.calls.contains("mount bind \(source) \(target) flags=4096 data="), "\(kernel.calls)")
     }
 
+    func testAFileClaimingInt64MaxBytesFallsBackInsteadOfOverflowing() async throws {
+        // A sparse file on the host's share, after a small one: the sum would pass Int64.max.
+        let kernel = FakeStorageKernel()
+        kernel.system.addEntry(source, kind: FileKind(kind: .directory, permissions: 0o755))
+        kernel.system.addFile(source + "/a", "x")
+        kernel.files.setStatus(source + "/a", FileStatus(kind: .regular, permissions: 0o644, size: 1))
+        kernel.system.addFile(source + "/b", "")
+        kernel.files.setStatus(source + "/b", FileStatus(kind: .regular, permissions: 0o644, size: Int64.max))
+        let manager = kernel.manager(StorageDriverRegistry([WatchableBindDriver(watcher: BindWatcher(interval: .seconds(3600)))]))
+        try await manager.add([storage()], owner: .container("c1"))
+        XCTAssertTrue(kernel.calls.contains("mount bind \(source) \(target) flags=4096 data="), "\(kernel.calls)")
+    }
+
     func testTargetOutsideTheWatchableTmpfsAndMissingSourceAreRefused() async {
         let kernel = FakeStorageKernel()
         let manager = kernel.manager(StorageDriverRegistry([WatchableBindDriver()]))
