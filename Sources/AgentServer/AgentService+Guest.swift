@@ -4,6 +4,7 @@ import Glibc
 import GRPCCore
 import KataProtocols
 import LinuxKit
+import Logging
 import Sandbox
 import SwiftProtobuf
 
@@ -53,18 +54,21 @@ extension AgentService {
             guard nbCPUs <= 8192 else {
                 throw ValidationError(field: "nb_cpus", reason: "\(nbCPUs) exceeds the kernel's maximum of 8192 CPUs")
             }
+            let pod = try self.pod
             if request.wait {
                 let outcome = try await resources.online(nbCPUs: nbCPUs, cpuOnly: cpuOnly)
                 logger.info(
                     "onlined resources",
                     metadata: ["cpus_online": "\(outcome.onlineCPUs.map(String.init) ?? "-")",
                                "memory_blocks_onlined": "\(outcome.memoryBlocksOnlined.map(String.init) ?? "-")"])
+                if nbCPUs > 0 { Self.refreshCpusets(of: pod, logger: logger) }
             } else {
                 // wait=false: the caller does not wait; failures are logged (upstream spawns a thread too).
                 let logger = self.logger
                 Task {
                     do {
                         _ = try await resources.online(nbCPUs: nbCPUs, cpuOnly: cpuOnly)
+                        if nbCPUs > 0 { Self.refreshCpusets(of: pod, logger: logger) }
                     } catch {
                         logger.warning("online cpu/memory in background failed", metadata: ["error": "\(error)"])
                     }
@@ -107,6 +111,19 @@ extension AgentService {
             var response = Grpc_Metrics()
             response.metrics = try environment.metrics.scrape()
             return response
+        }
+    }
+
+    /// Hot-added CPUs reach the containers already running (v1 cpusets never grow by themselves;
+    /// the runtime sends the CPUs after the pod's containers exist). A container that fails is
+    /// logged; the others still get theirs.
+    static func refreshCpusets(of pod: PodContainers, logger: Logger) {
+        for id in pod.engine.containerIDs {
+            do {
+                try pod.engine.container(id).refreshCpuset()
+            } catch {
+                logger.warning("cannot give a container the hot-added CPUs", metadata: ["container": "\(id)", "error": "\(error)"])
+            }
         }
     }
 }

@@ -21,6 +21,10 @@ public protocol CgroupManager: Sendable {
     func apply(_ resources: LinuxResources) throws
     /// Current usage.
     func stats() throws -> CgroupStats
+    /// After CPUs were hot-added: v1 cpusets never grow by themselves, so every level of the
+    /// path gets the CPUs the root has now, and the container's own level `containerCPUs` when
+    /// its spec set some. v2 does nothing: an empty cpuset.cpus follows its parent's.
+    func refreshCpuset(containerCPUs: String?) throws
     /// Freezes every task and returns once the kernel reports the cgroup frozen.
     func freeze(timeout: Duration) throws
     /// Thaws the cgroup.

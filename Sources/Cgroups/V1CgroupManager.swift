@@ -58,6 +58,20 @@ public final class V1CgroupManager: CgroupManager {
         }
     }
 
+    public func refreshCpuset(containerCPUs: String?) throws {
+        guard let mount = mounts["cpuset"] else { return }
+        let guest = try fileSystem.read(mount + "/cpuset.cpus").trimmingWhitespace()
+        let components = path.split(separator: "/")
+        var current = mount
+        // Parents first: a cpuset must stay within its parent's.
+        for (index, component) in components.enumerated() {
+            current += "/" + component
+            guard fileSystem.exists(current) else { return }
+            let own = index == components.count - 1 ? containerCPUs.flatMap { $0.isEmpty ? nil : $0 } : nil
+            try fileSystem.write(current + "/cpuset.cpus", own ?? guest)
+        }
+    }
+
     public func addProcess(_ pid: Int32) throws {
         for directory in directories { try fileSystem.write(directory + "/cgroup.procs", String(pid)) }
         try unified?.addProcess(pid)

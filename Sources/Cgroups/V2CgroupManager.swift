@@ -123,6 +123,8 @@ public final class V2CgroupManager: CgroupManager {
         return stats
     }
 
+    public func refreshCpuset(containerCPUs: String?) throws {}
+
     public func freeze(timeout: Duration) throws {
         try fileSystem.write(directory + "/cgroup.freeze", "1")
         do {

@@ -16,4 +16,15 @@ extension Container {
             throw fail("update", EngineError(.system, "update resources", container: id, "\(error)"))
         }
     }
+
+    /// After CPUs were hot-added (OnlineCPUMem): lets the container use them, within the cpus
+    /// its spec asked for, as upstream's agent does (CgroupManager.refreshCpuset).
+    public func refreshCpuset() throws {
+        guard let cgroup else { return }
+        do {
+            try cgroup.refreshCpuset(containerCPUs: spec.linux?.resources?.cpu?.cpus)
+        } catch {
+            throw EngineError(.system, "refresh cpuset", container: id, "\(error)")
+        }
+    }
 }

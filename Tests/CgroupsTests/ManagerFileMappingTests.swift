@@ -136,4 +136,30 @@ final class ManagerFileMappingTests: XCTestCase {
         XCTAssertEqual(try v1.stats().cpu.userUsage, UInt64.max)
         XCTAssertEqual(try v1.stats().cpu.kernelUsage, 30_000_000)
     }
+
+    func testV1CpusetRefreshWidensEveryLevelParentsFirst() throws {
+        let v1 = V1CgroupManager(mounts: ["cpuset": root + "/cs", "memory": root + "/mem"], path: "/kubepods/pod1/ctr",
+                                 unified: nil, fileSystem: fs)
+        try seed(root + "/cs/cpuset.cpus", "0-1\n")
+        try seed(root + "/cs/cpuset.mems", "0\n")
+        // The kernel makes each new cpuset's files empty.
+        for level in ["/kubepods", "/kubepods/pod1", "/kubepods/pod1/ctr"] {
+            try seed(root + "/cs" + level + "/cpuset.cpus", "")
+            try seed(root + "/cs" + level + "/cpuset.mems", "")
+        }
+        try v1.create()
+        XCTAssertEqual(try read("/cs/kubepods/pod1/ctr/cpuset.cpus"), "0-1")
+        // Two more CPUs came online: the root has them, the levels below do not.
+        try fs.write(root + "/cs/cpuset.cpus", "0-3\n")
+        try v1.refreshCpuset(containerCPUs: nil)
+        XCTAssertEqual(try read("/cs/kubepods/cpuset.cpus"), "0-3")
+        XCTAssertEqual(try read("/cs/kubepods/pod1/cpuset.cpus"), "0-3")
+        XCTAssertEqual(try read("/cs/kubepods/pod1/ctr/cpuset.cpus"), "0-3")
+        // A container whose spec named CPUs keeps them; the levels above still grow.
+        try v1.refreshCpuset(containerCPUs: "1")
+        XCTAssertEqual(try read("/cs/kubepods/pod1/ctr/cpuset.cpus"), "1")
+        XCTAssertEqual(try read("/cs/kubepods/pod1/cpuset.cpus"), "0-3")
+        // No cpuset hierarchy: nothing to do.
+        try V1CgroupManager(mounts: ["memory": root + "/mem"], path: "/x", unified: nil, fileSystem: fs).refreshCpuset(containerCPUs: nil)
+    }
 }
