@@ -28,6 +28,11 @@ extension AgentService {
             }
             var spec = OCIConversion.spec(request.oci)
             try RequestValidation.id(request.execID, field: "exec_id", allowEmpty: true)
+            try Self.refusePassfdStdio(stdin: request.stdinPort, stdout: request.stdoutPort, stderr: request.stderrPort)
+            guard request.sharedMounts.isEmpty else {
+                // Silently skipped, the containers would miss the mounts the runtime set up for them.
+                throw RPCError(code: .unimplemented, message: "shared_mounts: sharing mounts between containers is not supported by this agent")
+            }
             // Devices first, as upstream: the spec gets guest device numbers; they mount nothing,
             // so a later failure has nothing of theirs to undo.
             try await ContainerDeviceRequests.apply(request, to: &spec, logger: logger)
@@ -73,6 +78,7 @@ extension AgentService {
             try RequestValidation.id(request.execID, field: "exec_id")
             guard request.hasProcess else { throw ValidationError(field: "process", reason: "is missing") }
             guard !request.process.args.isEmpty else { throw ValidationError(field: "process.args", reason: "must not be empty") }
+            try Self.refusePassfdStdio(stdin: request.stdinPort, stdout: request.stdoutPort, stderr: request.stderrPort)
             // The init answers to the container id (Go runtime) and to its creation exec_id: an
             // exec under either name would alias it in Wait/Signal/Read.
             guard request.execID != request.containerID,
@@ -83,6 +89,14 @@ extension AgentService {
             let container = try pod.engine.container(request.containerID)
             try await container.exec(execID: request.execID, process: OCIConversion.process(request.process))
             return Google_Protobuf_Empty()
+        }
+    }
+
+    /// Stdio over passfd vsock streams (runtime-rs with dragonball's use_passfd_io) needs the
+    /// passfd listener, which this agent does not have: the process's I/O would never arrive.
+    private static func refusePassfdStdio(stdin: UInt32, stdout: UInt32, stderr: UInt32) throws {
+        for (field, port) in [("stdin_port", stdin), ("stdout_port", stdout), ("stderr_port", stderr)] where port != 0 {
+            throw RPCError(code: .unimplemented, message: "\(field): passfd stdio is not supported by this agent; use ReadStdout/WriteStdin (port \(port))")
         }
     }
 

@@ -148,6 +148,24 @@ final class ContainerRPCTests: XCTestCase {
             }
             XCTAssertFalse(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/\(id)"), "cgroup left behind for \(needle)")
         }
+        // What this agent does not serve is refused by name, not skipped: passfd stdio (the
+        // process's I/O would never arrive) and runtime-rs's shared_mounts.
+        var passfd = Grpc_CreateContainerRequest()
+        passfd.containerID = "passfd-\(UUID().uuidString.prefix(8).lowercased())"
+        passfd.oci = spec(["true"])
+        passfd.stdoutPort = 1027
+        await assertRPCError(.unimplemented, containing: "stdout_port") { try await agent.agentService.createContainer(passfd) }
+        var shared = passfd
+        shared.stdoutPort = 0
+        shared.sharedMounts = [Grpc_SharedMount()]
+        await assertRPCError(.unimplemented, containing: "shared_mounts") { try await agent.agentService.createContainer(shared) }
+        var exec = Grpc_ExecProcessRequest()
+        exec.containerID = passfd.containerID
+        exec.execID = "e1"
+        exec.process = passfd.oci.process
+        exec.stdinPort = 1027
+        await assertRPCError(.unimplemented, containing: "stdin_port") { try await agent.agentService.execProcess(exec) }
+
         var start = Grpc_StartContainerRequest()
         start.containerID = "../etc"
         do {
