@@ -58,7 +58,8 @@ public struct Checker {
     }
 
     func readBytes(_ path: String, at offset: UInt64, count: Int) -> [UInt8]? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        // Offsets come from the image's headers; FileHandle traps on one past Int64.max.
+        guard offset <= UInt64(Int64.max), let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard (try? handle.seek(toOffset: offset)) != nil, let data = try? handle.read(upToCount: count) else { return nil }
         return [UInt8](data)

@@ -22,12 +22,16 @@ public enum ELFLinkage: Sendable, Equatable {
         let phnum = is64 ? u16(56) : u16(44)
         guard phoff > 0, phentsize >= (is64 ? 56 : 32) else { return .notELF }
         for index in 0..<phnum {
-            let base = phoff + index * phentsize
-            guard base >= 0, base + phentsize <= bytes.count else { break }
+            // Offsets and sizes come from the file: any of them may be near Int.max.
+            let (scaled, overflowed) = index.multipliedReportingOverflow(by: phentsize)
+            let (base, overflowedAgain) = phoff.addingReportingOverflow(scaled)
+            guard !overflowed, !overflowedAgain, base >= 0, base <= bytes.count - phentsize else { break }
             guard u32(base) == 3 else { continue }  // PT_INTERP
             let offset = is64 ? u64(base + 8) : u32(base + 4)
             let size = is64 ? u64(base + 32) : u32(base + 16)
-            guard offset >= 0, size > 0, offset + size <= bytes.count else { return .dynamic(interpreter: "?") }
+            guard offset >= 0, size > 0, size <= bytes.count, offset <= bytes.count - size else {
+                return .dynamic(interpreter: "?")
+            }
             let name = bytes[offset..<offset + size].prefix(while: { $0 != 0 })
             return .dynamic(interpreter: String(decoding: name, as: UTF8.self))
         }

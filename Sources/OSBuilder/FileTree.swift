@@ -46,6 +46,25 @@ public struct FileTree: Sendable {
     /// Sorted by path bytes, so parents precede their children.
     public var entries: [TreeEntry]
 
+    /// The most content a tree may hold (1 TiB): far past any guest rootfs, and small enough that
+    /// no size estimate, layout or offset derived from it can overflow 64 bits.
+    public static let maximumContentBytes: UInt64 = 1 << 40
+
+    /// Bytes of its regular files; throws past `maximumContentBytes` (sparse files can claim
+    /// up to 2^63 bytes each, and two of them overflow a plain sum).
+    public func contentBytes() throws -> UInt64 {
+        var total: UInt64 = 0
+        for entry in entries where entry.kind == .regular {
+            let (sum, overflow) = total.addingReportingOverflow(entry.size)
+            guard !overflow, sum <= Self.maximumContentBytes else {
+                throw OSBuilderError("scan rootfs", root, "its files hold more than \(Self.maximumContentBytes >> 30) GiB "
+                                     + "(\(entry.absolutePath) claims \(entry.size) bytes; a sparse file?)")
+            }
+            total = sum
+        }
+        return total
+    }
+
     /// Scans `root`. `epoch` clamps mtimes (SOURCE_DATE_EPOCH); `attributes` supplies owners
     /// and device nodes a rootless build could not create on disk.
     public static func scan(root: String, attributes: TreeAttributes, epoch: Int64?) throws -> FileTree {

@@ -72,6 +72,14 @@ public struct ImageBuilder {
             throw OSBuilderError("build image", options.rootfs, "rootfs directory does not exist")
         }
         guard options.alignmentMB >= 1 else { throw OSBuilderError("build image", output, "IMAGE_SIZE_ALIGNMENT_MB must be at least 1") }
+        // As the tree's content: sizes derived from these stay far from 64-bit overflow.
+        let largestMB = FileTree.maximumContentBytes / Self.mib
+        guard options.alignmentMB <= largestMB else {
+            throw OSBuilderError("build image", output, "IMAGE_SIZE_ALIGNMENT_MB \(options.alignmentMB) exceeds \(largestMB) (1 TiB)")
+        }
+        guard options.freeSpaceMB <= largestMB else {
+            throw OSBuilderError("build image", output, "--free-space \(options.freeSpaceMB) MiB exceeds \(largestMB) (1 TiB)")
+        }
         if options.fsType == .erofs, options.freeSpaceMB > 0 {
             throw OSBuilderError("build image", output, "erofs is read-only: --free-space does not apply")
         }
@@ -81,6 +89,7 @@ public struct ImageBuilder {
         for tool in options.fsType.tools + (options.verity ? [Tool.veritysetup] : []) { _ = try tool.locate() }
         let attributes = try TreeAttributes.load(rootfs: options.rootfs)
         let tree = try FileTree.scan(root: options.rootfs, attributes: attributes, epoch: options.sourceDateEpoch)
+        _ = try tree.contentBytes()
         let digest = TreeDigest.compute(tree, epoch: options.sourceDateEpoch)
         let uuid = try options.uuid.map { try Self.checkUUID($0) } ?? digest.uuid(salt: 1)
         let seed = try options.hashSeed.map { try Self.checkUUID($0) } ?? digest.uuid(salt: 2)

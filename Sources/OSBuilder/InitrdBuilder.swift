@@ -39,7 +39,7 @@ public struct InitrdBuilder {
                 throw OSBuilderError("build initrd", rootfs, "/init points to \(initEntry.linkTarget), which is missing")
             }
         }
-        let bytes = tree.entries.reduce(UInt64(0)) { $0 + ($1.kind == .regular ? $1.size : 0) }
+        let bytes = try tree.contentBytes()
         progress.step("packing \(tree.entries.count) entries, \(bytes >> 20) MiB, from \(rootfs) (\(compression.rawValue))")
         var uncompressed: UInt64 = 0
         try AtomicOutput(output).produce { temporary in

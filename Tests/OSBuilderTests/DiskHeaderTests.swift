@@ -75,4 +75,58 @@ final class DiskHeaderTests: XCTestCase {
         }
         XCTAssertEqual(ELFLinkage.classify(Data("#!/bin/sh\n".utf8)), .notELF)
     }
+
+    func testELFHeadersWithOffsetsNearIntMaxAreNotTrusted() {
+        // A 64-bit little-endian ELF header whose program headers claim to start at Int64.max - 15.
+        var header = [UInt8](repeating: 0, count: 64)
+        header[0...5] = [0x7f, 0x45, 0x4c, 0x46, 2, 1]
+        let phoff = UInt64(Int64.max - 15)
+        for index in 0..<8 { header[32 + index] = UInt8(truncatingIfNeeded: phoff >> (8 * UInt64(index))) }
+        header[54] = 56      // e_phentsize
+        header[56] = 2       // e_phnum
+        XCTAssertEqual(ELFLinkage.classify(Data(header)), .staticExecutable)
+        // A PT_INTERP whose offset and size add past Int.max.
+        var interp = header + [UInt8](repeating: 0, count: 56)
+        for index in 0..<8 { interp[32 + index] = UInt8(truncatingIfNeeded: UInt64(64) >> (8 * UInt64(index))) }
+        interp[56] = 1
+        interp[64] = 3       // p_type = PT_INTERP
+        for index in 0..<8 {
+            interp[64 + 8 + index] = UInt8(truncatingIfNeeded: UInt64(Int64.max) >> (8 * UInt64(index)))   // p_offset
+            interp[64 + 32 + index] = UInt8(truncatingIfNeeded: UInt64(16) >> (8 * UInt64(index)))         // p_filesz
+        }
+        XCTAssertEqual(ELFLinkage.classify(Data(interp)), .dynamic(interpreter: "?"))
+    }
+
+    func testOffsetsPastInt64MaxReadNothing() {
+        XCTAssertNil(Checker().readBytes("/bin/sh", at: UInt64.max - 511, count: 512))
+    }
+
+    func testTreesClaimingMoreThanOneTebibyteAreRefused() throws {
+        func file(_ name: String, _ size: UInt64) -> TreeEntry {
+            TreeEntry(path: name, kind: .regular, permissions: 0o644, owner: .root, size: size, mtime: 0)
+        }
+        let small = FileTree(root: "/r", entries: [file("a", 1), file("b", 2)])
+        XCTAssertEqual(try small.contentBytes(), 3)
+        // Two sparse files of Int64.max bytes: a plain sum would overflow.
+        let sparse = FileTree(root: "/r", entries: [file("a", 1), file("b", UInt64(Int64.max)), file("c", UInt64(Int64.max))])
+        XCTAssertThrowsError(try sparse.contentBytes()) { error in
+            XCTAssertTrue("\(error)".contains("/b"), "\(error)")
+        }
+    }
+
+    func testSizeOptionsPastOneTebibyteAreRefused() throws {
+        let rootfs = NSTemporaryDirectory() + "osb-size-\(getpid())"
+        try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: rootfs) }
+        var options = ImageOptions(rootfs: rootfs)
+        options.freeSpaceMB = UInt64.max
+        XCTAssertThrowsError(try ImageBuilder(options: options).build(output: rootfs + ".img")) { error in
+            XCTAssertTrue("\(error)".contains("--free-space"), "\(error)")
+        }
+        options.freeSpaceMB = 0
+        options.alignmentMB = UInt64.max / 2
+        XCTAssertThrowsError(try ImageBuilder(options: options).build(output: rootfs + ".img")) { error in
+            XCTAssertTrue("\(error)".contains("IMAGE_SIZE_ALIGNMENT_MB"), "\(error)")
+        }
+    }
 }
