@@ -74,8 +74,9 @@ public struct DeviceRule: Sendable, Equatable {
         return "\(kind.rawValue) \(majorText):\(minorText) \(accessText)"
     }
 
-    /// The devices every container gets besides its spec's rules (as runc and upstream Kata):
-    /// null, zero, full, tty, random, urandom, /dev/pts/*, /dev/ptmx, and mknod of any char/block.
+    /// The devices every container gets besides its spec's rules (runc's and upstream Kata's
+    /// lists together): mknod of any char/block node; null, zero, full, random, urandom, tty,
+    /// console, ptmx, /dev/pts/* and /dev/net/tun.
     public static let defaultAllowed: [LinuxDeviceCgroup] = [
         LinuxDeviceCgroup(allow: true, type: "c", major: nil, minor: nil, access: "m"),
         LinuxDeviceCgroup(allow: true, type: "b", major: nil, minor: nil, access: "m"),
@@ -85,16 +86,21 @@ public struct DeviceRule: Sendable, Equatable {
         LinuxDeviceCgroup(allow: true, type: "c", major: 1, minor: 8, access: "rwm"),
         LinuxDeviceCgroup(allow: true, type: "c", major: 1, minor: 9, access: "rwm"),
         LinuxDeviceCgroup(allow: true, type: "c", major: 5, minor: 0, access: "rwm"),
+        LinuxDeviceCgroup(allow: true, type: "c", major: 5, minor: 1, access: "rwm"),
         LinuxDeviceCgroup(allow: true, type: "c", major: 5, minor: 2, access: "rwm"),
         LinuxDeviceCgroup(allow: true, type: "c", major: 136, minor: nil, access: "rwm"),
+        LinuxDeviceCgroup(allow: true, type: "c", major: 10, minor: 200, access: "rwm"),
     ]
 
-    /// The device rules a new container's cgroup gets (runc's and upstream Kata's order): the
-    /// spec's resources.devices, then `defaultAllowed`, then "rwm" for each linux.devices node
-    /// (the container must be able to use the nodes it is given). Pipes ("p") need no rule;
-    /// "u" (unbuffered char) counts as "c".
+    /// The device rules a new container's cgroup gets, in upstream Kata's order: deny every
+    /// device, the spec's resources.devices (a privileged spec's "allow a" opens all again),
+    /// then `defaultAllowed`, then "rwm" for each linux.devices node (the container must be
+    /// able to use the nodes it is given). The first rule matters: the Kata runtime sends no
+    /// device rules at all, and a new cgroup inherits its parent's, which allow everything.
+    /// Pipes ("p") need no rule; "u" (unbuffered char) counts as "c".
     public static func containerRules(resources: [LinuxDeviceCgroup]?, devices: [LinuxDevice]?) -> [LinuxDeviceCgroup] {
-        var rules = resources ?? []
+        var rules = [LinuxDeviceCgroup(allow: false, type: "a", major: nil, minor: nil, access: "rwm")]
+        rules += resources ?? []
         rules += defaultAllowed
         for device in devices ?? [] where device.type != "p" {
             rules.append(LinuxDeviceCgroup(allow: true, type: device.type == "b" ? "b" : "c",

@@ -104,24 +104,12 @@ extension Container {
         }
     }
 
-    /// The spec's device rules followed by the devices every container gets (runc's and
-    /// rustjail's default allow list) and the spec's own device nodes, so a "deny all" rule
-    /// does not take away /dev/null or the terminal.
+    /// The spec's resources with the device rules every container's cgroup gets
+    /// (DeviceRule.containerRules: deny all first, so a spec without rules is not left with
+    /// its parent cgroup's allow-everything).
     static func resourcesWithDefaultDevices(_ spec: Spec) -> LinuxResources {
         var resources = spec.linux?.resources ?? LinuxResources()
-        var rules = resources.devices ?? []
-        guard !rules.isEmpty || !(spec.linux?.devices ?? []).isEmpty else { return resources }
-        rules += [
-            LinuxDeviceCgroup(allow: true, type: "c", access: "m"), LinuxDeviceCgroup(allow: true, type: "b", access: "m"),
-        ]
-        for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
-            rules.append(LinuxDeviceCgroup(allow: true, type: "c", major: Int64(major), minor: Int64(minor), access: "rwm"))
-        }
-        rules.append(LinuxDeviceCgroup(allow: true, type: "c", major: 136, access: "rwm"))
-        for device in spec.linux?.devices ?? [] where device.type == "c" || device.type == "b" {
-            rules.append(LinuxDeviceCgroup(allow: true, type: device.type, major: device.major, minor: device.minor, access: "rwm"))
-        }
-        resources.devices = rules
+        resources.devices = DeviceRule.containerRules(resources: resources.devices, devices: spec.linux?.devices)
         return resources
     }
 

@@ -66,7 +66,20 @@ final class DeviceFilterProgramTests: XCTestCase {
         XCTAssertTrue(program.allows(kind: .block, major: 8, minor: 16, access: .write))
         XCTAssertFalse(program.allows(kind: .block, major: 8, minor: 0, access: .read))
         XCTAssertTrue(program.allows(kind: .block, major: 8, minor: 0, access: .mknod))           // mknod of anything
-        XCTAssertEqual(rules.count, 1 + DeviceRule.defaultAllowed.count + 2)
+        XCTAssertEqual(rules.count, 2 + DeviceRule.defaultAllowed.count + 2)
+    }
+
+    func testContainerRulesDenyWhatTheyDoNotAllowEvenWithoutSpecRules() throws {
+        // The Kata runtime sends no device rules: the cgroup must not keep its parent's allow-all.
+        let program = try DeviceFilterProgram(rules: DeviceRule.containerRules(resources: nil, devices: nil))
+        XCTAssertFalse(program.defaultAllow)
+        XCTAssertFalse(program.allows(kind: .block, major: 254, minor: 0, access: .read))         // the guest's disk
+        XCTAssertFalse(program.allows(kind: .char, major: 1, minor: 11, access: .read))           // /dev/kmsg
+        XCTAssertTrue(program.allows(kind: .char, major: 1, minor: 3, access: [.read, .write]))   // /dev/null
+        XCTAssertTrue(program.allows(kind: .char, major: 10, minor: 200, access: .read))          // /dev/net/tun
+        // A privileged spec's "allow a" opens everything again.
+        let privileged = try DeviceFilterProgram(rules: DeviceRule.containerRules(resources: [LinuxDeviceCgroup(allow: true)], devices: nil))
+        XCTAssertTrue(privileged.allows(kind: .block, major: 254, minor: 0, access: .read))
     }
 
 }
