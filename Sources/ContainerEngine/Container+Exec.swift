@@ -11,8 +11,13 @@ extension Container {
     /// Runs another process inside the running container (its namespaces, cgroup and the
     /// spec's security settings), as `runc exec` does. Returns once it exec'd.
     @discardableResult
-    public func exec(execID: String, process: OCISpec.Process) async throws -> ContainerProcess {
+    public func exec(execID: String, process requested: OCISpec.Process) async throws -> ContainerProcess {
         guard !execID.isEmpty else { throw EngineError(.invalidSpec, "exec", container: id, "exec_id is empty") }
+        // An exec without capabilities (the Kata runtime sends none, kubectl exec and probes
+        // included) gets the container's, as upstream's agent gives it: the full set it would
+        // otherwise keep is the agent's, module loading and raw I/O among them.
+        var process = requested
+        if process.capabilities == nil { process.capabilities = spec.process?.capabilities }
         try SpecValidation.validateProcess(process, id: id, operation: "exec")
         let initPid: pid_t? = state.withLock { state in
             guard state.status == .running || state.status == .created, state.execs[execID] == nil else { return nil }
