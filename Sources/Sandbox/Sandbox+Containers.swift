@@ -195,8 +195,18 @@ public final class PodContainers: SandboxContainers {
             // The first container (the pause) makes the namespace the others join.
             namespaces.append(LinuxNamespace(type: "pid", path: sandboxPidns ? firstPid : nil))
         }
+        namespaces = Self.withCgroupNamespace(namespaces, unifiedHierarchy: engine.cgroupLayout?.mode == .v2)
         if spec.linux == nil { spec.linux = Linux() }
         spec.linux?.namespaces = namespaces
+    }
+
+    /// On cgroup v2 every container gets a cgroup namespace, as upstream's agent gives one: the
+    /// runtime strips it from the spec, and without one the container's cgroup2 mount and
+    /// /proc/self/cgroup show the guest's whole hierarchy, the agent's and every other
+    /// container's cgroups included. (On v1 the container's mounts bind its own cgroups only.)
+    static func withCgroupNamespace(_ namespaces: [LinuxNamespace], unifiedHierarchy: Bool) -> [LinuxNamespace] {
+        guard unifiedHierarchy, !namespaces.contains(where: { $0.type == "cgroup" }) else { return namespaces }
+        return namespaces + [LinuxNamespace(type: "cgroup")]
     }
 
     /// Keeps the first container's ipc/uts namespaces alive (bind-mounted namespace files),
