@@ -69,7 +69,32 @@ public struct ContainerDevices: Sendable {
         }
         var rewritten = spec
         try DeviceSpecRewrite.apply(updates, to: &rewritten)
+        if devices.contains(where: { $0.type.hasPrefix("vfio") }) {
+            exposeInfiniband(to: &rewritten, containerID: containerID)
+        }
         spec = rewritten
+    }
+
+    /// As upstream's agent: a container given a VFIO device also gets the guest's RDMA nodes
+    /// (/dev/infiniband/uverbs*, rdma_cm), which the guest's drivers create for a passed-through
+    /// NIC's functions. As linux.devices entries they get the container's cgroup rules too
+    /// (DeviceRule.containerRules); containers without a VFIO device never see them.
+    func exposeInfiniband(to spec: inout Spec, containerID: String) {
+        let found = nodes.characterDevices(in: locator.paths.dev + "/infiniband")
+        guard !found.isEmpty else { return }
+        var linux = spec.linux ?? Linux()
+        var devices = linux.devices ?? []
+        for node in found {
+            let path = "/dev/infiniband/" + node.name
+            guard !devices.contains(where: { $0.path == path }) else { continue }
+            devices.append(LinuxDevice(path: path, type: "c", major: node.major, minor: node.minor,
+                                       fileMode: node.mode, uid: node.uid, gid: node.gid))
+        }
+        linux.devices = devices
+        spec.linux = linux
+        logger.info("guest InfiniBand devices given to the container", metadata: [
+            "container": "\(containerID)", "devices": "\(found.map(\.name).joined(separator: ","))",
+        ])
     }
 
     func find(_ device: DeviceRequest) async throws(SandboxError) -> Update {

@@ -38,4 +38,25 @@ public struct DeviceNumber: Sendable, Hashable {
 public protocol DeviceNodeInspector: Sendable {
     /// The node's type and numbers; nil when it is missing or not a block/char device.
     func deviceNumber(_ path: String) -> DeviceNumber?
+    /// The character device nodes directly in `directory`, by name (none when it is missing).
+    func characterDevices(in directory: String) -> [CharacterDeviceNode]
+}
+
+/// A character device node as the guest has it: its numbers, permission bits and owner.
+public struct CharacterDeviceNode: Sendable, Equatable {
+    public var name: String
+    public var major: Int64
+    public var minor: Int64
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(name: String, major: Int64, minor: Int64, mode: UInt32, uid: UInt32 = 0, gid: UInt32 = 0) {
+        self.name = name
+        self.major = major
+        self.minor = minor
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+    }
 }

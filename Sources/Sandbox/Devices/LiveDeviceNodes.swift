@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Glibc
 
 /// The real /dev: stat(2) and glibc's major/minor split of st_rdev.
@@ -15,6 +20,17 @@ public struct LiveDeviceNodes: DeviceNodeInspector {
         }
         let (major, minor) = Self.split(UInt64(info.st_rdev))
         return DeviceNumber(type: type, major: Int64(major), minor: Int64(minor))
+    }
+
+    public func characterDevices(in directory: String) -> [CharacterDeviceNode] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.sorted().compactMap { name in
+            var info = stat()
+            guard stat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFCHR else { return nil }
+            let (major, minor) = Self.split(UInt64(info.st_rdev))
+            return CharacterDeviceNode(name: name, major: Int64(major), minor: Int64(minor),
+                                       mode: info.st_mode & 0o7777, uid: info.st_uid, gid: info.st_gid)
+        }
     }
 
     /// gnu_dev_major/gnu_dev_minor (a macro Swift does not import).

@@ -131,6 +131,41 @@ final class ContainerDevicesTests: XCTestCase {
         XCTAssertEqual(spec.linux?.devices, [])
     }
 
+    func testAVFIODeviceBringsTheGuestsInfinibandNodesAndADiskDoesNot() async throws {
+        let nodes = [CharacterDeviceNode(name: "rdma_cm", major: 10, minor: 58, mode: 0o666),
+                     CharacterDeviceNode(name: "uverbs0", major: 231, minor: 192, mode: 0o666, uid: 0, gid: 44)]
+        let directories = [sysfs.paths.dev + "/infiniband": nodes]
+        func located(_ numbers: [String: DeviceNumber]) -> ContainerDevices {
+            let hub = UeventHub(paths: sysfs.paths, timeout: .seconds(5), logger: Logger(label: "test"))
+            return ContainerDevices(locator: DeviceLocator(hub: hub), nodes: FakeDeviceNodes(numbers: numbers, directories: directories),
+                                    logger: Logger(label: "test"))
+        }
+        try sysfs.directory("/sys/devices/pci0000:00/0000:00:05.0")
+        var vfio = spec(devices: [LinuxDevice(path: "/dev/infiniband/rdma_cm", type: "c", major: 10, minor: 58)])
+        try await located([:]).apply([DeviceRequest(type: "vfio-pci-gk", id: "12", containerPath: "/dev/vfio/12",
+                                                    options: ["0000:3b:00.0=05"])], to: &vfio, containerID: "c1")
+        // The spec's own entry is kept; the node it lacked is added with the guest's mode and owner.
+        XCTAssertEqual(vfio.linux?.devices, [
+            LinuxDevice(path: "/dev/infiniband/rdma_cm", type: "c", major: 10, minor: 58),
+            LinuxDevice(path: "/dev/infiniband/uverbs0", type: "c", major: 231, minor: 192, fileMode: 0o666, uid: 0, gid: 44),
+        ])
+
+        try sysfs.disk("/sys/devices/pci0000:00/0000:00:02.0/virtio2/block/vdb")
+        var disk = spec(devices: [LinuxDevice(path: "/dev/xda", type: "b", major: 8, minor: 16)])
+        try await located([sysfs.paths.dev + "/vdb": DeviceNumber(type: "b", major: 254, minor: 16)])
+            .apply([DeviceRequest(type: "blk", id: "02", vmPath: "/dev/vdb", containerPath: "/dev/xda")], to: &disk, containerID: "c2")
+        XCTAssertEqual(disk.linux?.devices?.map(\.path), ["/dev/xda"])
+    }
+
+    func testLiveNodesListTheCharacterDevicesOfADirectory() {
+        let found = LiveDeviceNodes().characterDevices(in: "/dev")
+        let null = found.first { $0.name == "null" }
+        XCTAssertEqual(null.map { [$0.major, $0.minor] }, [1, 3])
+        XCTAssertEqual(null?.mode, 0o666)
+        XCTAssertFalse(found.contains { $0.name == "pts" }, "a directory was listed")
+        XCTAssertEqual(LiveDeviceNodes().characterDevices(in: "/no/such/directory"), [])
+    }
+
     func testPCIDeviceEnvironmentWithUnknownHostAddressFails() async throws {
         try sysfs.directory("/sys/devices/pci0000:00/0000:00:05.0")
         var spec = spec(devices: [], env: ["PCIDEVICE_X=0000:99:00.0"])

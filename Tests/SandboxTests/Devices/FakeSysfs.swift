@@ -72,5 +72,8 @@ final class FakeSysfs {
 /// Device numbers by node path, for `ContainerDevices` tests.
 struct FakeDeviceNodes: DeviceNodeInspector {
     var numbers: [String: DeviceNumber]
+    /// Character devices by directory.
+    var directories: [String: [CharacterDeviceNode]] = [:]
     func deviceNumber(_ path: String) -> DeviceNumber? { numbers[path] }
+    func characterDevices(in directory: String) -> [CharacterDeviceNode] { directories[directory] ?? [] }
 }
