@@ -5,8 +5,13 @@ import LinuxKit
 /// executable); `fsgid=<gid>` is not a mount option but sets the group and setgid on the root.
 /// hugetlbfs first reserves nr_hugepages = size / pagesize in sysfs, checks the kernel
 /// granted them, then mounts.
+///
+/// Kept for the pod: the runtime removes a container as soon as its process exits, and a memory
+/// emptyDir must survive that (Kubernetes keeps emptyDir data across container restarts).
+/// Upstream's agent mounts a fresh tmpfs over the old one instead, losing the data.
 public struct EphemeralDriver: StorageDriver {
     public let names = ["ephemeral"]
+    public var keptForPod: Bool { true }
 
     public init() {}
 

@@ -20,9 +20,16 @@ public protocol StorageDriver: Sendable {
     /// Undoes `mount` when the last user of the mount point is gone. The default unmounts
     /// (lazily) when `mounted.isMount`, and does nothing for plain directories.
     func release(_ mounted: MountedStorage, context: StorageContext) async throws(SandboxError)
+
+    /// Whether what `mount` set up holds pod data that must outlive its last container (a
+    /// memory emptyDir: a restarted container, or the app container after an init container,
+    /// finds what was written): then it stays until the sandbox is destroyed. Default false.
+    var keptForPod: Bool { get }
 }
 
 extension StorageDriver {
+    public var keptForPod: Bool { false }
+
     public func release(_ mounted: MountedStorage, context: StorageContext) async throws(SandboxError) {
         guard mounted.isMount else { return }
         do {

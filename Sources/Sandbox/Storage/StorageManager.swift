@@ -24,8 +24,9 @@ public struct StorageClaim: Sendable {
 
 /// The storages of the pod, ref-counted by mount point as upstream's add_storages: the first
 /// user mounts, a later user of the same mount point mounts nothing, the last user's release
-/// undoes it. A request's storages succeed or fail together: on a failure the ones this request
-/// added are released again, newest first. Operations run one at a time (a driver may wait for
+/// undoes it, unless its driver keeps it for the pod (`keptForPod`: then it waits, without
+/// users, for the next claim or `releaseAll`). A request's storages succeed or fail together: on
+/// a failure the ones this request added are released again, newest first. Operations run one at a time (a driver may wait for
 /// a hot-plugged device; another request for the same mount point must not race it).
 public actor StorageManager {
     struct Entry {
@@ -151,9 +152,12 @@ public actor StorageManager {
         } else if let index = entry.users.lastIndex(of: owner) {
             entry.users.remove(at: index)
         }
-        if entry.users.isEmpty {
+        if entry.users.isEmpty && !entry.driver.keptForPod {
             await undo(key, entry: entry, logger: logger)
         } else {
+            if entry.users.isEmpty {
+                logger.info("storage kept for the pod", metadata: ["driver": "\(entry.mounted.driver)", "mount-point": "\(key)"])
+            }
             entries[key] = entry
         }
     }

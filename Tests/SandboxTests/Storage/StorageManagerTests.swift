@@ -29,8 +29,8 @@ final class StorageManagerTests: XCTestCase {
 
     func testSecondUserOfAMountPointMountsNothingAndTheLastUserUnmounts() async throws {
         let kernel = FakeStorageKernel()
-        let manager = kernel.manager()
-        let volume = StorageRequest(driver: "ephemeral", source: "tmpfs", fsType: "tmpfs", mountPoint: "/run/kata-containers/sandbox/ephemeral/v")
+        let manager = kernel.manager(Self.withVolumeDriver())
+        let volume = StorageRequest(driver: "volume", source: "tmpfs", fsType: "tmpfs", mountPoint: "/run/kata-containers/sandbox/ephemeral/v")
         try await manager.add([volume], owner: .container("a"))
         // The same mount point with a trailing slash is the same storage.
         var again = volume
@@ -48,18 +48,50 @@ final class StorageManagerTests: XCTestCase {
         XCTAssertEqual(left, 0)
     }
 
+    /// A memory emptyDir outlives its last container (the runtime removes a container as soon as
+    /// it exits; the restarted one, or the app container after an init container, must find what
+    /// was written): the next claim reuses the mount, DestroySandbox unmounts it.
+    func testEphemeralStorageIsKeptForThePodAfterItsLastUser() async throws {
+        let kernel = FakeStorageKernel()
+        let manager = kernel.manager()
+        let volume = StorageRequest(driver: "ephemeral", source: "tmpfs", fsType: "tmpfs", mountPoint: "/run/kata-containers/sandbox/ephemeral/cache")
+        try await manager.add([volume], owner: .container("init"))
+        await manager.release(owner: .container("init"))
+        XCTAssertEqual(kernel.mounted, ["/run/kata-containers/sandbox/ephemeral/cache"])
+        var current = await manager.current
+        XCTAssertEqual(current.map(\.users), [[]])
+
+        // A failed request's claim of it gives it back without unmounting either.
+        let failed = try await manager.claim([volume], owner: .container("app"))
+        await manager.release(failed)
+        try await manager.add([volume], owner: .container("app"))
+        XCTAssertEqual(kernel.calls.filter { $0.hasPrefix("mount") }.count, 1, "\(kernel.calls)")
+        current = await manager.current
+        XCTAssertEqual(current.map(\.users), [[.container("app")]])
+
+        await manager.releaseAll()
+        XCTAssertEqual(kernel.mounted, [])
+    }
+
+    /// A registry with a plain ref-counted driver ("volume") that mounts a tmpfs.
+    static func withVolumeDriver() -> StorageDriverRegistry {
+        var registry = StorageDriverRegistry.standard()
+        registry.register(ScriptedDriver(names: ["volume"], fails: false))
+        return registry
+    }
+
     func testAFailingStorageUndoesTheRequestsEarlierOnesOnly() async throws {
         let kernel = FakeStorageKernel()
-        var registry = StorageDriverRegistry.standard()
+        var registry = Self.withVolumeDriver()
         registry.register(ScriptedDriver(names: ["fails"], fails: true))
         let manager = kernel.manager(registry)
-        let shared = StorageRequest(driver: "ephemeral", mountPoint: "/run/shared-volume")
+        let shared = StorageRequest(driver: "volume", mountPoint: "/run/shared-volume")
         try await manager.add([shared], owner: .container("a"))
 
         await assertSandboxError(.system, containing: "scripted failure") {
             try await manager.add([
                 shared,
-                StorageRequest(driver: "ephemeral", mountPoint: "/run/own-volume"),
+                StorageRequest(driver: "volume", mountPoint: "/run/own-volume"),
                 StorageRequest(driver: "fails", mountPoint: "/run/broken"),
             ], owner: .container("b"))
         }
