@@ -42,11 +42,18 @@ extension AgentService {
             let sandboxPidns = request.sandboxPidns || sandboxWide
             // Storages first: the rootfs may be one of them.
             let storages = try await ContainerStorages.claim(request, sandbox: environment.sandbox)
-            do {
-                _ = try await pod.create(id: request.containerID, spec: spec, sandboxPidns: sandboxPidns)
-            } catch {
-                await ContainerStorages.giveBack(storages, sandbox: environment.sandbox)
-                throw error
+            let sandbox = environment.sandbox
+            let id = request.containerID
+            _ = try await pod.create(id: id, spec: spec, sandboxPidns: sandboxPidns) {
+                await ContainerStorages.giveBack(storages, sandbox: sandbox)
+            }
+            if context.cancellation.isCancelled {
+                // The caller was answered DEADLINE_EXCEEDED (a slow hook or device) and rolls its
+                // side back; a container it does not know of must not keep the id, storages and cgroup.
+                try? await pod.remove(id: id, timeout: .seconds(10)) {
+                    await ContainerStorages.release(containerID: id, sandbox: sandbox)
+                }
+                throw RPCError(code: .deadlineExceeded, message: "CreateContainer \(id): the call's deadline passed; the container was removed again")
             }
             ContainerInitExecIDs.record(containerID: request.containerID, execID: request.execID)
             return Google_Protobuf_Empty()
@@ -65,8 +72,11 @@ extension AgentService {
         try await serveRPC("RemoveContainer", logger: logger) {
             try RequestValidation.id(request.containerID, field: "container_id")
             let timeout: Duration? = request.timeout == 0 ? nil : .seconds(Int64(request.timeout))
-            try await pod.remove(id: request.containerID, timeout: timeout)
-            await ContainerStorages.release(containerID: request.containerID, sandbox: environment.sandbox)
+            let sandbox = environment.sandbox
+            let id = request.containerID
+            try await pod.remove(id: id, timeout: timeout) {
+                await ContainerStorages.release(containerID: id, sandbox: sandbox)
+            }
             ContainerInitExecIDs.forget(containerID: request.containerID)
             return Google_Protobuf_Empty()
         }

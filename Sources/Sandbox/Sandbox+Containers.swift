@@ -40,12 +40,16 @@ public final class PodContainers: SandboxContainers {
         var order: [String] = []
         /// CreateSandbox's guest hooks, added to every container created afterwards.
         var guestHooks = GuestHooks()
-        /// Ids whose CreateContainer is under way, so a concurrent duplicate is refused before
-        /// it touches the first one's bundle.
-        var creating: Set<String> = []
+        /// Ids whose CreateContainer or RemoveContainer is under way, so a concurrent call for
+        /// the same id is refused before it touches the first one's bundle or storages.
+        var busy: Set<String> = []
     }
 
     let state = Mutex(State())
+
+    /// Directories of the pod beside the bundles in /run/kata-containers: the shared
+    /// filesystem, the sandbox's storages, the erofs snapshotter's layers, pulled images.
+    static let reservedBundleNames: Set<String> = ["shared", "sandbox", "virtual-volumes", "image"]
 
     public init(engine: Engine, paths: Paths = Paths(), logger: Logger) {
         self.engine = engine
@@ -85,15 +89,40 @@ public final class PodContainers: SandboxContainers {
     /// The guest hooks containers created now would get.
     public var guestHooks: GuestHooks { state.withLock { $0.guestHooks } }
 
-    /// CreateContainer: pod namespace rules, the bundle directory, then the engine.
-    public func create(id: String, spec original: Spec, sandboxPidns: Bool) async throws -> Container {
+    /// CreateContainer: pod namespace rules, the bundle directory, then the engine. Whenever it
+    /// fails, `undo` runs (the caller gives back the storages it claimed for this request); then,
+    /// unless the id belonged to another container, the bundle directory goes while the id is
+    /// still held.
+    public func create(
+        id: String, spec original: Spec, sandboxPidns: Bool, undo: @Sendable () async -> Void = {}
+    ) async throws -> Container {
+        // The bundle directory is removed with everything in it when the container goes:
+        // it must never be one of the pod's own directories beside the bundles.
+        guard !Self.reservedBundleNames.contains(id) else {
+            await undo()
+            throw EngineError(.invalidSpec, "create", container: id,
+                              "the id names the pod's directory \(paths.bundles)/\(id), not a bundle")
+        }
         // A live or half-created container's bundle (config.json, rootfs) must not be
         // overwritten, nor removed by the duplicate's failure path.
         let claimed = state.withLock { state in
-            engine.containerIDs.contains(id) ? false : state.creating.insert(id).inserted
+            engine.containerIDs.contains(id) ? false : state.busy.insert(id).inserted
         }
-        guard claimed else { throw EngineError(.alreadyExists, "create", container: id, "container id is already in use") }
-        defer { _ = state.withLock { $0.creating.remove(id) } }
+        guard claimed else {
+            await undo()
+            throw EngineError(.alreadyExists, "create", container: id, "container id is already in use")
+        }
+        defer { _ = state.withLock { $0.busy.remove(id) } }
+        do {
+            return try await createClaimed(id: id, spec: original, sandboxPidns: sandboxPidns)
+        } catch {
+            await undo()
+            removeBundle(paths.bundles + "/" + id)
+            throw error
+        }
+    }
+
+    private func createClaimed(id: String, spec original: Spec, sandboxPidns: Bool) async throws -> Container {
         var spec = original
         let bundle = paths.bundles + "/" + id
         let rootfs: String
@@ -119,7 +148,6 @@ public final class PodContainers: SandboxContainers {
                 id: id, bundle: bundle, spec: spec, rootfs: rootfs, guestHooks: guestHooks.ociHooks, engine: engine)
         } catch {
             await configWrite.value
-            removeBundle(bundle)
             throw error
         }
         await configWrite.value
@@ -131,9 +159,14 @@ public final class PodContainers: SandboxContainers {
         return container
     }
 
-    /// RemoveContainer: the engine's delete, then the bundle's config (never the rootfs).
-    public func remove(id: String, timeout: Duration?) async throws {
+    /// RemoveContainer: the engine's delete, then `release` (the caller's storages of this
+    /// container, its rootfs among them), then the bundle directory with whatever the
+    /// container left in it (an overlay's upper and work directories), while the id is held.
+    public func remove(id: String, timeout: Duration?, release: @Sendable () async -> Void = {}) async throws {
         let container = try engine.container(id)
+        let claimed = state.withLock { $0.busy.insert(id).inserted }
+        guard claimed else { throw EngineError(.wrongState, "remove", container: id, "another create or remove of this id is under way") }
+        defer { _ = state.withLock { $0.busy.remove(id) } }
         oomEvents.stopWatching(id)
         do {
             try await container.delete(timeout: timeout)
@@ -142,6 +175,7 @@ public final class PodContainers: SandboxContainers {
             if (try? engine.container(id)) != nil { oomEvents.watch(container) }
             throw error
         }
+        await release()
         removeBundle(paths.bundles + "/" + id)
         let empty = state.withLock { state in
             state.order.removeAll { $0 == id }
@@ -152,10 +186,10 @@ public final class PodContainers: SandboxContainers {
         HeapTrim.releaseFreeMemory()
     }
 
-    public func destroyAll(logger: Logger) async {
+    public func destroyAll(logger: Logger, release: @escaping @Sendable (String) async -> Void) async {
         for id in engine.containerIDs {
             do {
-                try await remove(id: id, timeout: .seconds(10))
+                try await remove(id: id, timeout: .seconds(10)) { await release(id) }
             } catch {
                 logger.error("remove container at sandbox destruction", metadata: ["container": "\(id)", "error": "\(error)"])
             }
@@ -250,9 +284,16 @@ public final class PodContainers: SandboxContainers {
         try? LinuxSystemCalls().writeFileInPlace(bundle + "/config.json", contents: String(decoding: data, as: UTF8.self), mode: 0o644)
     }
 
+    /// The bundle directory and what the container's storages left under it: an overlay's
+    /// upper and work directories live in /run/kata-containers/<id> (guest memory), and a
+    /// restarting container would otherwise leave one more copy each time. Mount points are
+    /// left alone (a rootfs the runtime still holds).
     private func removeBundle(_ bundle: String) {
-        _ = unlink(bundle + "/config.json")
-        _ = rmdir(bundle)  // only when empty: the rootfs may be a mount the runtime owns
+        if let failure = TreeRemoval.remove(bundle) {
+            logger.warning("container directory not removed completely", metadata: [
+                "path": "\(failure.path)", "operation": "\(failure.operation)", "errno": "\(failure.errno)",
+            ])
+        }
     }
 }
 

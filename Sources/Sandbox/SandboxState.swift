@@ -112,7 +112,8 @@ public actor SandboxState {
     public func destroy() async {
         let logger = environment.logger
         if let containers {
-            await containers.destroyAll(logger: logger)
+            let storages = storageManager
+            await containers.destroyAll(logger: logger) { id in await storages.release(owner: .container(id)) }
         }
         await storageManager.releaseAll()
         storages = []

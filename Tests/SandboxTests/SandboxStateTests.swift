@@ -172,7 +172,7 @@ final class SandboxStateTests: XCTestCase {
     func testDestroyEndsContainersThenSignalsShutdown() async throws {
         actor Record: SandboxContainers {
             var destroyed = 0
-            func destroyAll(logger: Logger) async { destroyed += 1 }
+            func destroyAll(logger: Logger, release: @escaping @Sendable (String) async -> Void) async { destroyed += 1 }
             nonisolated func useGuestHooks(_ hooks: GuestHooks) {}
         }
         let record = Record()
