@@ -35,7 +35,13 @@ struct InitLauncher {
         let engine = self.engine
         let containerID = request.config.containerID
         let operation = request.config.mode == .create ? "create" : "exec"
-        let launched: Launched = try await Blocking.run {
+        // A child that was spawned but failed before the handshake is killed in there and
+        // reaped out here (waiting on the reaper is async), so its record does not linger.
+        enum Outcome: Sendable {
+            case launched(Launched)
+            case killed(pid_t, EngineError)
+        }
+        let outcome: Outcome = try await Blocking.run {
             let exe = try engine.initExecutableFD()
             var pair: [Int32] = [-1, -1]
             let rc = pair.withUnsafeMutableBufferPointer { engine_socketpair($0.baseAddress) }
@@ -69,9 +75,18 @@ struct InitLauncher {
             } catch {
                 kill(pid: pid)
                 close(pair[0])
-                throw error as? EngineError ?? EngineError(.system, operation, container: containerID, "\(error)")
+                return .killed(pid, error as? EngineError ?? EngineError(.system, operation, container: containerID, "\(error)"))
             }
-            return Launched(pid: pid, socket: socket)
+            return .launched(Launched(pid: pid, socket: socket))
+        }
+        let launched: Launched
+        switch outcome {
+        case .launched(let value):
+            launched = value
+        case .killed(let pid, let error):
+            _ = try? await engine.reaper.wait(pid)
+            engine.reaper.forget(pid)
+            throw error
         }
         do {
             try await answer(launched, request: request, operation: operation)

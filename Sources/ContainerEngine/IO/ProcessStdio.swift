@@ -17,6 +17,8 @@ public final class ProcessStdio: Sendable {
     public let stderr = OutputBuffer()
     /// Child ends (to be closed after the spawn): stdin, stdout, stderr.
     let childFDs: [Int32]
+    /// Whether `childFDs` are closed (once: their numbers may be reused afterwards).
+    let childEndsClosed = Mutex(false)
     /// The pump's streams of stdout (and stderr), by identity: the fds belong to the pump.
     let outputStreams: [OutputPump.Stream]
     let stdinFD = Mutex<Int32>(-1)
@@ -70,8 +72,14 @@ public final class ProcessStdio: Sendable {
         outputStreams = [OutputPump.shared.add(fd: output.0, buffer: stdout), OutputPump.shared.add(fd: error.0, buffer: stderr)]
     }
 
-    /// Closes the child's ends in the agent (after the spawn, or when it failed).
+    /// Closes the child's ends in the agent (after the spawn, or when it failed); only the
+    /// first call closes.
     func closeChildEnds() {
+        let first = childEndsClosed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
         for fd in Set(childFDs) { close(fd) }
     }
 
@@ -128,8 +136,10 @@ public final class ProcessStdio: Sendable {
         if rc < 0 { throw EngineError(.system, "resize tty", container: "-", "TIOCSWINSZ", errno: -rc) }
     }
 
-    /// Releases the agent's stdin/PTY descriptors (the pump closes output fds itself).
+    /// Releases the agent's stdin/PTY descriptors (the pump closes output fds itself), and the
+    /// child's ends if a launch failed before the spawn closed them.
     func release() {
+        closeChildEnds()
         // For a PTY, stdin is the master's second descriptor: closed once, under its lock.
         ptyMaster.withLock { $0 = -1 }
         let fd = stdinFD.withLock { fd in
