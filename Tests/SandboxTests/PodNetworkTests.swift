@@ -53,12 +53,32 @@ final class PodNetworkTests: XCTestCase {
         let netlink = InMemoryRouteNetlink(links: baseLinks())
         netlink.state.withLock {
             $0.addresses = [NetlinkAddress(index: 2, address: IPAddress("192.168.9.9")!, prefixLength: 16),
-                            NetlinkAddress(index: 2, address: IPAddress("10.244.1.5")!, prefixLength: 8)]
+                            NetlinkAddress(index: 2, address: IPAddress("10.244.1.5")!, prefixLength: 24, scope: RouteScope.link)]
         }
         _ = try await makeNetwork(netlink).updateInterface(PodInterface(
             name: "eth0", addresses: [InterfaceAddress(family: 0, address: "10.244.1.5", mask: "24")], hardwareAddress: "02:42:ac:11:00:02"))
+        let addresses = netlink.state.withLock { $0.addresses.map { "\($0.address)/\($0.prefixLength) scope \($0.scope)" } }
+        XCTAssertEqual(addresses.sorted(), ["10.244.1.5/24 scope \(RouteScope.universe)", "192.168.9.9/16 scope \(RouteScope.universe)"])
+    }
+
+    /// IPv4 keys an address by address and prefix: 10.1.0.2/16 requested over 10.1.0.2/24 is
+    /// added beside it, so undoing it must delete the /16, not only put the /24 back.
+    func testRollbackOfAnAddressWithANewPrefixLeavesOnlyTheOldOne() async throws {
+        let netlink = InMemoryRouteNetlink(links: baseLinks())
+        netlink.state.withLock {
+            $0.addresses = [NetlinkAddress(index: 2, address: IPAddress("10.1.0.2")!, prefixLength: 24)]
+            $0.failures["setlink"] = EIO
+        }
+        do {
+            _ = try await makeNetwork(netlink).updateInterface(PodInterface(
+                name: "eth0", addresses: [InterfaceAddress(family: 0, address: "10.1.0.2", mask: "16")], hardwareAddress: "\(nicMAC)"))
+            XCTFail("expected the injected failure")
+        } catch {
+            XCTAssertEqual(error.errno, EIO)
+            XCTAssertTrue(error.message.contains("rolled back: address 10.1.0.2/16 back to /24"), error.message)
+        }
         let addresses = netlink.state.withLock { $0.addresses.map { "\($0.address)/\($0.prefixLength)" } }
-        XCTAssertEqual(Set(addresses), ["192.168.9.9/16", "10.244.1.5/24"])
+        XCTAssertEqual(addresses, ["10.1.0.2/24"])
     }
 
     func testLinkFoundByNameGetsTheMAC() async throws {

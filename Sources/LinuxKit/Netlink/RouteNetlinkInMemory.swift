@@ -90,7 +90,7 @@ public final class InMemoryRouteNetlink: RouteNetlink {
             let what = "\(address.address)/\(address.prefixLength) dev \(address.index)"
             try Self.injected("newaddr", &state, what)
             guard state.links.contains(where: { $0.index == address.index }) else { throw SyscallError("RTM_NEWADDR", target: what, errno: ENODEV) }
-            if let existing = state.addresses.firstIndex(where: { $0.index == address.index && $0.address == address.address }) {
+            if let existing = state.addresses.firstIndex(where: { Self.sameKey($0, address) }) {
                 guard replace else { throw SyscallError("RTM_NEWADDR", target: what, errno: EEXIST) }
                 state.addresses[existing] = address
             } else {
@@ -100,11 +100,17 @@ public final class InMemoryRouteNetlink: RouteNetlink {
         }
     }
 
+    /// The kernel's identity of an address on a link: IPv6 by the address alone, IPv4 by the
+    /// address and prefix length (10.0.0.2/16 added beside 10.0.0.2/24 is a second address).
+    static func sameKey(_ a: NetlinkAddress, _ b: NetlinkAddress) -> Bool {
+        a.index == b.index && a.address == b.address && (a.address.family == .inet6 || a.prefixLength == b.prefixLength)
+    }
+
     public func deleteAddress(_ address: NetlinkAddress) throws(SyscallError) {
         try state.withLock { (state) throws(SyscallError) in
             let what = "\(address.address)/\(address.prefixLength) dev \(address.index)"
             try Self.injected("deladdr", &state, what)
-            guard let existing = state.addresses.firstIndex(where: { $0.index == address.index && $0.address == address.address }) else {
+            guard let existing = state.addresses.firstIndex(where: { Self.sameKey($0, address) }) else {
                 throw SyscallError("RTM_DELADDR", target: what, errno: EADDRNOTAVAIL)
             }
             state.addresses.remove(at: existing)

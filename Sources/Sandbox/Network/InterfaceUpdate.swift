@@ -115,6 +115,13 @@ struct InterfaceUpdate {
             }
             if let previous {
                 rollback.record("address \(text) back to /\(previous.prefixLength)") { () throws(SyscallError) in
+                    // IPv4 keys an address by address and prefix: a /16 over a /24 was added
+                    // beside it, not in its place, so it goes before the old one is put back.
+                    do throws(SyscallError) {
+                        try netlink.deleteAddress(address)
+                    } catch {
+                        if error.errno != EADDRNOTAVAIL { throw error }
+                    }
                     try netlink.addAddress(previous, replace: true)
                 }
             } else {
