@@ -78,7 +78,7 @@ public final class OutputBuffer: Sendable {
             while wanted > 0 {
                 let chunk = chunks[index]
                 let n = min(wanted, chunk.readableBytes - at)
-                chunk.withUnsafeReadableBytes { out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[at..<(at + n)])) }
+                chunk.withUnsafeReadableBytes { _ = out.writeBytes(UnsafeRawBufferPointer(rebasing: $0[at..<(at + n)])) }
                 wanted -= n
                 at = 0
                 index += 1
