@@ -38,8 +38,6 @@ let directMetadataAccess: [SwiftSetting] = [
 
 let grpcCore = Target.Dependency.product(name: "GRPCCore", package: "grpc-swift-2")
 let grpcProtobuf = Target.Dependency.product(name: "GRPCProtobuf", package: "grpc-swift-protobuf")
-let grpcTransport = Target.Dependency.product(
-    name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")
 let protobuf = Target.Dependency.product(name: "SwiftProtobuf", package: "swift-protobuf")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
@@ -58,7 +56,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
-        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -89,6 +86,8 @@ let package = Package(
             ]),
         // The wire codecs beneath the handlers: ttrpc and gRPC over HTTP/2 (no TLS), sniffed per connection.
         .target(name: "AgentWire", dependencies: ["LinuxKit", grpcCore, protobuf, nioCore, nioPosix, nioHTTP2, logging]),
+        // gRPC's client side of that codec (kata-agent-ctl, tests); never linked into the agent.
+        .target(name: "AgentWireClient", dependencies: ["AgentWire", grpcCore, nioCore, nioPosix, nioHTTP2, logging]),
         .target(name: "OSBuilder", dependencies: [logging]),
 
         // Executables.
@@ -101,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "kata-agent-ctl",
             dependencies: [
-                "KataProtocols", "AgentConfig", "AgentWire", "LinuxKit", grpcCore, grpcProtobuf, grpcTransport, protobuf,
+                "KataProtocols", "AgentConfig", "AgentWire", "AgentWireClient", "LinuxKit", grpcCore, grpcProtobuf, protobuf,
                 argumentParser, nioCore, nioPosix,
             ],
             linkerSettings: staticExecutable),
@@ -119,9 +118,9 @@ let package = Package(
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LinuxKit"]),
         .testTarget(
             name: "AgentServerTests",
-            dependencies: ["AgentServer", "AgentWire", "KataProtocols", "Sandbox", "OCISpec", grpcCore, grpcProtobuf, grpcTransport, protobuf]),
+            dependencies: ["AgentServer", "AgentWire", "AgentWireClient", "KataProtocols", "Sandbox", "OCISpec", grpcCore, grpcProtobuf, protobuf]),
         .testTarget(name: "OSBuilderTests", dependencies: ["OSBuilder"]),
-        .testTarget(name: "AgentWireTests", dependencies: ["AgentWire", grpcCore, grpcTransport, nioCore, nioPosix, nioHTTP2, logging]),
+        .testTarget(name: "AgentWireTests", dependencies: ["AgentWire", "AgentWireClient", grpcCore, nioCore, nioPosix, nioHTTP2, logging]),
     ]
 )
 

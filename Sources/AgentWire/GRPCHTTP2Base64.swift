@@ -1,6 +1,6 @@
 /// Base64 for binary ("-bin") gRPC metadata: padded on output; padded or unpadded accepted on
 /// input, as the gRPC HTTP/2 spec requires of servers.
-enum GRPCHTTP2Base64 {
+package enum GRPCHTTP2Base64 {
     private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     private static let values: [UInt8] = {
@@ -11,7 +11,7 @@ enum GRPCHTTP2Base64 {
         return table
     }()
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    package static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var index = 0
@@ -29,7 +29,7 @@ enum GRPCHTTP2Base64 {
     }
 
     /// nil when `text` is not base64 (a character outside the alphabet, a lone trailing sextet).
-    static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         var sextets: [UInt8] = []
         sextets.reserveCapacity(text.utf8.count)
         var padding = 0

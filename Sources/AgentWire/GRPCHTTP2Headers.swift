@@ -3,7 +3,7 @@ import NIOHPACK
 
 /// The gRPC-over-HTTP/2 header blocks: request headers to a method and metadata, and the
 /// response headers and trailers built from response parts.
-enum GRPCHTTP2Headers {
+package enum GRPCHTTP2Headers {
     /// A request the server answers itself (trailers-only) because its headers are not a gRPC call
     /// it can serve.
     struct Rejection: Error, Equatable {
@@ -89,7 +89,7 @@ enum GRPCHTTP2Headers {
 
     /// Metadata as header fields: binary values base64 under a "-bin" key; keys the protocol
     /// reserves (pseudo-headers, grpc-status, grpc-message, content-type) are not the handler's.
-    private static func append(_ metadata: Metadata, to headers: inout HPACKHeaders) {
+    package static func append(_ metadata: Metadata, to headers: inout HPACKHeaders) {
         for (key, value) in metadata {
             let name = key.lowercased()
             if name.hasPrefix(":") || name == "grpc-status" || name == "grpc-message" || name == "content-type" {

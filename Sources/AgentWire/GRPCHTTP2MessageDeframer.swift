@@ -1,12 +1,12 @@
 import GRPCCore
 import NIOCore
 
-/// Splits the DATA of one request stream into gRPC messages: a 5-byte prefix (compressed flag,
-/// u32 big-endian length) then the message. The length is checked against the limit before a
-/// byte of the message is buffered.
-struct GRPCHTTP2MessageDeframer {
+/// Splits the DATA of one stream into gRPC messages: a 5-byte prefix (compressed flag, u32
+/// big-endian length) then the message. The length is checked against the limit before a byte
+/// of the message is buffered. The server reads requests with it, agent-ctl's client responses.
+package struct GRPCHTTP2MessageDeframer {
     /// What the next call to `next()` found.
-    enum Next: Equatable {
+    package enum Next: Equatable {
         case message(WireBytes)
         case needMoreData
         case error(code: RPCError.Code, message: String)
@@ -15,16 +15,19 @@ struct GRPCHTTP2MessageDeframer {
     private static let prefixLength = 5
 
     let maxMessageSize: Int
+    /// "request" or "response", for the errors.
+    let direction: String
     private var buffer = ByteBuffer()
 
-    init(maxMessageSize: Int) {
+    package init(maxMessageSize: Int, direction: String = "request") {
         self.maxMessageSize = maxMessageSize
+        self.direction = direction
     }
 
     /// Bytes received but not yet returned as messages.
-    var bufferedBytes: Int { self.buffer.readableBytes }
+    package var bufferedBytes: Int { self.buffer.readableBytes }
 
-    mutating func append(_ bytes: ByteBuffer) {
+    package mutating func append(_ bytes: ByteBuffer) {
         if self.buffer.readableBytes == 0 {
             // Most requests fit one DATA frame: take it without copying.
             self.buffer = bytes
@@ -34,7 +37,7 @@ struct GRPCHTTP2MessageDeframer {
         }
     }
 
-    mutating func next() -> Next {
+    package mutating func next() -> Next {
         guard let flag = self.buffer.getInteger(at: self.buffer.readerIndex, as: UInt8.self),
             let length = self.buffer.getInteger(at: self.buffer.readerIndex + 1, as: UInt32.self)
         else { return .needMoreData }
@@ -42,7 +45,7 @@ struct GRPCHTTP2MessageDeframer {
         case 0:
             break
         case 1:
-            // The server accepts only identity (no grpc-encoding), so nothing may be compressed.
+            // Only identity is accepted or offered (no grpc-encoding), so nothing may be compressed.
             return .error(code: .internalError, message: "compressed message received without grpc-encoding")
         default:
             return .error(code: .internalError, message: "invalid message compression flag \(flag)")
@@ -50,7 +53,7 @@ struct GRPCHTTP2MessageDeframer {
         guard let size = Int(exactly: length), size <= self.maxMessageSize else {
             return .error(
                 code: .resourceExhausted,
-                message: "request message of \(length) bytes exceeds the limit of \(self.maxMessageSize) bytes")
+                message: "\(self.direction) message of \(length) bytes exceeds the limit of \(self.maxMessageSize) bytes")
         }
         guard self.buffer.readableBytes - Self.prefixLength >= size else {
             return .needMoreData

@@ -6,7 +6,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import AgentWireClient
 import GRPCProtobuf
 import SwiftProtobuf
 
@@ -21,7 +21,7 @@ enum WireTransport: String, CaseIterable, Sendable {
 /// One connection to an agent, over ttrpc or gRPC, and the one generic call every RPC goes through.
 struct AgentClient: Sendable {
     enum Connection: Sendable {
-        case grpc(GRPCClient<HTTP2ClientTransport.Posix>)
+        case grpc(GRPCClient<GRPCPlaintextClientTransport>)
         case ttrpc(TTRPCConnection)
     }
 

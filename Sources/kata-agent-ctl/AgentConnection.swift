@@ -1,11 +1,11 @@
 import AgentConfig
+import AgentWireClient
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import LinuxKit
 import NIOCore
 import NIOPosix
@@ -109,31 +109,14 @@ enum AgentConnection {
         _ address: AgentAddress, text: String, timeout: Duration?, eventLoopGroup: any EventLoopGroup,
         _ body: (AgentClient) async throws(CtlError) -> Result
     ) async throws(CtlError) -> Result {
-        var bridge: AbstractSocketBridge?
-        defer { bridge?.stop() }
-        let target: any ResolvableTarget
-        switch address {
-        case let .vsock(cid, port):
-            target = .vsock(contextID: .init(rawValue: cid), port: .init(rawValue: port))
-        case let .unix(path):
-            target = .unixDomainSocket(path: path)
-        case .unixAbstract, .hybrid:
-            let started: AbstractSocketBridge
-            do {
-                started = try AbstractSocketBridge(upstreamName: text) { try address.dial() }
-            } catch {
-                throw CtlError.connection("cannot connect to \(text): \(error)")
-            }
-            bridge = started
-            target = .unixDomainSocket(path: started.path)
-        }
-
-        let transport: HTTP2ClientTransport.Posix
+        // Dialled like ttrpc: every address kind (abstract unix, hybrid vsock included) is a
+        // connected socket by the time HTTP/2 starts on it.
+        let transport: GRPCPlaintextClientTransport
         do {
-            transport = try HTTP2ClientTransport.Posix(
-                target: target, transportSecurity: .plaintext, eventLoopGroup: eventLoopGroup)
+            transport = try await GRPCPlaintextClientTransport.open(
+                fd: try address.dial(), group: eventLoopGroup, maxResponseSize: AgentClient.maxMessageBytes)
         } catch {
-            throw CtlError.connection("cannot set up a connection to \(text): \(error)")
+            throw CtlError.connection("cannot connect to \(text): \(error)")
         }
         do {
             return try await withGRPCClient(transport: transport) { client in

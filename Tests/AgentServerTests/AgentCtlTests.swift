@@ -179,6 +179,16 @@ final class AgentCtlTests: XCTestCase {
                 ["call", "grpc.health.v1.Health/Check", "--server-address", address] + transport, in: self)
             XCTAssertEqual(standard.status, 0, "\(transport): \(standard.stderr)")
             XCTAssertEqual(standard.stdoutLines, [#"{"status":"SERVING"}"#])
+
+            // A failing call is one error line and exit 1, and the connection still shuts down
+            // (over gRPC a client whose body failed used to wait for the connection forever).
+            let failing = try AgentCtl.run(
+                ["--server-addr", address] + transport + ["call", "StatsContainer", "--json", #"{"container_id":"nope"}"#],
+                in: self)
+            XCTAssertEqual(failing.status, 1, "\(transport): \(failing.stderr)")
+            XCTAssertEqual(failing.stdoutLines, [])
+            XCTAssertEqual(failing.stderrLines.count, 1, failing.stderr)
+            XCTAssertEqual(failing.stderrLines.first.flatMap(Self.statusName), "NOT_FOUND", failing.stderr)
         }
     }
 

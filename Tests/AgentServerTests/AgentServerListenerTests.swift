@@ -1,7 +1,7 @@
 import AgentConfig
+import AgentWireClient
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import KataProtocols
 import Logging
 import XCTest
@@ -28,8 +28,7 @@ final class AgentServerListenerTests: XCTestCase {
         let options = options(.unix(path: path))
         let server = Task { [logger] in try await AgentServer.run(options: options, sandbox: SandboxState(environment: .live(logger: logger)), logger: logger) }
 
-        let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: path), transportSecurity: .plaintext)
-        try await withGRPCClient(transport: transport) { client in
+        try await GRPCTestClient.with(unixPath: path) { client in
             let health = Grpc_Health.Client(wrapping: client)
             let version = try await waitForVersion(health)
             XCTAssertEqual(version.agentVersion, "test-version")
@@ -41,7 +40,7 @@ final class AgentServerListenerTests: XCTestCase {
     }
 
     /// Retries until the listener is up (the server binds asynchronously), with a deadline.
-    private func waitForVersion(_ health: Grpc_Health.Client<HTTP2ClientTransport.Posix>) async throws -> Grpc_VersionCheckResponse {
+    private func waitForVersion(_ health: Grpc_Health.Client<GRPCPlaintextClientTransport>) async throws -> Grpc_VersionCheckResponse {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .seconds(30))
         while true {

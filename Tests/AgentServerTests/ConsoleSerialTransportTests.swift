@@ -1,7 +1,6 @@
 import AgentConfig
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import KataProtocols
 import Logging
 import XCTest
@@ -62,7 +61,7 @@ final class ConsoleSerialTransportTests: XCTestCase {
         let ended = ConsoleSessionMailbox()
         let bridge = try SerialBridge(
             port: VirtioSerialPort(path: slavePath, portName: "test"), backendPath: backend,
-            maxFrameSize: HTTP2ServerTransport.Posix.Config.defaults.http2.maxFrameSize, logger: logger,
+            logger: logger,
             onSessionEnd: { number, _ in ended.put(number) })
         bridge.start()
         defer { bridge.stop() }
@@ -78,9 +77,7 @@ final class ConsoleSerialTransportTests: XCTestCase {
                 XCTAssertTrue(readUntil(probe, contains: settingsAck, seconds: 30), "round \(round): no answer to the probe")
                 close(probe)
             }
-            let transport = try HTTP2ClientTransport.Posix(
-                target: .unixDomainSocket(path: portPath), transportSecurity: .plaintext)
-            try await withGRPCClient(transport: transport) { client in
+            try await GRPCTestClient.with(unixPath: portPath) { client in
                 let health = Grpc_Health.Client(wrapping: client)
                 let check = try await health.check(Grpc_CheckRequest(), options: AgentProcess.callOptions(seconds: 30))
                 XCTAssertEqual(check.status, .serving, "round \(round)")

@@ -1,7 +1,6 @@
 import AgentWire
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import KataProtocols
 import Logging
 import XCTest
@@ -66,8 +65,7 @@ final class SerialTTRPCTests: XCTestCase {
             XCTAssertEqual(try Grpc_VersionCheckResponse(serializedBytes: version.payload).agentVersion, "serial-ttrpc", "round \(round)")
         }
         // A gRPC host after the ttrpc ones: its preface starts a new session.
-        let grpc = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: portPath), transportSecurity: .plaintext)
-        try await withGRPCClient(transport: grpc) { client in
+        try await GRPCTestClient.with(unixPath: portPath) { client in
             let health = Grpc_Health.Client(wrapping: client)
             let check = try await health.check(Grpc_CheckRequest(), options: AgentProcess.callOptions(seconds: 30))
             XCTAssertEqual(check.status, .serving)

@@ -1,8 +1,8 @@
 import AgentConfig
 import AgentWire
+import AgentWireClient
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import KataProtocols
 import Logging
 import SwiftProtobuf
@@ -86,8 +86,7 @@ final class TTRPCServerTests: XCTestCase {
             ("grpc.health.v1.Health", "Check", try unknownHealth.serializedBytes(), .notFound),
         ]
         let client = try RawTTRPCClient.connect(path: path)
-        let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: path), transportSecurity: .plaintext)
-        try await withGRPCClient(transport: transport) { grpc in
+        try await GRPCTestClient.with(unixPath: path) { grpc in
             for (index, entry) in cases.enumerated() {
                 let ttrpc = try client.call(UInt32(2 * index + 1), entry.service, entry.method, payload: entry.payload)
                 XCTAssertEqual(ttrpc.status.code, Int32(entry.expected.rawValue), "\(entry.method): \(ttrpc.status)")
@@ -212,7 +211,7 @@ final class TTRPCServerTests: XCTestCase {
 
     /// The status grpc-swift's client gets for raw request bytes.
     private static func grpcStatus(
-        _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ service: String, _ method: String, _ payload: [UInt8]
+        _ client: GRPCClient<GRPCPlaintextClientTransport>, _ service: String, _ method: String, _ payload: [UInt8]
     ) async throws -> (code: Int, message: String) {
         do {
             _ = try await client.unary(

@@ -1,11 +1,12 @@
+import AgentWireClient
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import XCTest
 
 @testable import AgentWire
 
-/// GRPCHTTP2Codec under GRPCCore's server, called by grpc-swift's HTTP/2 client and by grpcio.
+/// GRPCHTTP2Codec under GRPCCore's server, called by AgentWireClient's transport under GRPCCore's
+/// client, and by grpcio (an independent implementation).
 final class GRPCHTTP2CodecTests: XCTestCase {
     private static func options(timeout: Duration = .seconds(30)) -> CallOptions {
         var options = CallOptions.defaults
@@ -14,7 +15,7 @@ final class GRPCHTTP2CodecTests: XCTestCase {
     }
 
     private static func call(
-        _ client: GRPCClient<HTTP2ClientTransport.Posix>, _ method: MethodDescriptor, _ message: [UInt8],
+        _ client: GRPCClient<GRPCPlaintextClientTransport>, _ method: MethodDescriptor, _ message: [UInt8],
         metadata: Metadata = [:], timeout: Duration = .seconds(30)
     ) async throws -> ClientResponse<[UInt8]> {
         try await client.unary(

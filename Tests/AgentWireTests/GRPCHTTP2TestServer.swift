@@ -1,6 +1,6 @@
+import AgentWireClient
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import Logging
 import NIOCore
 import NIOPosix
@@ -190,13 +190,13 @@ struct CodecTestService: RegistrableRPCService {
     }
 }
 
-/// Runs GRPCServer over the codec on a fresh unix socket, hands `body` a grpc-swift client
-/// (HTTP/2 over the same socket), the socket path and a way to begin graceful shutdown early,
+/// Runs GRPCServer over the codec on a fresh unix socket, hands `body` a GRPCCore client on
+/// AgentWireClient's transport (HTTP/2 over the same socket), the socket path and a way to begin graceful shutdown early,
 /// then shuts the server down gracefully.
 func withCodecServer(
     limits: WireLimits = WireLimits(maxMessageSize: 1024), probe: HandlerProbe = HandlerProbe(),
     barrier: Barrier = Barrier(target: 100), gate: Barrier = Barrier(target: 2),
-    _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, String, @escaping @Sendable () -> Void) async throws -> Void
+    _ body: @Sendable (GRPCClient<GRPCPlaintextClientTransport>, String, @escaping @Sendable () -> Void) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.path + "/grpc-codec-" + UUID().uuidString.prefix(8)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -208,8 +208,7 @@ func withCodecServer(
         group.addTask { try await server.serve() }
         let result: Result<Void, any Error>
         do {
-            let clientTransport = try HTTP2ClientTransport.Posix(
-                target: .unixDomainSocket(path: path), transportSecurity: .plaintext)
+            let clientTransport = try await GRPCPlaintextClientTransport.open(unixPath: path)
             try await withGRPCClient(transport: clientTransport) { client in
                 try await body(client, path) { server.beginGracefulShutdown() }
             }

@@ -1,7 +1,7 @@
 import AgentConfig
+import AgentWireClient
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import KataProtocols
 import Logging
 import XCTest
@@ -27,14 +27,15 @@ final class AgentProcess: @unchecked Sendable {
     let directory: URL
     let socketPath: String
     let logPath: String
-    let client: GRPCClient<HTTP2ClientTransport.Posix>
-    let agentService: Grpc_AgentService.Client<HTTP2ClientTransport.Posix>
-    let health: Grpc_Health.Client<HTTP2ClientTransport.Posix>
-    let standardHealth: Grpc_Health_V1_Health.Client<HTTP2ClientTransport.Posix>
+    /// The gRPC client, connected once the agent's socket accepts (set before `start` returns).
+    private(set) var client: GRPCClient<GRPCPlaintextClientTransport>!
+    var agentService: Grpc_AgentService.Client<GRPCPlaintextClientTransport> { .init(wrapping: client) }
+    var health: Grpc_Health.Client<GRPCPlaintextClientTransport> { .init(wrapping: client) }
+    var standardHealth: Grpc_Health_V1_Health.Client<GRPCPlaintextClientTransport> { .init(wrapping: client) }
 
     private let process: Process?
     private let serverTask: Task<Void, any Error>?
-    private let clientTask: Task<Void, any Error>
+    private var clientTask: Task<Void, any Error>?
     private let lock = NSLock()
     private var stopped = false
 
@@ -115,15 +116,21 @@ final class AgentProcess: @unchecked Sendable {
             let sandbox = SandboxState(environment: .live(logger: logger))
             serverTask = Task { try await AgentServer.run(options: options, sandbox: sandbox, logger: logger) }
         }
+    }
 
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+    /// Connects the client once the socket accepts; false while nothing listens yet.
+    private func connectClient() async -> Bool {
+        if client != nil { return true }
+        let transport: GRPCPlaintextClientTransport
+        do {
+            transport = try await GRPCPlaintextClientTransport.open(unixPath: socketPath)
+        } catch {
+            return false
+        }
         let client = GRPCClient(transport: transport)
         self.client = client
-        agentService = Grpc_AgentService.Client(wrapping: client)
-        health = Grpc_Health.Client(wrapping: client)
-        standardHealth = Grpc_Health_V1_Health.Client(wrapping: client)
         clientTask = Task { try await client.runConnections() }
+        return true
     }
 
     var isRunning: Bool { process?.isRunning ?? (serverTask != nil) }
@@ -137,7 +144,7 @@ final class AgentProcess: @unchecked Sendable {
             if let process, !process.isRunning {
                 throw AgentProcessError.exited(status: process.terminationStatus, log: log())
             }
-            if FileManager.default.fileExists(atPath: socketPath) {
+            if FileManager.default.fileExists(atPath: socketPath), await connectClient() {
                 do {
                     let reply = try await health.check(Grpc_CheckRequest(), options: Self.callOptions(seconds: 5))
                     if reply.status == .serving { return }
@@ -181,8 +188,8 @@ final class AgentProcess: @unchecked Sendable {
             return !stopped
         }
         guard first else { return }
-        client.beginGracefulShutdown()
-        clientTask.cancel()
+        client?.beginGracefulShutdown()
+        clientTask?.cancel()
         if let process {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
@@ -191,7 +198,7 @@ final class AgentProcess: @unchecked Sendable {
             serverTask.cancel()
             _ = await serverTask.result
         }
-        _ = await clientTask.result
+        _ = await clientTask?.result
         if printLog {
             print("---- kata-agent log (\(logPath)) ----\n\(log())\n---- end of kata-agent log ----")
         }
