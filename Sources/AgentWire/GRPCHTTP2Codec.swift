@@ -5,7 +5,7 @@ import NIOHTTP2
 
 /// gRPC over cleartext HTTP/2 (prior knowledge, no TLS) on swift-nio-http2: the codec W1's
 /// listener hands every connection that starts with the HTTP/2 preface.
-enum GRPCHTTP2Codec: ConnectionCodec {
+package enum GRPCHTTP2Codec: ConnectionCodec {
     /// One configured HTTP/2 connection: its channel, the multiplexer yielding each new stream,
     /// and the handler that drains it on graceful shutdown.
     struct Connection: Sendable {
@@ -23,13 +23,17 @@ enum GRPCHTTP2Codec: ConnectionCodec {
         }
     }
 
-    /// HTTP/2 settings of the agent's gRPC connections. A larger stream window than the HTTP/2
-    /// default (64 KiB) lets large requests (CopyFile, WriteStdin) arrive without a round trip
-    /// per 64 KiB; the stream limit allows many concurrent calls from one runtime.
-    static func http2Configuration() -> NIOHTTP2Handler.Configuration {
+    /// HTTP/2 settings of the agent's gRPC connections (and, with `role` .client, of
+    /// AgentWireClient's). A larger stream window than the HTTP/2 default (64 KiB) lets large
+    /// requests (CopyFile, WriteStdin) and answers (ReadStdout) arrive without a round trip per
+    /// 64 KiB; the server's stream limit allows many concurrent calls from one runtime; a
+    /// client accepts no pushed streams.
+    package static func http2Configuration(role: NIOHTTP2Handler.ParserMode = .server) -> NIOHTTP2Handler.Configuration {
         var configuration = NIOHTTP2Handler.Configuration()
+        let first = role == .server
+            ? HTTP2Setting(parameter: .maxConcurrentStreams, value: 1024) : HTTP2Setting(parameter: .enablePush, value: 0)
         configuration.connection.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1024),
+            first,
             HTTP2Setting(parameter: .maxHeaderListSize, value: 16 * 1024),
             HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
         ]

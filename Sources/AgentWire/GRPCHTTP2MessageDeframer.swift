@@ -37,6 +37,18 @@ package struct GRPCHTTP2MessageDeframer {
         }
     }
 
+    /// Hands every complete message now buffered to `deliver`, in order; returns the framing
+    /// error that stopped it, or nil once it needs more data.
+    package mutating func drain(_ deliver: (WireBytes) -> Void) -> (code: RPCError.Code, message: String)? {
+        while true {
+            switch self.next() {
+            case .message(let message): deliver(message)
+            case .needMoreData: return nil
+            case .error(let code, let message): return (code, message)
+            }
+        }
+    }
+
     package mutating func next() -> Next {
         guard let flag = self.buffer.getInteger(at: self.buffer.readerIndex, as: UInt8.self),
             let length = self.buffer.getInteger(at: self.buffer.readerIndex + 1, as: UInt32.self)

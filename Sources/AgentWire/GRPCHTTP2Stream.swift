@@ -39,7 +39,7 @@ struct GRPCHTTP2Stream: Sendable {
                     let rpc = ServerRPCStream(
                         descriptor: descriptor,
                         inbound: RPCAsyncSequence(wrapping: inbound),
-                        outbound: RPCWriter.Closable(wrapping: GRPCHTTP2ResponseWriter(writer: outbound)))
+                        outbound: RPCWriter.Closable(wrapping: GRPCHTTP2PartWriter(writer: outbound)))
                     let context = ServerContext(
                         descriptor: descriptor, remotePeer: peers.remote, localPeer: peers.local,
                         cancellation: cancellation)
@@ -57,27 +57,31 @@ struct GRPCHTTP2Stream: Sendable {
     }
 }
 
-/// The response side of one stream as GRPCCore's writer: each part goes through NIOAsyncChannel,
-/// which suspends while HTTP/2 flow control leaves the stream unwritable.
-struct GRPCHTTP2ResponseWriter: ClosableRPCWriterProtocol {
-    typealias Element = RPCResponsePart<WireBytes>
-
+/// The sending side of one stream as GRPCCore's writer (the server's responses, AgentWireClient's
+/// requests): each part goes through NIOAsyncChannel, which suspends while HTTP/2 flow control
+/// leaves the stream unwritable. Finishing half-closes the stream.
+package struct GRPCHTTP2PartWriter<Element: Sendable>: ClosableRPCWriterProtocol {
     let writer: NIOAsyncChannelOutboundWriter<Element>
 
-    func write(_ element: Element) async throws {
+    package init(writer: NIOAsyncChannelOutboundWriter<Element>) {
+        self.writer = writer
+    }
+
+    package func write(_ element: Element) async throws {
         try await self.writer.write(element)
     }
 
-    func write(contentsOf elements: some Sequence<Element>) async throws {
+    package func write(contentsOf elements: some Sequence<Element>) async throws {
         try await self.writer.write(contentsOf: elements)
     }
 
-    func finish() async {
+    package func finish() async {
         self.writer.finish()
     }
 
-    func finish(throwing error: any Error) async {
-        // The executor has already written an error status when it finishes with an error.
+    package func finish(throwing error: any Error) async {
+        // A server's executor has already written an error status when it finishes with an
+        // error; a client's ends its request the same way (the call's outcome is the status).
         self.writer.finish()
     }
 }

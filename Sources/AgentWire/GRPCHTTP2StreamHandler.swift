@@ -115,18 +115,9 @@ final class GRPCHTTP2StreamHandler: ChannelDuplexHandler {
         // Released while messages are read so that a re-entrant event sees a consistent state.
         self.inbound = .closed
         deframer.append(buffer)
-        while true {
-            switch deframer.next() {
-            case .message(let message):
-                context.fireChannelRead(self.wrapInboundOut(.message(message)))
-                continue
-            case .needMoreData:
-                break
-            case .error(let code, let message):
-                self.failRequest(context: context, code: code, message: message)
-                return
-            }
-            break
+        if let error = deframer.drain({ context.fireChannelRead(self.wrapInboundOut(.message($0))) }) {
+            self.failRequest(context: context, code: error.code, message: error.message)
+            return
         }
         self.inbound = .receiving(deframer)
         if endStream {

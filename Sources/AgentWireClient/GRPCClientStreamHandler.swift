@@ -85,18 +85,9 @@ final class GRPCClientStreamHandler: ChannelDuplexHandler {
         guard case .receiving(var deframer) = self.inbound else { return }
         self.inbound = .done
         deframer.append(buffer)
-        while true {
-            switch deframer.next() {
-            case .message(let message):
-                context.fireChannelRead(self.wrapInboundOut(.message(message)))
-                continue
-            case .needMoreData:
-                break
-            case .error(let code, let message):
-                self.finish(context: context, Status(code: Status.Code(code), message: message), [:], reset: true)
-                return
-            }
-            break
+        if let error = deframer.drain({ context.fireChannelRead(self.wrapInboundOut(.message($0))) }) {
+            self.finish(context: context, Status(code: Status.Code(error.code), message: error.message), [:], reset: true)
+            return
         }
         self.inbound = .receiving(deframer)
         if endStream {

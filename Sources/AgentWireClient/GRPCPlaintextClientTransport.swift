@@ -64,7 +64,7 @@ public final class GRPCPlaintextClientTransport: ClientTransport {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             let multiplexer = try sync.configureAsyncHTTP2Pipeline(
-                mode: .client, configuration: Self.http2Configuration()
+                mode: .client, configuration: GRPCHTTP2Codec.http2Configuration(role: .client)
             ) { stream in
                 // The agent never opens streams (no server push): refuse any.
                 stream.close()
@@ -72,19 +72,6 @@ public final class GRPCPlaintextClientTransport: ClientTransport {
             try sync.addHandler(ConnectionErrorHandler())
             return (channel, multiplexer)
         }
-    }
-
-    /// The same windows as the agent's side: a ReadStdout answer of 1 MiB arrives without a
-    /// WINDOW_UPDATE round trip per 64 KiB.
-    static func http2Configuration() -> NIOHTTP2Handler.Configuration {
-        var configuration = NIOHTTP2Handler.Configuration()
-        configuration.connection.initialSettings = [
-            HTTP2Setting(parameter: .enablePush, value: 0),
-            HTTP2Setting(parameter: .maxHeaderListSize, value: 16 * 1024),
-            HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
-        ]
-        configuration.stream.targetWindowSize = 1 << 20
-        return configuration
     }
 
     /// The connection is up from `open`; this waits until it closes (GRPCClient runs it for the
@@ -132,32 +119,9 @@ public final class GRPCPlaintextClientTransport: ClientTransport {
             let rpc = RPCStream(
                 descriptor: descriptor,
                 inbound: RPCAsyncSequence(wrapping: inbound),
-                outbound: RPCWriter.Closable(wrapping: RequestWriter(writer: outbound)))
+                outbound: RPCWriter.Closable(wrapping: GRPCHTTP2PartWriter(writer: outbound)))
             return try await closure(rpc, context)
         }
-    }
-}
-
-/// The request side of one stream as GRPCCore's writer; finishing it half-closes the stream.
-private struct RequestWriter: ClosableRPCWriterProtocol {
-    typealias Element = RPCRequestPart<WireBytes>
-
-    let writer: NIOAsyncChannelOutboundWriter<Element>
-
-    func write(_ element: Element) async throws {
-        try await self.writer.write(element)
-    }
-
-    func write(contentsOf elements: some Sequence<Element>) async throws {
-        try await self.writer.write(contentsOf: elements)
-    }
-
-    func finish() async {
-        self.writer.finish()
-    }
-
-    func finish(throwing error: any Error) async {
-        self.writer.finish()
     }
 }
 
