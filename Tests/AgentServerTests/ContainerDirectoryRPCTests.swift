@@ -5,17 +5,7 @@ import XCTest
 
 /// Root tests: what a container leaves in guest memory when it goes. Its writable layer under
 /// /run/kata-containers/<id> goes with it; a memory emptyDir stays for the next container.
-final class ContainerDirectoryRPCTests: XCTestCase {
-    var rootfs = ""
-
-    override func setUpWithError() throws {
-        guard getuid() == 0 else { throw XCTSkip("needs root: containers need namespaces and mounts") }
-        rootfs = try ContainerRootfsFixture.make()
-    }
-
-    override func tearDown() {
-        if !rootfs.isEmpty { try? FileManager.default.removeItem(atPath: (rootfs as NSString).deletingLastPathComponent) }
-    }
+final class ContainerDirectoryRPCTests: ContainerRPCTestCase {
 
     func storage(_ driver: String, source: String, fsType: String, options: [String], at mountPoint: String) -> Grpc_Storage {
         var storage = Grpc_Storage()
@@ -54,7 +44,7 @@ final class ContainerDirectoryRPCTests: XCTestCase {
     /// /run/kata-containers/<id>/upper: what the container wrote must not stay in guest memory.
     func testRemoveContainerDeletesItsWritableLayer() async throws {
         let agent = try await AgentProcess.start(for: self)
-        let id = "dir-\(UUID().uuidString.prefix(8).lowercased())"
+        let id = ContainerRPCClient.uniqueID("dir")
         let directory = "/run/kata-containers/" + id
         let overlay = storage("overlayfs", source: "overlay", fsType: "overlay",
                               options: ["lowerdir=\(rootfs)", "io.katacontainers.fs-opt.overlay-rw"], at: directory + "/rootfs")
@@ -71,7 +61,7 @@ final class ContainerDirectoryRPCTests: XCTestCase {
     /// the runtime rolls its side back and knows no container to remove.
     func testCreateContainerPastItsDeadlineIsRemovedAgain() async throws {
         let agent = try await AgentProcess.start(for: self)
-        let id = "late-\(UUID().uuidString.prefix(8).lowercased())"
+        let id = ContainerRPCClient.uniqueID("late")
         var spec = ContainerRPCClient.spec(["true"], rootfs: rootfs)
         var hook = Grpc_Hook()
         hook.path = "/bin/sh"
