@@ -28,7 +28,8 @@ final class GRPCClientStreamHandler: ChannelDuplexHandler {
     private var headersSent = false
     private var requestEnded = false
     // The request headers wait for the first message (or the end of the request), so that a
-    // unary call leaves in one flush.
+    // unary call leaves in one flush. Every RPC the agent serves is unary; a bidirectional call
+    // that awaited a response before its first message would need its headers flushed alone.
     private var holdFlush = false
 
     init(descriptor: MethodDescriptor, authority: String, timeout: Duration?, maxResponseSize: Int) {
