@@ -147,10 +147,12 @@ final class GRPCClientStreamHandler: ChannelDuplexHandler {
         }
     }
 
-    private func sendHeaders(context: ChannelHandlerContext, _ metadata: Metadata, promise: EventLoopPromise<Void>?) {
+    private func sendHeaders(
+        context: ChannelHandlerContext, _ metadata: Metadata, endStream: Bool = false, promise: EventLoopPromise<Void>?
+    ) {
         self.headersSent = true
         let headers = GRPCClientHeaders.request(self.descriptor, authority: self.authority, timeout: self.timeout, metadata: metadata)
-        context.write(self.wrapOutboundOut(.headers(.init(headers: headers))), promise: promise)
+        context.write(self.wrapOutboundOut(.headers(.init(headers: headers, endStream: endStream))), promise: promise)
     }
 
     func flush(context: ChannelHandlerContext) {
@@ -175,16 +177,15 @@ final class GRPCClientStreamHandler: ChannelDuplexHandler {
 
     private func endRequest(context: ChannelHandlerContext) {
         guard !self.requestEnded else { return }
-        if !self.headersSent {
-            self.headersSent = true
-            let headers = GRPCClientHeaders.request(self.descriptor, authority: self.authority, timeout: self.timeout, metadata: [:])
-            self.requestEnded = true
-            context.writeAndFlush(self.wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
-            return
-        }
         self.requestEnded = true
         self.holdFlush = false
-        let empty = context.channel.allocator.buffer(capacity: 0)
-        context.writeAndFlush(self.wrapOutboundOut(.data(.init(data: .byteBuffer(empty), endStream: true))), promise: nil)
+        if !self.headersSent {
+            // A request without metadata or messages: its headers end it.
+            self.sendHeaders(context: context, [:], endStream: true, promise: nil)
+        } else {
+            let empty = context.channel.allocator.buffer(capacity: 0)
+            context.write(self.wrapOutboundOut(.data(.init(data: .byteBuffer(empty), endStream: true))), promise: nil)
+        }
+        context.flush()
     }
 }

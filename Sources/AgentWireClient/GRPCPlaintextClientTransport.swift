@@ -1,6 +1,5 @@
 import AgentWire
 import GRPCCore
-import Logging
 import NIOCore
 import NIOHTTP2
 import NIOPosix
