@@ -85,7 +85,10 @@ let package = Package(
                 grpcCore, grpcProtobuf, nioCore, nioPosix, logging,
             ]),
         // The wire codecs beneath the handlers: ttrpc and gRPC over HTTP/2 (no TLS), sniffed per connection.
-        .target(name: "AgentWire", dependencies: ["LinuxKit", grpcCore, protobuf, nioCore, nioPosix, nioHTTP2, logging]),
+        .target(name: "AgentWire", dependencies: ["TTRPCWire", "LinuxKit", grpcCore, protobuf, nioCore, nioPosix, nioHTTP2, logging]),
+        // ttrpc's framing and envelope messages alone (NIOCore only): the part that parses a
+        // client's bytes, which the fuzz build instruments without the gRPC and HTTP/2 stack.
+        .target(name: "TTRPCWire", dependencies: [nioCore]),
         // gRPC's client side of that codec (kata-agent-ctl, tests); never linked into the agent.
         .target(name: "AgentWireClient", dependencies: ["AgentWire", grpcCore, nioCore, nioPosix, nioHTTP2, logging]),
         .target(name: "OSBuilder", dependencies: [logging]),
@@ -100,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "kata-agent-ctl",
             dependencies: [
-                "KataProtocols", "AgentConfig", "AgentWire", "AgentWireClient", "LinuxKit", grpcCore, grpcProtobuf, protobuf,
+                "KataProtocols", "AgentConfig", "AgentWire", "AgentWireClient", "TTRPCWire", "LinuxKit", grpcCore, grpcProtobuf, protobuf,
                 argumentParser, nioCore, nioPosix,
             ],
             linkerSettings: staticExecutable),
@@ -118,9 +121,9 @@ let package = Package(
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LinuxKit"]),
         .testTarget(
             name: "AgentServerTests",
-            dependencies: ["AgentServer", "AgentWire", "AgentWireClient", "KataProtocols", "Sandbox", "OCISpec", grpcCore, grpcProtobuf, protobuf]),
+            dependencies: ["AgentServer", "AgentWire", "AgentWireClient", "TTRPCWire", "KataProtocols", "Sandbox", "OCISpec", grpcCore, grpcProtobuf, protobuf]),
         .testTarget(name: "OSBuilderTests", dependencies: ["OSBuilder"]),
-        .testTarget(name: "AgentWireTests", dependencies: ["AgentWire", "AgentWireClient", grpcCore, nioCore, nioPosix, nioHTTP2, logging]),
+        .testTarget(name: "AgentWireTests", dependencies: ["AgentWire", "AgentWireClient", "TTRPCWire", grpcCore, nioCore, nioPosix, nioHTTP2, logging]),
     ]
 )
 
@@ -138,7 +141,7 @@ if Context.environment["KATA_FUZZ"] != nil {
         ("FuzzKernelCmdline", ["AgentConfig"]),
         ("FuzzConfigTOML", ["AgentConfig"]),
         ("FuzzSerialSplitter", ["LinuxKit"]),
-        ("FuzzTTRPC", ["AgentWire", nioCore, nioEmbedded]),
+        ("FuzzTTRPC", ["TTRPCWire", nioCore, nioEmbedded]),
         ("FuzzMountOptions", ["LinuxKit", "ContainerEngine", "Sandbox"]),
         ("FuzzSeccomp", ["ContainerEngine", "OCISpec"]),
         ("FuzzCpio", ["OSBuilder"]),

@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+import TTRPCWire
 
 /// The agent's server transport: listens on one listener of any kind and serves ttrpc and
 /// gRPC-over-HTTP/2 on it, each connection sniffed by its first bytes, every RPC handed to

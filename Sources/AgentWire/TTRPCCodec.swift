@@ -2,6 +2,7 @@ import GRPCCore
 import Logging
 import NIOCore
 import Synchronization
+import TTRPCWire
 
 /// ttrpc (containerd/ttrpc) on one connection: the codec the listener hands every connection
 /// whose first byte is 0. A request for a method in the direct table (WireUnaryMethods) calls

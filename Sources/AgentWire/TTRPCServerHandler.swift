@@ -6,6 +6,7 @@ import Musl
 import GRPCCore
 import Logging
 import NIOCore
+import TTRPCWire
 
 /// One accepted ttrpc request, handed from the connection's handler to its serve loop.
 struct TTRPCCall: Sendable {

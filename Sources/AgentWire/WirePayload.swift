@@ -1,5 +1,6 @@
 import GRPCCore
 import NIOCore
+import TTRPCWire
 
 /// A direct method's encoded response, serialized straight into the ByteBuffer it is written
 /// from: a large answer (a 32 KiB ReadStdout) goes to the socket behind its frame header

@@ -1,3 +1,5 @@
+import TTRPCWire
+
 /// The W3C trace context a request carried (ttrpc metadata `traceparent`), for the RPC's log
 /// lines: the codec sets it around the handler, the handlers' logging reads it.
 public enum WireTraceContext {

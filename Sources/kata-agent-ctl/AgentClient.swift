@@ -9,6 +9,7 @@ import GRPCCore
 import AgentWireClient
 import GRPCProtobuf
 import SwiftProtobuf
+import TTRPCWire
 
 /// The wire protocol kata-agent-ctl speaks to the agent.
 enum WireTransport: String, CaseIterable, Sendable {

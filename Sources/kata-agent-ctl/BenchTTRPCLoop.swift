@@ -2,6 +2,7 @@ import AgentWire
 import KataProtocols
 import SwiftProtobuf
 import Synchronization
+import TTRPCWire
 
 /// The bench subcommands over ttrpc: one request repeated by the connection's handler as each
 /// answer arrives (TTRPCConnection.loop), so the client's share of a round trip is a frame

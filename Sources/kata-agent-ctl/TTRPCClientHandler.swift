@@ -1,5 +1,6 @@
 import AgentWire
 import NIOCore
+import TTRPCWire
 
 /// Why a ttrpc call ended without the agent's answer, or the agent's non-OK status.
 struct TTRPCCallError: Error, Sendable {

@@ -2,6 +2,7 @@ import AgentWire
 import LinuxKit
 import NIOCore
 import NIOPosix
+import TTRPCWire
 
 /// A ttrpc connection to the agent on an already connected socket (unix, vsock or hybrid
 /// vsock: the address kinds differ only in how the socket is dialled).

@@ -72,7 +72,7 @@ final class AgentFootprintTests: XCTestCase {
 
     /// The agent's own modules, as SwiftPM names their object directories.
     static let agentModules = [
-        "AgentConfig", "LinuxKit", "OCISpec", "Cgroups", "ContainerEngine", "Sandbox", "AgentServer", "AgentWire",
+        "AgentConfig", "LinuxKit", "OCISpec", "Cgroups", "ContainerEngine", "Sandbox", "AgentServer", "AgentWire", "TTRPCWire",
         "KataProtocols", "kata_agent",
     ]
 

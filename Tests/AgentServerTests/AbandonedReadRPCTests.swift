@@ -1,6 +1,7 @@
 import AgentWire
 import Foundation
 import KataProtocols
+import TTRPCWire
 import XCTest
 
 /// Root test: ReadStdout clients that leave in the middle of a call (a shim killed mid-read)

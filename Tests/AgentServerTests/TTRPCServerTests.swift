@@ -6,6 +6,7 @@ import GRPCCore
 import KataProtocols
 import Logging
 import SwiftProtobuf
+import TTRPCWire
 import XCTest
 
 @testable import AgentServer

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import Logging
+@testable import TTRPCWire
 import XCTest
 
 @testable import AgentWire

@@ -1,5 +1,6 @@
 import AgentWire
 import Foundation
+import TTRPCWire
 
 /// A bare ttrpc client for tests (the same as AgentServerTests' one, without LinuxKit): a blocking unix socket and AgentWire's frame codec, so a
 /// test can send any bytes (well-formed or not) and read exactly what the agent answers.

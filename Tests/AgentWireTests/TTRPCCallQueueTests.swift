@@ -1,3 +1,4 @@
+@testable import TTRPCWire
 import XCTest
 
 @testable import AgentWire

@@ -1,4 +1,5 @@
 import NIOCore
+@testable import TTRPCWire
 import XCTest
 
 @testable import AgentWire

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Logging
 import NIOCore
+@testable import TTRPCWire
 import XCTest
 
 @testable import AgentWire

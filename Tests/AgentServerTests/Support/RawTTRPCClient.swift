@@ -1,6 +1,7 @@
 import AgentWire
 import Foundation
 import LinuxKit
+import TTRPCWire
 
 /// A bare ttrpc client for tests: a blocking unix socket and AgentWire's frame codec, so a
 /// test can send any bytes (well-formed or not) and read exactly what the agent answers.

@@ -1,4 +1,4 @@
-@testable import AgentWire
+@testable import TTRPCWire
 import FuzzDriver
 import NIOCore
 import NIOEmbedded

@@ -17,7 +17,7 @@ public struct ProtoDecodingError: Error, Sendable, Equatable, CustomStringConver
 }
 
 /// Protobuf wire types that may appear in a message.
-enum ProtoWireType: UInt8 {
+package enum ProtoWireType: UInt8 {
     case varint = 0, fixed64 = 1, lengthDelimited = 2, startGroup = 3, endGroup = 4, fixed32 = 5
 }
 
@@ -133,13 +133,14 @@ public protocol ProtoSink {
 }
 
 extension Array: ProtoSink where Element == UInt8 {
-    public mutating func appendByte(_ byte: UInt8) { append(byte) }
-    public mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) { append(contentsOf: bytes) }
+    @inlinable public mutating func appendByte(_ byte: UInt8) { append(byte) }
+    @inlinable public mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) { append(contentsOf: bytes) }
 }
 
-/// Sizes and writes protobuf fields.
-enum ProtoWriter {
-    static func varintSize(_ value: UInt64) -> Int {
+/// Sizes and writes protobuf fields; inlinable so that AgentWire's response encoders specialise
+/// it for ByteBuffer rather than call it through ProtoSink's witness table byte by byte.
+package enum ProtoWriter {
+    @inlinable package static func varintSize(_ value: UInt64) -> Int {
         var size = 1
         var rest = value >> 7
         while rest != 0 {
@@ -149,7 +150,7 @@ enum ProtoWriter {
         return size
     }
 
-    static func writeVarint<S: ProtoSink>(_ value: UInt64, into sink: inout S) {
+    @inlinable package static func writeVarint<S: ProtoSink>(_ value: UInt64, into sink: inout S) {
         var rest = value
         while rest >= 0x80 {
             sink.appendByte(UInt8(truncatingIfNeeded: rest) | 0x80)
@@ -158,24 +159,24 @@ enum ProtoWriter {
         sink.appendByte(UInt8(rest))
     }
 
-    static func tag(_ field: UInt64, _ type: ProtoWireType) -> UInt64 { field << 3 | UInt64(type.rawValue) }
+    @inlinable package static func tag(_ field: UInt64, _ type: ProtoWireType) -> UInt64 { field << 3 | UInt64(type.rawValue) }
 
     /// The encoded size of a length-delimited field with `length` bytes of content.
-    static func lengthFieldSize(_ field: UInt64, _ length: Int) -> Int {
+    @inlinable package static func lengthFieldSize(_ field: UInt64, _ length: Int) -> Int {
         varintSize(tag(field, .lengthDelimited)) + varintSize(UInt64(length)) + length
     }
 
-    static func writeLengthHeader<S: ProtoSink>(_ field: UInt64, _ length: Int, into sink: inout S) {
+    @inlinable package static func writeLengthHeader<S: ProtoSink>(_ field: UInt64, _ length: Int, into sink: inout S) {
         writeVarint(tag(field, .lengthDelimited), into: &sink)
         writeVarint(UInt64(length), into: &sink)
     }
 
-    static func writeBytes<S: ProtoSink>(_ field: UInt64, _ bytes: [UInt8], into sink: inout S) {
+    @inlinable package static func writeBytes<S: ProtoSink>(_ field: UInt64, _ bytes: [UInt8], into sink: inout S) {
         writeLengthHeader(field, bytes.count, into: &sink)
         bytes.withUnsafeBytes { sink.appendBytes($0) }
     }
 
-    static func writeString<S: ProtoSink>(_ field: UInt64, _ text: String, into sink: inout S) {
+    @inlinable package static func writeString<S: ProtoSink>(_ field: UInt64, _ text: String, into sink: inout S) {
         var text = text
         text.withUTF8 { utf8 in
             writeLengthHeader(field, utf8.count, into: &sink)
@@ -183,16 +184,16 @@ enum ProtoWriter {
         }
     }
 
-    static func stringFieldSize(_ field: UInt64, _ text: String) -> Int {
+    @inlinable package static func stringFieldSize(_ field: UInt64, _ text: String) -> Int {
         lengthFieldSize(field, text.utf8.count)
     }
 
-    static func writeVarintField<S: ProtoSink>(_ field: UInt64, _ value: UInt64, into sink: inout S) {
+    @inlinable package static func writeVarintField<S: ProtoSink>(_ field: UInt64, _ value: UInt64, into sink: inout S) {
         writeVarint(tag(field, .varint), into: &sink)
         writeVarint(value, into: &sink)
     }
 
-    static func varintFieldSize(_ field: UInt64, _ value: UInt64) -> Int {
+    @inlinable package static func varintFieldSize(_ field: UInt64, _ value: UInt64) -> Int {
         varintSize(tag(field, .varint)) + varintSize(value)
     }
 }

@@ -84,12 +84,12 @@ public struct TTRPCFrameDecoder: ByteToMessageDecoder {
 extension TTRPCFrameHeader {
     /// The header as one write: through ProtoSink each of its ten bytes paid a capacity and
     /// an exclusivity check of its own.
-    func encode(into buffer: inout ByteBuffer) {
+    @inlinable public func encode(into buffer: inout ByteBuffer) {
         buffer.writeMultipleIntegers(length, streamID, type, flags)
     }
 }
 
 extension ByteBuffer: ProtoSink {
-    public mutating func appendByte(_ byte: UInt8) { writeInteger(byte) }
-    public mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) { writeBytes(bytes) }
+    @inlinable public mutating func appendByte(_ byte: UInt8) { writeInteger(byte) }
+    @inlinable public mutating func appendBytes(_ bytes: UnsafeRawBufferPointer) { writeBytes(bytes) }
 }
