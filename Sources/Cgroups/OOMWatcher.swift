@@ -83,9 +83,14 @@ enum OOMWatcher {
         var finished: Bool
     }
 
-    /// Runs the blocking loop: poll(watchFD, cancelFD) -> read -> interpret -> yield.
-    private static func stream(watchFD: Int32, path: String,
-                               interpret: @escaping @Sendable ([UInt8]) -> Outcome) throws -> AsyncStream<OOMEvent> {
+    /// Starts a named thread; `BackgroundThread.tryStart` outside tests.
+    typealias ThreadStarter = (String, @escaping @Sendable () -> Void) throws(SyscallError) -> Void
+
+    /// Runs the blocking loop: poll(watchFD, cancelFD) -> read -> interpret -> yield. A thread
+    /// that cannot be created (EAGAIN once a container used up the pid or thread limit) fails
+    /// this container's watch with the descriptors closed; it must not end the agent.
+    static func stream(watchFD: Int32, path: String, startThread: ThreadStarter = BackgroundThread.tryStart,
+                       interpret: @escaping @Sendable ([UInt8]) -> Outcome) throws -> AsyncStream<OOMEvent> {
         let cancel = CancelSignal()
         guard cancel.fd >= 0 else {
             close(watchFD)
@@ -93,28 +98,41 @@ enum OOMWatcher {
         }
         let (stream, continuation) = AsyncStream.makeStream(of: OOMEvent.self)
         continuation.onTermination = { _ in cancel.signal() }
-        BackgroundThread.start(name: "oom-watch \(path)") {
-            defer {
-                close(watchFD)
-                cancel.close()
-                continuation.finish()
+        do {
+            try startThread("oom-watch \(path)") {
+                watch(watchFD: watchFD, path: path, cancel: cancel, continuation: continuation, interpret: interpret)
             }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                var fds = [pollfd(fd: watchFD, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: cancel.fd, events: Int16(POLLIN), revents: 0)]
-                let ready = poll(&fds, 2, -1)
-                if ready < 0 && errno == EINTR { continue }
-                if ready < 0 || fds[1].revents != 0 { return }
-                let n = buffer.withUnsafeMutableBytes { read(watchFD, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return }
-                let outcome = interpret(Array(buffer[0..<n]))
-                for _ in 0..<outcome.events { continuation.yield(OOMEvent(path: path)) }
-                if outcome.finished { return }
-            }
+        } catch {
+            close(watchFD)
+            cancel.close()
+            continuation.finish()
+            throw CgroupError.io(operation: "start the OOM watcher thread (pthread_create)", path: path, errno: error.errno)
         }
         return stream
+    }
+
+    /// The watcher thread's loop; it closes both descriptors and finishes the stream when it ends.
+    private static func watch(watchFD: Int32, path: String, cancel: CancelSignal,
+                              continuation: AsyncStream<OOMEvent>.Continuation, interpret: ([UInt8]) -> Outcome) {
+        defer {
+            close(watchFD)
+            cancel.close()
+            continuation.finish()
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var fds = [pollfd(fd: watchFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: cancel.fd, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 || fds[1].revents != 0 { return }
+            let n = buffer.withUnsafeMutableBytes { read(watchFD, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            let outcome = interpret(Array(buffer[0..<n]))
+            for _ in 0..<outcome.events { continuation.yield(OOMEvent(path: path)) }
+            if outcome.finished { return }
+        }
     }
 }
 

@@ -76,13 +76,20 @@ public final class DebugConsole: Sendable {
             sessions += 1
             let name = "\(listener.name) connection \(sessions)"
             let bridge = PtyBridge(shell: shell, environment: environment, reaper: reaper, logger: logger)
-            BackgroundThread.start(name: "debug-console-session") { [self] in
-                do {
-                    let report = try bridge.run(connection: connection, name: name, stop: stopSignal)
-                    onSessionEnd?(report)
-                } catch {
-                    logger.error("debug console session failed", metadata: ["peer": "\(name)", "error": "\(error)"])
+            // No thread (EAGAIN: a container used up the pid limit, when an operator most needs
+            // the console) refuses this session only: the agent is PID 1 and must go on.
+            do {
+                try BackgroundThread.tryStart(name: "debug-console-session") { [self] in
+                    do {
+                        let report = try bridge.run(connection: connection, name: name, stop: stopSignal)
+                        onSessionEnd?(report)
+                    } catch {
+                        logger.error("debug console session failed", metadata: ["peer": "\(name)", "error": "\(error)"])
+                    }
                 }
+            } catch {
+                close(connection)
+                logger.error("debug console session not started", metadata: ["peer": "\(name)", "error": "\(error)"])
             }
         }
         logger.info("debug console listener closed", metadata: ["address": "\(listener.name)"])

@@ -1,4 +1,5 @@
 import Foundation
+import LinuxKit
 import XCTest
 @testable import Cgroups
 
@@ -30,5 +31,26 @@ final class OOMWatcherTests: XCTestCase {
         deadline.cancel()
         XCTAssertNil(end)
         XCTAssertEqual(result, [OOMEvent(path: "/c1"), OOMEvent(path: "/c1")])
+    }
+
+    /// A watcher thread that cannot be created (EAGAIN: a container used up the pid limit) fails
+    /// that container's watch with its descriptor closed and the stream ended; it used to end
+    /// the agent (BackgroundThread.start traps).
+    func testThreadThatCannotStartFailsTheWatchOnly() async throws {
+        var pipeFDs: [Int32] = [-1, -1]
+        XCTAssertEqual(pipe(&pipeFDs), 0)
+        defer { close(pipeFDs[1]) }
+        let watchFD = pipeFDs[0]
+        let refuse: OOMWatcher.ThreadStarter = { name, _ throws(SyscallError) in
+            throw SyscallError("pthread_create", target: "thread \(name)", errno: EAGAIN)
+        }
+        XCTAssertThrowsError(try OOMWatcher.stream(watchFD: watchFD, path: "/c2", startThread: refuse) { _ in
+            OOMWatcher.Outcome(events: 0, finished: true)
+        }) { error in
+            XCTAssertEqual(error as? CgroupError,
+                           .io(operation: "start the OOM watcher thread (pthread_create)", path: "/c2", errno: EAGAIN))
+        }
+        XCTAssertEqual(fcntl(watchFD, F_GETFD), -1, "the watched descriptor must be closed")
+        XCTAssertEqual(errno, EBADF)
     }
 }
