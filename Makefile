@@ -57,7 +57,7 @@ help:
 # Debian packages the build and the tests need; installed only when missing.
 APT_PACKAGES := protobuf-compiler libseccomp-dev libcap-dev busybox-static runc cpio \
 	e2fsprogs zstd file kmod iproute2 qemu-system-x86 python3-grpcio python3-grpc-tools \
-	python3-pytest python3-protobuf binutils mmdebstrap debootstrap xfsprogs erofs-utils cryptsetup-bin \
+	python3-pytest python3-pytest-xdist python3-protobuf binutils mmdebstrap debootstrap xfsprogs erofs-utils cryptsetup-bin \
 	linux-source-6.1 build-essential bc bison flex libelf-dev xz-utils patch \
 	golang-go golang-github-containerd-ttrpc-dev golang-google-protobuf-dev iptables
 
@@ -142,10 +142,14 @@ e2e-build: deps $(RELEASE_INPUTS)
 	@for p in $(E2E_BINS); do $(SWIFT_ENV) swift build -c $(CONFIG) $(SWIFT_FLAGS) --product $$p || exit 1; done
 	@$(TRIM_UNWIND) $(SWIFT_BUILD_DIR)/kata-agent --out $(AGENT_BIN)
 
-# PYTEST_ARGS narrows the run, e.g. make e2e PYTEST_ARGS="-k harness".
+# PYTEST_ARGS narrows the run, e.g. make e2e PYTEST_ARGS="-k harness". A TCG guest keeps one
+# core busy, so the tests run E2E_JOBS at a time (pytest-xdist), a module's tests on one worker
+# (its module-scoped guests boot once); E2E_JOBS=1 runs them in one process, in file order.
+E2E_JOBS ?= $(shell nproc)
+E2E_PARALLEL = $(if $(filter-out 1,$(E2E_JOBS)),-n $(E2E_JOBS) --dist loadscope)
 e2e: e2e-build kernel kernel-build
 	KATA_AGENT_BIN=$(AGENT_BIN) KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \
-	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) -m pytest -v Tests/e2e $(PYTEST_ARGS)
+	OSBUILDER_BIN=$(SWIFT_BUILD_DIR)/osbuilder $(E2E_PYTHON) -m pytest -v $(E2E_PARALLEL) Tests/e2e $(PYTEST_ARGS)
 
 demo: e2e-build kernel kernel-build
 	KATA_AGENT_BIN=$(AGENT_BIN) KATA_AGENT_CTL_BIN=$(SWIFT_BUILD_DIR)/kata-agent-ctl \

@@ -33,6 +33,8 @@ import threading
 import time
 from typing import Any, Optional
 
+import cachelock
+
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PROTOS = REPO / "protos"
@@ -49,14 +51,15 @@ def messages():
     for name in PROTO_FILES:
         digest.update((PROTOS / name).read_bytes())
     out = CACHE / f"py-{digest.hexdigest()[:12]}"
-    if not (out / ".complete").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
-            [os.environ.get("PROTOC", "protoc"), f"-I{PROTOS}", f"--python_out={out}", *PROTO_FILES],
-            capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"protoc --python_out failed for {PROTOS}: {proc.stderr}")
-        (out / ".complete").touch()
+    with cachelock.held(CACHE):
+        if not (out / ".complete").exists():
+            out.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run(
+                [os.environ.get("PROTOC", "protoc"), f"-I{PROTOS}", f"--python_out={out}", *PROTO_FILES],
+                capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"protoc --python_out failed for {PROTOS}: {proc.stderr}")
+            (out / ".complete").touch()
     if str(out) not in sys.path:
         sys.path.insert(0, str(out))
     return tuple(importlib.import_module(n) for n in ("agent_pb2", "health_pb2", "oci_pb2"))

@@ -17,6 +17,7 @@ import time
 from typing import Optional
 
 import agentclient
+import cachelock
 import kernel as kernel_mod
 import transport
 from kernel import Kernel
@@ -72,11 +73,12 @@ def static_probe(source: pathlib.Path) -> pathlib.Path:
     if gcc is None:
         pytest.skip(f"gcc is needed to build the static probe {source.name}")
     out = CACHE / "probes" / f"{source.stem}-{_digest(source)}"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        subprocess.run([gcc, "-static", "-O2", "-o", str(tmp), str(source)], check=True)
-        tmp.rename(out)
+    with cachelock.held(CACHE):
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".tmp")
+            subprocess.run([gcc, "-static", "-O2", "-o", str(tmp), str(source)], check=True)
+            tmp.rename(out)
     return out
 
 
@@ -86,14 +88,15 @@ def stripped(binary: pathlib.Path) -> pathlib.Path:
     if not binary.is_file():
         raise FileNotFoundError(f"{binary} not built (swift build --product {binary.name})")
     out = CACHE / "bin" / f"{binary.name}-{_digest(binary)}"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for stale in out.parent.glob(f"{binary.name}-*"):
-            if len(stale.name) == len(out.name):   # same name, older digest
-                stale.unlink()
-        tmp = out.with_suffix(".tmp")
-        subprocess.run(["strip", "-o", str(tmp), str(binary)], check=True)
-        tmp.rename(out)
+    with cachelock.held(CACHE):
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            for stale in out.parent.glob(f"{binary.name}-*"):
+                if len(stale.name) == len(out.name):   # same name, older digest
+                    stale.unlink()
+            tmp = out.with_suffix(".tmp")
+            subprocess.run(["strip", "-o", str(tmp), str(binary)], check=True)
+            tmp.rename(out)
     return out
 
 
@@ -119,7 +122,9 @@ class GuestRecipe:
 
 def _extra_files(workdir: pathlib.Path, recipe: GuestRecipe) -> list[tuple[pathlib.Path, str]]:
     hook = workdir / "prestart-hook"
-    hook.write_text(PRESTART_HOOK)
+    # Rewritten only when it changed: its mtime is part of the guest's cache key.
+    if not hook.is_file() or hook.read_text() != PRESTART_HOOK:
+        hook.write_text(PRESTART_HOOK)
     hook.chmod(0o755)
     files = [(pathlib.Path(BUSYBOX), f"{CONTAINER_ROOTFS}/bin/busybox"),
              (hook, f"{HOOK_DIR}/prestart/10-record")]
@@ -133,51 +138,52 @@ def _extra_files(workdir: pathlib.Path, recipe: GuestRecipe) -> list[tuple[pathl
 
 def build(recipe: GuestRecipe, kernel: Kernel) -> pathlib.Path:
     """Build (or reuse) the guest initrd/image for `recipe` with osbuilder."""
-    agent = stripped(pathlib.Path(agentclient.agent_binary()))
-    osb = osbuilder_binary()
-    if not osb.is_file():
-        raise FileNotFoundError(f"{osb} not built (swift build --product osbuilder)")
-    staging = CACHE / "extra"
-    staging.mkdir(parents=True, exist_ok=True)
-    extra = _extra_files(staging, recipe)
-    modules = BOOT_MODULES + list(recipe.extra_modules) if recipe.boot_modules else []
-    key = _digest(recipe, agent, osb, kernel.version, modules, ON_DEMAND_MODULE,
-                  [(p, d) for p, d in extra], PRESTART_HOOK, *[p for p, _ in extra])
-    suffix = "cpio" if recipe.kind == "initrd" else "img"
-    # Per kernel too, so guests for the kata and Debian kernels do not evict each other.
-    prefix = f"{recipe.kind}-{recipe.template}-{_digest(recipe)[:8]}-{kernel.version}-"
-    out = CACHE / f"{prefix}{key}.{suffix}"
-    if out.exists():
+    with cachelock.held(CACHE):
+        agent = stripped(pathlib.Path(agentclient.agent_binary()))
+        osb = osbuilder_binary()
+        if not osb.is_file():
+            raise FileNotFoundError(f"{osb} not built (swift build --product osbuilder)")
+        staging = CACHE / "extra"
+        staging.mkdir(parents=True, exist_ok=True)
+        extra = _extra_files(staging, recipe)
+        modules = BOOT_MODULES + list(recipe.extra_modules) if recipe.boot_modules else []
+        key = _digest(recipe, agent, osb, kernel.version, modules, ON_DEMAND_MODULE,
+                      [(p, d) for p, d in extra], PRESTART_HOOK, *[p for p, _ in extra])
+        suffix = "cpio" if recipe.kind == "initrd" else "img"
+        # Per kernel too, so guests for the kata and Debian kernels do not evict each other.
+        prefix = f"{recipe.kind}-{recipe.template}-{_digest(recipe)[:8]}-{kernel.version}-"
+        out = CACHE / f"{prefix}{key}.{suffix}"
+        if out.exists():
+            return out
+        # Older builds of the same recipe (other agent or osbuilder binaries) are dead weight.
+        for stale in CACHE.glob(f"{prefix}*"):
+            stale.unlink()
+        # osbuilder lists every --modules module in /etc/modules-load.d (loaded at boot); the
+        # on-demand module must be in the guest and in its modules.dep but not loaded. So: stage
+        # the rootfs, add that module and re-run depmod on the staged tree, then pack it.
+        rootfs = CACHE / f"rootfs-{recipe.template}-{key}"
+        common = ["--templates", str(REPO / "rootfs-templates"), "--template", recipe.template,
+                  "--agent", str(agent), "--kernel-modules-dir", str(kernel.modules_dir),
+                  "--modules", " ".join(modules)]
+        for src, dest in extra:
+            common += ["--extra-file", f"{src}:{dest}"]
+        log = [_run([str(osb), "rootfs", *common, "--rootfs-dir", str(rootfs), "--force"])]
+        if kernel.loadable([ON_DEMAND_MODULE[0]]):
+            on_demand = kernel.module_path(ON_DEMAND_MODULE[0])
+            target = rootfs / "lib" / "modules" / kernel.version / on_demand.relative_to(kernel.modules_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(on_demand, target)
+            log.append(_run(["depmod", "-b", str(rootfs), kernel.version]))
+        pack = [str(osb), recipe.kind, "--rootfs", str(rootfs), "--output", str(out) + ".tmp"]
+        if recipe.kind == "image":
+            pack += ["--alignment-mb", "1", "--free-space", "16"]
+        else:
+            pack += ["--compression", recipe.compression]
+        log.append(_run(pack))
+        os.replace(str(out) + ".tmp", out)
+        shutil.rmtree(rootfs, ignore_errors=True)
+        (out.parent / (out.name + ".log")).write_text("\n".join(log))
         return out
-    # Older builds of the same recipe (other agent or osbuilder binaries) are dead weight.
-    for stale in CACHE.glob(f"{prefix}*"):
-        stale.unlink()
-    # osbuilder lists every --modules module in /etc/modules-load.d (loaded at boot); the
-    # on-demand module must be in the guest and in its modules.dep but not loaded. So: stage
-    # the rootfs, add that module and re-run depmod on the staged tree, then pack it.
-    rootfs = CACHE / f"rootfs-{recipe.template}-{key}"
-    common = ["--templates", str(REPO / "rootfs-templates"), "--template", recipe.template,
-              "--agent", str(agent), "--kernel-modules-dir", str(kernel.modules_dir),
-              "--modules", " ".join(modules)]
-    for src, dest in extra:
-        common += ["--extra-file", f"{src}:{dest}"]
-    log = [_run([str(osb), "rootfs", *common, "--rootfs-dir", str(rootfs), "--force"])]
-    if kernel.loadable([ON_DEMAND_MODULE[0]]):
-        on_demand = kernel.module_path(ON_DEMAND_MODULE[0])
-        target = rootfs / "lib" / "modules" / kernel.version / on_demand.relative_to(kernel.modules_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(on_demand, target)
-        log.append(_run(["depmod", "-b", str(rootfs), kernel.version]))
-    pack = [str(osb), recipe.kind, "--rootfs", str(rootfs), "--output", str(out) + ".tmp"]
-    if recipe.kind == "image":
-        pack += ["--alignment-mb", "1", "--free-space", "16"]
-    else:
-        pack += ["--compression", recipe.compression]
-    log.append(_run(pack))
-    os.replace(str(out) + ".tmp", out)
-    shutil.rmtree(rootfs, ignore_errors=True)
-    (out.parent / (out.name + ".log")).write_text("\n".join(log))
-    return out
 
 
 def modloader(kernel: Kernel, modules: list[str]) -> pathlib.Path:
@@ -186,12 +192,13 @@ def modloader(kernel: Kernel, modules: list[str]) -> pathlib.Path:
     osb = osbuilder_binary()
     key = _digest(osb, kernel.version, modules)
     out = CACHE / f"modloader-{key}.gz"
-    if not out.exists():
-        log = _run([str(osb), "initrd", "--templates", str(REPO / "rootfs-templates"),
-                    "--template", "modloader", "--kernel-modules-dir", str(kernel.modules_dir),
-                    "--modules", " ".join(modules), "--output", str(out) + ".tmp"])
-        os.replace(str(out) + ".tmp", out)
-        (out.parent / (out.name + ".log")).write_text(log)
+    with cachelock.held(CACHE):
+        if not out.exists():
+            log = _run([str(osb), "initrd", "--templates", str(REPO / "rootfs-templates"),
+                        "--template", "modloader", "--kernel-modules-dir", str(kernel.modules_dir),
+                        "--modules", " ".join(modules), "--output", str(out) + ".tmp"])
+            os.replace(str(out) + ".tmp", out)
+            (out.parent / (out.name + ".log")).write_text(log)
     return out
 
 

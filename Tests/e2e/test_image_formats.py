@@ -18,6 +18,7 @@ import subprocess
 import pytest
 
 import agentclient
+import cachelock
 import guests
 import kernel as kernel_mod
 from agentclient import health_pb2
@@ -64,6 +65,12 @@ def build_images(kernel, workdir: pathlib.Path) -> dict[str, pathlib.Path]:
     key = guests._digest(agent, osb, kernel.version, modules, "formats-1")
     out = guests.CACHE / f"formats-{key}"
     names = {t: out / f"{t}.img" for t in FS_MODULES} | {"verity": out / "verity.img"}
+    with cachelock.held(guests.CACHE):
+        return _build_images(kernel, names, out, agent, modules)
+
+
+def _build_images(kernel, names: dict[str, pathlib.Path], out: pathlib.Path, agent: pathlib.Path,
+                  modules: list[str]) -> dict[str, pathlib.Path]:
     if (out / ".complete").exists():
         return names
     out.mkdir(parents=True, exist_ok=True)
