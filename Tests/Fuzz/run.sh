@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (Tests/Fuzz/<Target>, declared in Package.swift only when
 # KATA_FUZZ is set) in their own scratch directory and runs each for FUZZ_SECONDS on a copy
 # of the committed corpus. Exits non-zero when any target crashes, printing the crash input.
-# Usage: Tests/Fuzz/run.sh [TARGET...]   (env: FUZZ_SECONDS, FUZZ_SCRATCH, FUZZ_OUT)
+# Usage: Tests/Fuzz/run.sh [TARGET...]   (env: FUZZ_SECONDS, FUZZ_SCRATCH, FUZZ_OUT, FUZZ_JOBS)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${FUZZ_SECONDS:-30}
@@ -22,23 +22,37 @@ done
 echo "fuzz: built ${#TARGETS[@]} targets in $(( $(date +%s) - build_start )) s"
 
 mkdir -p "$OUT"
-failed=()
-summary=()
-for target in "${TARGETS[@]}"; do
-    work="$OUT/$target"
+# Each libFuzzer process is single-threaded: FUZZ_JOBS of them at a time (default: the CPUs).
+JOBS=${FUZZ_JOBS:-$(nproc)}
+
+run_one() {
+    local target=$1 work="$OUT/$1"
     rm -rf "$work" && mkdir -p "$work/corpus" "$work/crashes"
     cp Tests/Fuzz/corpus/"$target"/* "$work/corpus/"
     # Seeds first, then new inputs go to the copy; crashes, timeouts and leaks to crashes/.
     "$SCRATCH/debug/$target" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$work/crashes/" "$work/corpus" > "$work/log" 2>&1
-    status=$?
+    echo $? > "$work/status"
+}
+
+for target in "${TARGETS[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    run_one "$target" &
+done
+wait
+
+failed=()
+summary=()
+for target in "${TARGETS[@]}"; do
+    work="$OUT/$target"
+    status=$(cat "$work/status" 2>/dev/null || echo "?")
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$work/log" | tail -1)
     summary+=("$(printf '%-20s %10s execs %8s/s  %s  corpus %s' "$target" "${execs:-?}" "${rate:-?}" "${cov:-}" \
         "$(ls "$work/corpus" | wc -l)")")
     crashes=$(ls "$work/crashes" 2>/dev/null)
-    if [ $status -ne 0 ] || [ -n "$crashes" ]; then
+    if [ "$status" != 0 ] || [ -n "$crashes" ]; then
         failed+=("$target")
         echo "fuzz: $target FAILED (exit $status); log: $work/log" >&2
         grep -E 'ERROR:|Fatal error|SUMMARY|Test unit written' "$work/log" | head -20 >&2
