@@ -24,6 +24,7 @@ echo "fuzz: built ${#TARGETS[@]} targets in $(( $(date +%s) - build_start )) s"
 mkdir -p "$OUT"
 # Each libFuzzer process is single-threaded: FUZZ_JOBS of them at a time (default: the CPUs).
 JOBS=${FUZZ_JOBS:-$(nproc)}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: FUZZ_JOBS must be a positive integer, not '$JOBS'" >&2; exit 2; }
 
 run_one() {
     local target=$1 work="$OUT/$1"
