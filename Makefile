@@ -98,9 +98,9 @@ proto:
 # Swift tests first (unit and root integration), then libFuzzer, hardening and the QEMU
 # end-to-end suite. From a clean tree (a fresh CI machine) the guest kernel costs about 1,800 CPU
 # seconds: it builds in the background under SCHED_IDLE from the start, on the CPU the Swift
-# build and the unit, fuzz and hardening suites leave idle, and the VM tests wait for it (a
-# fresh-clone run here it was ready before the VM tests, though the work it shared the machine
-# with ran slower meanwhile). A cached kernel is a no-op. Its log is $(KERNEL_BG_LOG), printed if it fails.
+# build and the unit, fuzz and hardening suites leave idle, and the VM tests wait for it (in a
+# fresh-clone run here, 2026-12-08, they waited one minute; the work it shared the machine with
+# ran slower meanwhile). A cached kernel is a no-op. Its log is $(KERNEL_BG_LOG), printed if it fails.
 KERNEL_BG_LOG = $(OUT)/kernel-build.log
 test: deps
 	@mkdir -p $(OUT); \
